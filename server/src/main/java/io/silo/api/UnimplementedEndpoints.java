@@ -1,0 +1,37 @@
+package io.silo.api;
+
+import io.vertx.core.buffer.Buffer;
+import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.GrpcServerRequest;
+import io.vertx.grpc.server.StatusException;
+import java.util.Map;
+
+/**
+ * Answers calls that no endpoint handles: RPCs of the v1 contract that are not built yet get UNIMPLEMENTED
+ * naming the missing feature; anything else gets UNIMPLEMENTED naming the unknown method.
+ */
+public final class UnimplementedEndpoints {
+
+  /** Service full name to the feature that will provide it; the README lists the same. */
+  private final Map<String, String> plannedFeatures;
+
+  public UnimplementedEndpoints(Map<String, String> plannedFeatures) {
+    this.plannedFeatures = Map.copyOf(plannedFeatures);
+  }
+
+  public void bind(GrpcServer server) {
+    server.callHandler(this::handle);
+  }
+
+  private void handle(GrpcServerRequest<Buffer, Buffer> request) {
+    String service = request.serviceName() != null ? request.serviceName().fullyQualifiedName() : "";
+    String feature = plannedFeatures.get(service);
+    String message = feature != null
+        ? request.fullMethodName() + " is not available yet: " + feature + " is not built in this version of Silo"
+        : "unknown method " + request.fullMethodName();
+    // Drain the request so the HTTP/2 stream is not left half-open, then answer.
+    request.handler(ignored -> { });
+    request.response().fail(new StatusException(GrpcStatus.UNIMPLEMENTED, message));
+  }
+}

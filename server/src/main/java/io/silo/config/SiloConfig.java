@@ -1,0 +1,138 @@
+package io.silo.config;
+
+import io.vertx.core.json.JsonObject;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/** Silo's validated configuration: every known setting, its value and its source; secrets are redacted when printed. */
+public final class SiloConfig {
+
+  private static final Pattern SQL_IDENTIFIER = Pattern.compile("[a-z_][a-z0-9_]{0,62}(\\.[a-z_][a-z0-9_]{0,62})?");
+  private static final Pattern NAMESPACE = Pattern.compile("[A-Za-z0-9_-]{1,63}\\.[A-Za-z0-9_.-]{1,200}");
+
+  /** Every setting Silo understands; anything else in a file or a SILO_* variable fails start-up. */
+  public static final Map<String, Setting> SETTINGS;
+
+  static {
+    Map<String, Setting> s = new LinkedHashMap<>();
+    add(s, "grpc.host", Setting.Type.STRING, "0.0.0.0", v -> !((String) v).isBlank(), "a host name or address", false);
+    add(s, "grpc.port", Setting.Type.INT, 50051, v -> (int) v >= 0 && (int) v <= 65535, "0-65535", false);
+    add(s, "grpc.maxMessageBytes", Setting.Type.INT, 4 * 1024 * 1024, v -> (int) v >= 1024, "at least 1024", false);
+    add(s, "grpc.corsOrigins", Setting.Type.STRING_LIST, List.of(),
+        v -> ((List<?>) v).stream().allMatch(o -> o.equals("*") || o.toString().matches("https?://[^/\\s]+")),
+        "a list of origins like https://dash.example.com, or *", false);
+    add(s, "grpc.shutdownGraceSeconds", Setting.Type.INT, 20, v -> (int) v >= 0 && (int) v <= 600, "0-600", false);
+
+    add(s, "postgres.host", Setting.Type.STRING, "localhost", v -> !((String) v).isBlank(), "a host name", false);
+    add(s, "postgres.port", Setting.Type.INT, 5432, v -> (int) v > 0 && (int) v <= 65535, "1-65535", false);
+    add(s, "postgres.database", Setting.Type.STRING, "postgres", v -> !((String) v).isBlank(), "a database name", false);
+    add(s, "postgres.user", Setting.Type.STRING, "postgres", v -> !((String) v).isBlank(), "a user name", false);
+    add(s, "postgres.password", Setting.Type.STRING, "", null, "", true);
+    add(s, "postgres.poolSize", Setting.Type.INT, 8, v -> (int) v >= 1 && (int) v <= 200, "1-200", false);
+    add(s, "postgres.schema", Setting.Type.STRING, "silo", v -> SQL_IDENTIFIER.matcher((String) v).matches()
+        && !((String) v).contains("."), "a lowercase SQL identifier", false);
+    add(s, "postgres.tenantsTable", Setting.Type.STRING, "tenants", v -> SQL_IDENTIFIER.matcher((String) v).matches(),
+        "a lowercase SQL identifier, optionally schema-qualified", false);
+    add(s, "postgres.documentsTable", Setting.Type.STRING, "documents", v -> SQL_IDENTIFIER.matcher((String) v).matches(),
+        "a lowercase SQL identifier, optionally schema-qualified", false);
+
+    add(s, "mongo.uri", Setting.Type.STRING, "", v -> ((String) v).isEmpty() || ((String) v).startsWith("mongodb"),
+        "a mongodb:// or mongodb+srv:// connection string", true);
+    add(s, "mongo.keyVaultNamespace", Setting.Type.STRING, "encryption.__keyVault",
+        v -> NAMESPACE.matcher((String) v).matches(), "db.collection", false);
+
+    add(s, "s3.endpoint", Setting.Type.STRING, "", v -> ((String) v).isEmpty() || ((String) v).matches("https?://.+"),
+        "an http(s) URL, or empty for AWS", false);
+    add(s, "s3.region", Setting.Type.STRING, "us-east-1", v -> ((String) v).matches("[a-z0-9-]{2,32}"), "an AWS region", false);
+    add(s, "s3.sharedBucket", Setting.Type.STRING, "dataroom-v2-demo-company-documents",
+        v -> ((String) v).matches("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "an S3 bucket name", false);
+    add(s, "s3.pathStyle", Setting.Type.BOOL, false, null, "", false);
+
+    add(s, "kms.defaultProvider", Setting.Type.STRING, "local", v -> ((String) v).matches("(local|kmip|aws|azure|gcp)(:[A-Za-z0-9_-]+)?"),
+        "local, kmip, aws, azure or gcp, optionally :name", false);
+    add(s, "kms.local.keyFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.local.keyBase64", Setting.Type.STRING, "", null, "", true);
+
+    add(s, "log.format", Setting.Type.STRING, "json", v -> v.equals("json") || v.equals("text"), "json or text", false);
+    add(s, "log.level", Setting.Type.STRING, "info", v -> ((String) v).matches("(?i)trace|debug|info|warn|error"),
+        "trace, debug, info, warn or error", false);
+    SETTINGS = Collections.unmodifiableMap(s);
+  }
+
+  private static void add(Map<String, Setting> map, String key, Setting.Type type, Object def,
+                          java.util.function.Predicate<Object> check, String rule, boolean secret) {
+    map.put(key, new Setting(key, type, def, check, rule, secret));
+  }
+
+  /** Environment variables with the SILO_ prefix that belong to the CLI or the launcher, not to the server. */
+  static final Set<String> FOREIGN_ENV = Set.of("SILO_SERVER", "SILO_TOKEN", "SILO_CONFIG", "SILO_OUTPUT", "SILO_HOME");
+
+  private final Map<String, Object> values;
+  private final Map<String, String> sources;
+
+  SiloConfig(Map<String, Object> values, Map<String, String> sources) {
+    this.values = Map.copyOf(values);
+    this.sources = Map.copyOf(sources);
+  }
+
+  /** Configuration with every default and the given overrides, validated like a file; for tests and the dev stack. */
+  public static SiloConfig of(Map<String, ?> overrides) {
+    return ConfigLoader.fromMaps(new JsonObject(), Map.of(), overrides);
+  }
+
+  /** Returns a copy with more overrides applied, validated again. */
+  public SiloConfig with(Map<String, ?> overrides) {
+    Map<String, Object> merged = new LinkedHashMap<>(values);
+    merged.putAll(overrides);
+    return ConfigLoader.fromMaps(new JsonObject(), Map.of(), merged);
+  }
+
+  public String string(String key) {
+    return (String) get(key);
+  }
+
+  public int integer(String key) {
+    return (Integer) get(key);
+  }
+
+  public boolean bool(String key) {
+    return (Boolean) get(key);
+  }
+
+  @SuppressWarnings("unchecked")
+  public List<String> list(String key) {
+    return (List<String>) get(key);
+  }
+
+  private Object get(String key) {
+    if (!SETTINGS.containsKey(key)) {
+      throw new IllegalArgumentException("no such setting: " + key);
+    }
+    return values.get(key);
+  }
+
+  /** Where a setting's value came from: default, the file, or an environment variable. */
+  public String source(String key) {
+    return sources.getOrDefault(key, "default");
+  }
+
+  /** All settings as JSON with secrets redacted, for logs and `silo-server config`. */
+  public JsonObject redacted() {
+    JsonObject out = new JsonObject();
+    for (Setting setting : SETTINGS.values()) {
+      Object value = values.get(setting.key());
+      boolean hide = setting.secret() && value != null && !value.toString().isEmpty();
+      out.put(setting.key(), hide ? "<redacted>" : value);
+    }
+    return out;
+  }
+
+  @Override
+  public String toString() {
+    return redacted().encode();
+  }
+}
