@@ -23,7 +23,7 @@ public final class HealthCommand extends SiloCommand {
   protected int execute() {
     HealthCheckResponse response =
         connection().health().check(HealthCheckRequest.newBuilder().setService(service).build());
-    printer().print(response, () -> new Table("STATUS").row(response.getStatus().name()));
+    printer().print(response, () -> Table.value(response.getStatus().name()));
     return response.getStatus() == HealthCheckResponse.ServingStatus.SERVING ? OK : FAILED;
   }
 }

@@ -9,11 +9,22 @@ public final class Table {
   private static final String GAP = "  ";
 
   private final List<String> headers;
+  private final boolean showHeaders;
   private final List<List<String>> rows = new ArrayList<>();
 
   /** Creates a table with the given column headers. */
   public Table(String... headers) {
+    this(true, headers);
+  }
+
+  private Table(boolean showHeaders, String... headers) {
     this.headers = List.of(headers);
+    this.showHeaders = showHeaders;
+  }
+
+  /** A single value on a line of its own, for answers where a header would be noise (e.g. "SERVING"). */
+  public static Table value(String value) {
+    return new Table(false, "").row(value);
   }
 
   /** Adds a row; it must have one cell per column. Null cells print as "-". */
@@ -34,13 +45,15 @@ public final class Table {
   public String render() {
     int[] widths = new int[headers.size()];
     for (int i = 0; i < widths.length; i++) {
-      widths[i] = headers.get(i).length();
+      widths[i] = showHeaders ? headers.get(i).length() : 0;
       for (List<String> r : rows) {
         widths[i] = Math.max(widths[i], r.get(i).length());
       }
     }
     StringBuilder sb = new StringBuilder();
-    line(sb, headers, widths);
+    if (showHeaders) {
+      line(sb, headers, widths);
+    }
     for (List<String> r : rows) {
       line(sb, r, widths);
     }
