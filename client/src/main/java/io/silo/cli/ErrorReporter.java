@@ -30,7 +30,7 @@ public final class ErrorReporter {
     Throwable cause = status.getCause() != null ? status.getCause() : (status.getCode() == Status.Code.UNKNOWN ? failure : null);
     String causeText = cause == null ? null : cause.getMessage();
     if (description == null || description.isBlank()) {
-      return causeText != null ? causeText : status.getCode().toString().toLowerCase().replace('_', ' ');
+      return causeText != null ? causeText : status.getCode().toString().toLowerCase(java.util.Locale.ROOT).replace('_', ' ');
     }
     // Transport failures read "io exception"; the cause ("Connection refused: ...")
     // is what tells the user what went wrong.
@@ -44,7 +44,7 @@ public final class ErrorReporter {
     return switch (code) {
       case UNAVAILABLE -> "is a Silo server running at " + cli.server
           + "? Set --server or SILO_SERVER, and --tls or --plaintext to match the server.";
-      case DEADLINE_EXCEEDED -> "no answer within " + cli.timeout.toString().substring(2).toLowerCase()
+      case DEADLINE_EXCEEDED -> "no answer within " + cli.timeout.toString().substring(2).toLowerCase(java.util.Locale.ROOT)
           + "; raise --timeout if the server is just slow.";
       case UNAUTHENTICATED -> "pass a valid token with --token or SILO_TOKEN.";
       default -> null;
