@@ -1,0 +1,174 @@
+package io.silo.cli;
+
+import com.google.protobuf.Timestamp;
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Metadata;
+import io.grpc.Server;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
+import io.grpc.Status;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
+import io.silo.api.v1.GetTenantRequest;
+import io.silo.api.v1.GetTenantResponse;
+import io.silo.api.v1.ListTenantsRequest;
+import io.silo.api.v1.ListTenantsResponse;
+import io.silo.api.v1.RegisterTenantRequest;
+import io.silo.api.v1.RegisterTenantResponse;
+import io.silo.api.v1.Tenant;
+import io.silo.api.v1.TenantServiceGrpc;
+import io.silo.api.v1.TenantStatus;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/** A real grpc-java server on a loopback port with an in-memory TenantService and a settable health status, recording what clients send. */
+final class FakeSiloServer implements AutoCloseable {
+
+  static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+  /** A slug whose GetTenant never answers in time, to exercise --timeout. */
+  static final String SLOW_SLUG = "slow-tenant";
+
+  final TreeMap<String, Tenant> tenants = new TreeMap<>();
+  final List<String> authorizationHeaders = new CopyOnWriteArrayList<>();
+  final List<Deadline> deadlines = new CopyOnWriteArrayList<>();
+  final List<ListTenantsRequest> listRequests = new CopyOnWriteArrayList<>();
+  final List<String> healthServices = new CopyOnWriteArrayList<>();
+  volatile HealthCheckResponse.ServingStatus health = HealthCheckResponse.ServingStatus.SERVING;
+
+  // The TLS-mismatch test makes the server log a "Transport failed" stack trace;
+  // it is expected, so keep it out of the build output. Held in a field because
+  // java.util.logging keeps only weak references to configured loggers.
+  private static final Logger NETTY_SERVER_LOG = quiet("io.grpc.netty.shaded.io.grpc.netty.NettyServerTransport");
+
+  private final Server server;
+  private long nextId = 1;
+
+  FakeSiloServer() throws IOException {
+    ServerInterceptor recorder = new ServerInterceptor() {
+      @Override
+      public <ReqT, RespT> ServerCall.Listener<ReqT> interceptCall(
+          ServerCall<ReqT, RespT> call, Metadata headers, ServerCallHandler<ReqT, RespT> next) {
+        // "<none>" keeps one entry per call, so tests can count calls without a header.
+        String auth = headers.get(AUTHORIZATION);
+        authorizationHeaders.add(auth == null ? "<none>" : auth);
+        Deadline deadline = Context.current().getDeadline();
+        if (deadline != null) {
+          deadlines.add(deadline);
+        }
+        return next.startCall(call, headers);
+      }
+    };
+    server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), InsecureServerCredentials.create())
+        .addService(ServerInterceptors.intercept(new Tenants(), recorder))
+        .addService(ServerInterceptors.intercept(new Health(), recorder))
+        .build()
+        .start();
+  }
+
+  private static Logger quiet(String name) {
+    Logger logger = Logger.getLogger(name);
+    logger.setLevel(Level.WARNING);
+    return logger;
+  }
+
+  /** The address to pass as --server. */
+  String address() {
+    return "127.0.0.1:" + server.getPort();
+  }
+
+  /** Adds a tenant directly, as if registered earlier. */
+  synchronized Tenant seed(String slug, String name, TenantStatus status) {
+    Tenant t = Tenant.newBuilder()
+        .setSlug(slug)
+        .setDisplayName(name)
+        .setStatus(status)
+        .setId(nextId++)
+        .setCreateTime(Timestamp.newBuilder().setSeconds(1_764_000_000L + nextId).setNanos(123_000_000))
+        .build();
+    tenants.put(slug, t);
+    return t;
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+  }
+
+  private final class Tenants extends TenantServiceGrpc.TenantServiceImplBase {
+    @Override
+    public void registerTenant(RegisterTenantRequest req, StreamObserver<RegisterTenantResponse> out) {
+      synchronized (FakeSiloServer.this) {
+        Tenant existing = tenants.get(req.getSlug());
+        if (existing != null && !existing.getDisplayName().equals(req.getDisplayName())) {
+          out.onError(Status.ALREADY_EXISTS.withDescription("tenant '" + req.getSlug() + "' exists with another name").asRuntimeException());
+          return;
+        }
+        boolean created = existing == null;
+        Tenant t = created ? seed(req.getSlug(), req.getDisplayName(), TenantStatus.TENANT_STATUS_POOLED) : existing;
+        out.onNext(RegisterTenantResponse.newBuilder().setTenant(t).setCreated(created).build());
+        out.onCompleted();
+      }
+    }
+
+    @Override
+    public void getTenant(GetTenantRequest req, StreamObserver<GetTenantResponse> out) {
+      if (req.getSlug().equals(SLOW_SLUG)) {
+        return; // never answers; the client's deadline must end the call
+      }
+      Tenant t;
+      synchronized (FakeSiloServer.this) {
+        t = tenants.get(req.getSlug());
+      }
+      if (t == null) {
+        out.onError(Status.NOT_FOUND.withDescription("tenant '" + req.getSlug() + "' not found").asRuntimeException());
+        return;
+      }
+      out.onNext(GetTenantResponse.newBuilder().setTenant(t).build());
+      out.onCompleted();
+    }
+
+    @Override
+    public void listTenants(ListTenantsRequest req, StreamObserver<ListTenantsResponse> out) {
+      listRequests.add(req);
+      int size = req.getPageSize() == 0 ? 100 : req.getPageSize();
+      // The token is an opaque offset, prefixed so a test cannot pass for a bare number by accident.
+      int offset = req.getPageToken().isEmpty() ? 0 : Integer.parseInt(req.getPageToken().substring("off-".length()));
+      List<Tenant> all;
+      synchronized (FakeSiloServer.this) {
+        all = new ArrayList<>(tenants.values());
+      }
+      int end = Math.min(all.size(), offset + size);
+      ListTenantsResponse.Builder page = ListTenantsResponse.newBuilder().addAllTenants(all.subList(offset, end));
+      if (end < all.size()) {
+        page.setNextPageToken("off-" + end);
+      }
+      out.onNext(page.build());
+      out.onCompleted();
+    }
+  }
+
+  private final class Health extends HealthGrpc.HealthImplBase {
+    @Override
+    public void check(HealthCheckRequest req, StreamObserver<HealthCheckResponse> out) {
+      healthServices.add(req.getService());
+      out.onNext(HealthCheckResponse.newBuilder().setStatus(health).build());
+      out.onCompleted();
+    }
+  }
+}
