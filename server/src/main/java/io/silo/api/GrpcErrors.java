@@ -1,5 +1,6 @@
 package io.silo.api;
 
+import io.silo.SiloException;
 import io.silo.store.TenantStore;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.StatusException;
@@ -45,6 +46,24 @@ public final class GrpcErrors {
   public static StatusException toStatus(Throwable failure) {
     if (failure instanceof StatusException status) {
       return status;
+    }
+    if (failure instanceof SiloException silo) {
+      GrpcStatus code = switch (silo.kind()) {
+        case INVALID_ARGUMENT -> GrpcStatus.INVALID_ARGUMENT;
+        case NOT_FOUND -> GrpcStatus.NOT_FOUND;
+        case ALREADY_EXISTS -> GrpcStatus.ALREADY_EXISTS;
+        case FAILED_PRECONDITION -> GrpcStatus.FAILED_PRECONDITION;
+        case UNAVAILABLE -> GrpcStatus.UNAVAILABLE;
+        case RESOURCE_EXHAUSTED -> GrpcStatus.RESOURCE_EXHAUSTED;
+        case ABORTED -> GrpcStatus.ABORTED;
+      };
+      if (silo.getCause() != null) {
+        LOG.warn("{}: {} (cause: {})", code, silo.getMessage(), silo.getCause().toString());
+      }
+      return new StatusException(code, silo.getMessage());
+    }
+    if (failure instanceof java.util.concurrent.RejectedExecutionException) {
+      return new StatusException(GrpcStatus.RESOURCE_EXHAUSTED, "server is at capacity: " + failure.getMessage());
     }
     if (failure instanceof TenantStore.SlugTakenException taken) {
       return alreadyExists(taken.getMessage());

@@ -56,6 +56,29 @@ public final class SiloConfig {
         "local, kmip, aws, azure or gcp, optionally :name", false);
     add(s, "kms.local.keyFile", Setting.Type.STRING, "", null, "", false);
     add(s, "kms.local.keyBase64", Setting.Type.STRING, "", null, "", true);
+    add(s, "kms.local.named", Setting.Type.STRING_LIST, List.of(),
+        v -> ((List<?>) v).stream().allMatch(o -> o.toString().matches("[A-Za-z0-9_-]+=.+")),
+        "a list of name=/path/to/96-byte-key-file entries, e.g. 2026=/etc/silo/mk-2026.bin", false);
+    add(s, "kms.kmip.endpoint", Setting.Type.STRING, "", v -> ((String) v).isEmpty() || ((String) v).matches("[^\\s:/]+:\\d{1,5}"),
+        "host:port", false);
+    add(s, "kms.kmip.caFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.kmip.certFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.kmip.keyFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.aws.region", Setting.Type.STRING, "", v -> ((String) v).isEmpty() || ((String) v).matches("[a-z0-9-]{2,32}"),
+        "an AWS region", false);
+    add(s, "kms.aws.endpoint", Setting.Type.STRING, "", v -> ((String) v).isEmpty() || ((String) v).matches("[^\\s/]+(:\\d{1,5})?"),
+        "host[:port] of a KMS endpoint override", false);
+    add(s, "kms.aws.caFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.aws.accessKeyId", Setting.Type.STRING, "", null, "", true);
+    add(s, "kms.aws.secretAccessKey", Setting.Type.STRING, "", null, "", true);
+    add(s, "kms.azure.tenantId", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.azure.clientId", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.azure.clientSecret", Setting.Type.STRING, "", null, "", true);
+    add(s, "kms.gcp.email", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.gcp.privateKey", Setting.Type.STRING, "", null, "", true);
+    add(s, "kms.keyExpirationSeconds", Setting.Type.INT, 15, v -> (int) v >= 1 && (int) v <= 3600, "1-3600", false);
+    add(s, "kms.budget.ratePerSecond", Setting.Type.INT, 50, v -> (int) v >= 1 && (int) v <= 100000, "1-100000", false);
+    add(s, "kms.budget.maxWaiters", Setting.Type.INT, 10000, v -> (int) v >= 1, "at least 1", false);
 
     add(s, "log.format", Setting.Type.STRING, "json", v -> v.equals("json") || v.equals("text"), "json or text", false);
     add(s, "log.level", Setting.Type.STRING, "info", v -> ((String) v).matches("(?i)trace|debug|info|warn|error"),

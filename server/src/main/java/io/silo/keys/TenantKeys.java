@@ -1,0 +1,422 @@
+package io.silo.keys;
+
+import com.mongodb.ErrorCategory;
+import com.mongodb.MongoClientException;
+import com.mongodb.MongoException;
+import com.mongodb.MongoServerException;
+import com.mongodb.MongoSocketException;
+import com.mongodb.MongoTimeoutException;
+import com.mongodb.MongoWriteException;
+import com.mongodb.client.MongoClient;
+import com.mongodb.client.MongoCollection;
+import com.mongodb.client.model.Filters;
+import com.mongodb.client.model.IndexOptions;
+import com.mongodb.client.model.Indexes;
+import com.mongodb.client.model.Projections;
+import com.mongodb.client.model.Sorts;
+import com.mongodb.client.model.vault.DataKeyOptions;
+import com.mongodb.client.model.vault.EncryptOptions;
+import com.mongodb.client.model.vault.RewrapManyDataKeyOptions;
+import com.mongodb.client.vault.ClientEncryption;
+import io.silo.SiloException;
+import io.silo.store.KeyAuditStore;
+import io.silo.store.TenantStore;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
+import io.vertx.core.json.JsonObject;
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+import org.bson.BsonBinary;
+import org.bson.BsonBinarySubType;
+import org.bson.BsonDocument;
+import org.bson.BsonString;
+import org.bson.BsonValue;
+import org.bson.RawBsonDocument;
+import org.bson.UuidRepresentation;
+import org.bson.conversions.Bson;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Per-tenant data keys in the key vault: create (idempotent), list, rotate by rewrap, shred. Driver and
+ * libmongocrypt calls are blocking and JNI-heavy, so they run on a dedicated worker pool, each behind a
+ * permit of the shared KMS budget.
+ */
+public final class TenantKeys {
+
+  private static final Logger LOG = LoggerFactory.getLogger(TenantKeys.class);
+  public static final String ALT_NAME_PREFIX = "tenant-";
+  private static final String DETERMINISTIC = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic";
+
+  /** Metadata of one key document; never key material. */
+  public record KeyInfo(UUID keyId, List<String> altNames, String provider, BsonDocument masterKey,
+                        java.util.Date created, java.util.Date updated) {
+    /** The tenant slug the key belongs to, or "" for keys that are not Silo's. */
+    public String tenant() {
+      return altNames.stream().filter(n -> n.startsWith(ALT_NAME_PREFIX)).findFirst()
+          .map(n -> n.substring(ALT_NAME_PREFIX.length())).orElse("");
+    }
+  }
+
+  /** Result of CreateTenantKey. */
+  public record Created(KeyInfo key, boolean created, boolean afterShred) {
+  }
+
+  /** Result of RotateTenantKey. */
+  public record Rotated(KeyInfo key, String previousProvider, BsonDocument previousMasterKey, long auditId) {
+  }
+
+  /** Result of ShredTenantKey. */
+  public record Shredded(UUID keyId, long auditId) {
+  }
+
+  private final Vertx vertx;
+  private final WorkerExecutor workers;
+  private final MongoClient mongo;
+  private final MongoCollection<BsonDocument> vault;
+  private final ClientEncryption encryption;
+  private final Supplier<ClientEncryption> freshEncryption;
+  private final KmsProviders kms;
+  private final KmsBudgets budgets;
+  private final KeyAuditStore audit;
+  private final TenantStore tenants;
+  private final long keyExpirationSeconds;
+  private final Map<String, Future<?>> tenantLocks = new ConcurrentHashMap<>();
+
+  /**
+   * @param encryption      long-lived ClientEncryption (caches DEKs for keyExpiration)
+   * @param freshEncryption makes a ClientEncryption with an empty DEK cache, used to prove a rewrap worked
+   */
+  public TenantKeys(Vertx vertx, WorkerExecutor workers, MongoClient mongo, String keyVaultNamespace,
+                    ClientEncryption encryption, Supplier<ClientEncryption> freshEncryption, KmsProviders kms,
+                    KmsBudgets budgets, KeyAuditStore audit, TenantStore tenants, long keyExpirationSeconds) {
+    this.vertx = vertx;
+    this.workers = workers;
+    this.mongo = mongo;
+    String[] ns = keyVaultNamespace.split("\\.", 2);
+    this.vault = mongo.getDatabase(ns[0]).getCollection(ns[1], BsonDocument.class);
+    this.encryption = encryption;
+    this.freshEncryption = freshEncryption;
+    this.kms = kms;
+    this.budgets = budgets;
+    this.audit = audit;
+    this.tenants = tenants;
+    this.keyExpirationSeconds = keyExpirationSeconds;
+  }
+
+  public static String altName(String slug) {
+    return ALT_NAME_PREFIX + slug;
+  }
+
+  public KmsProviders providers() {
+    return kms;
+  }
+
+  public long keyExpirationSeconds() {
+    return keyExpirationSeconds;
+  }
+
+  /**
+   * Ensures the unique index on keyAltNames. It is sparse rather than partial because the dev stand-in
+   * does not enforce partial filter expressions; sparse gives the same effect for documents without alt
+   * names. Without this index, key lookups by alt name scan the vault, which the CSFLE docs warn slows
+   * start-up at scale, and concurrent creates could leave two keys for a tenant.
+   */
+  public Future<Void> ensureIndex() {
+    return blocking(() -> {
+      vault.createIndex(Indexes.ascending("keyAltNames"),
+          new IndexOptions().unique(true).sparse(true).name("silo_keyAltNames_unique"));
+      return null;
+    });
+  }
+
+  /** The tenant's key, if it exists. */
+  public Future<Optional<KeyInfo>> find(String slug) {
+    return blocking(() -> Optional.ofNullable(vault.find(Filters.eq("keyAltNames", altName(slug)))
+        .projection(Projections.exclude("keyMaterial")).first()).map(TenantKeys::info));
+  }
+
+  /** Creates the tenant's DEK unless it exists; concurrent calls for one tenant leave exactly one key. */
+  public Future<Created> create(String slug, String provider, String descriptorJson, boolean allowAfterShred,
+                                String caller) {
+    String effectiveProvider = provider == null || provider.isEmpty() ? kms.defaultProvider() : provider;
+    BsonDocument masterKey;
+    try {
+      masterKey = kms.masterKey(effectiveProvider, descriptorJson);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(SiloException.invalid(
+          e.getMessage().startsWith("provider") ? "master_key.provider" : "master_key", e.getMessage()));
+    }
+    return requireTenant(slug).compose(v -> serialized(slug, () -> find(slug).compose(existing -> {
+      if (existing.isPresent()) {
+        return Future.succeededFuture(new Created(existing.get(), false, false));
+      }
+      return audit.activeShred(slug).compose(shred -> {
+        if (shred.isPresent() && !allowAfterShred) {
+          return Future.failedFuture(SiloException.precondition("tenant '" + slug + "' had its key shredded; "
+              + "set allow_after_shred to create a new key (data encrypted under the shredded key stays unrecoverable)"));
+        }
+        return withPermit(effectiveProvider, masterKey, () -> {
+          DataKeyOptions options = new DataKeyOptions().keyAltNames(List.of(altName(slug)));
+          if (masterKey != null) {
+            options.masterKey(masterKey);
+          }
+          try {
+            encryption.createDataKey(effectiveProvider, options);
+            return true;
+          } catch (MongoException e) {
+            if (isDuplicateKey(e)) {
+              // Another Silo instance won the race; its key is the tenant's key.
+              return false;
+            }
+            throw e;
+          }
+        }).compose(created -> find(slug).compose(found -> {
+          if (found.isEmpty()) {
+            return Future.failedFuture(new IllegalStateException("key for tenant '" + slug + "' vanished after creation"));
+          }
+          KeyInfo key = found.get();
+          Future<Void> marks = created && shred.isPresent() ? audit.recordRecreated(slug) : Future.succeededFuture();
+          return marks.compose(x -> created
+                  ? audit.record(new KeyAuditStore.Entry(slug, "CREATE", key.keyId(), null, null, key.provider(),
+                  json(key.masterKey()), caller, true, null)).mapEmpty()
+                  : Future.succeededFuture())
+              .map(x -> {
+                if (created) {
+                  LOG.info("data key created tenant={} keyId={} provider={}", slug, key.keyId(), key.provider());
+                }
+                return new Created(key, created, created && shred.isPresent());
+              });
+        }));
+      });
+    })));
+  }
+
+  /** One page of keys ordered by alt name, optionally for one tenant. */
+  public Future<List<KeyInfo>> list(String slugOrEmpty, String afterAltName, int limit) {
+    return blocking(() -> {
+      Bson filter = slugOrEmpty.isEmpty()
+          ? Filters.gt("keyAltNames", afterAltName)
+          : Filters.eq("keyAltNames", altName(slugOrEmpty));
+      List<KeyInfo> out = new ArrayList<>();
+      // Alt names are arrays, so sort on the (single) alt name Silo gives its keys and break ties by _id.
+      vault.find(filter).projection(Projections.exclude("keyMaterial"))
+          .sort(Sorts.ascending("keyAltNames", "_id")).limit(limit)
+          .forEach(doc -> out.add(info(doc)));
+      return out;
+    });
+  }
+
+  /**
+   * Re-wraps the tenant's DEK under a new master key and proves it: a canary encrypted before the rewrap
+   * decrypts afterwards with an empty DEK cache, and every other key document is byte-identical.
+   */
+  public Future<Rotated> rotate(String slug, String provider, String descriptorJson, String caller) {
+    if (provider == null || provider.isEmpty()) {
+      return Future.failedFuture(SiloException.invalid("new_master_key.provider",
+          "is required (a master key without a provider would be ignored by the driver)"));
+    }
+    BsonDocument masterKey;
+    try {
+      masterKey = kms.masterKey(provider, descriptorJson);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(SiloException.invalid(
+          e.getMessage().startsWith("provider") ? "new_master_key.provider" : "new_master_key", e.getMessage()));
+    }
+    return requireTenant(slug).compose(v -> serialized(slug, () -> find(slug).compose(existing -> {
+      if (existing.isEmpty()) {
+        return Future.failedFuture(SiloException.precondition("tenant '" + slug + "' has no data key; create it first"));
+      }
+      KeyInfo before = existing.get();
+      return withPermit(provider, masterKey, () -> {
+        Map<BsonValue, String> othersBefore = fingerprintsOfOthers(before.keyId());
+        BsonBinary canary = encryption.encrypt(new BsonString(randomToken()),
+            new EncryptOptions(DETERMINISTIC).keyId(uuidBinary(before.keyId())));
+        String canaryPlain = encryption.decrypt(canary).asString().getValue();
+        RewrapManyDataKeyOptions options = new RewrapManyDataKeyOptions().provider(provider);
+        if (masterKey != null) {
+          options.masterKey(masterKey);
+        }
+        encryption.rewrapManyDataKey(Filters.eq("keyAltNames", altName(slug)), options);
+        try (ClientEncryption fresh = freshEncryption.get()) {
+          String decrypted = fresh.decrypt(canary).asString().getValue();
+          if (!decrypted.equals(canaryPlain)) {
+            throw new IllegalStateException("canary did not decrypt to its value after rewrap");
+          }
+        }
+        Map<BsonValue, String> othersAfter = fingerprintsOfOthers(before.keyId());
+        if (!othersAfter.equals(othersBefore)) {
+          throw new IllegalStateException("key documents of other tenants changed during the rewrap");
+        }
+        return null;
+      }).compose(done -> find(slug)).compose(after -> {
+        KeyInfo key = after.orElseThrow();
+        return audit.record(new KeyAuditStore.Entry(slug, "ROTATE", key.keyId(), before.provider(),
+                json(before.masterKey()), key.provider(), json(key.masterKey()), caller, true, null))
+            .map(auditId -> {
+              LOG.info("data key rotated tenant={} keyId={} from={} to={}", slug, key.keyId(), before.provider(),
+                  key.provider());
+              return new Rotated(key, before.provider(), before.masterKey(), auditId);
+            });
+      }).recover(failure -> audit.record(new KeyAuditStore.Entry(slug, "ROTATE", before.keyId(), before.provider(),
+              json(before.masterKey()), provider, json(masterKey), caller, false, safeMessage(failure)))
+          .transform(ignored -> Future.failedFuture(failure)));
+    })));
+  }
+
+  /** Deletes the tenant's DEK (crypto-shredding); its ciphertext stops decrypting once caches expire. */
+  public Future<Shredded> shred(String slug, String confirm, String caller) {
+    if (!slug.equals(confirm)) {
+      return Future.failedFuture(SiloException.precondition("confirm must equal the tenant slug '" + slug
+          + "' to shred its key"));
+    }
+    return requireTenant(slug).compose(v -> serialized(slug, () -> find(slug).compose(existing -> {
+      if (existing.isEmpty()) {
+        return Future.failedFuture(SiloException.precondition("tenant '" + slug + "' has no data key to shred"));
+      }
+      KeyInfo key = existing.get();
+      return blocking(() -> encryption.deleteKey(uuidBinary(key.keyId())).getDeletedCount())
+          .compose(deleted -> audit.recordShred(slug, key.keyId()))
+          .compose(x -> audit.record(new KeyAuditStore.Entry(slug, "SHRED", key.keyId(), key.provider(),
+              json(key.masterKey()), null, null, caller, true, null)))
+          .map(auditId -> {
+            LOG.warn("data key shredded tenant={} keyId={}", slug, key.keyId());
+            return new Shredded(key.keyId(), auditId);
+          });
+    })));
+  }
+
+  private Future<Void> requireTenant(String slug) {
+    return tenants.get(slug).compose(t -> t.isPresent() ? Future.succeededFuture()
+        : Future.failedFuture(SiloException.notFound("tenant '" + slug + "' not found")));
+  }
+
+  /** Runs key operations of one tenant one after another in this process; the unique index covers other processes. */
+  @SuppressWarnings("unchecked")
+  private <T> Future<T> serialized(String slug, Supplier<Future<T>> operation) {
+    synchronized (tenantLocks) {
+      Future<?> previous = tenantLocks.getOrDefault(slug, Future.succeededFuture());
+      Future<T> next = previous.transform(ignored -> operation.get());
+      tenantLocks.put(slug, next);
+      next.onComplete(done -> tenantLocks.remove(slug, next));
+      return next;
+    }
+  }
+
+  /** Runs a KMS-touching call under a budget permit, feeding throttles back into the budget's AIMD loop. */
+  private <T> Future<T> withPermit(String provider, BsonDocument masterKey, Callable<T> call) {
+    KmsBudget budget = budgets.budget(kms.budgetKey(provider, masterKey));
+    return budget.acquire(1).compose(v -> blocking(call)
+        .onSuccess(x -> budget.onSuccess())
+        .recover(failure -> {
+          if (KmsBudget.isThrottle(failure)) {
+            budget.onThrottled();
+            return Future.failedFuture(new SiloException(SiloException.Kind.UNAVAILABLE,
+                "KMS throttled the request; retry later", failure));
+          }
+          return Future.failedFuture(failure);
+        }));
+  }
+
+  private <T> Future<T> blocking(Callable<T> call) {
+    return workers.<T>executeBlocking(call, false).recover(failure -> Future.failedFuture(translate(failure)));
+  }
+
+  /** Maps driver failures onto domain failures; KMS or database unreachable is UNAVAILABLE. */
+  static Throwable translate(Throwable failure) {
+    if (failure instanceof SiloException) {
+      return failure;
+    }
+    if (failure instanceof MongoSocketException || failure instanceof MongoTimeoutException) {
+      return SiloException.unavailable("MongoDB is unreachable: " + failure.getClass().getSimpleName(), failure);
+    }
+    String text = String.valueOf(failure.getMessage()).toLowerCase(java.util.Locale.ROOT);
+    if (failure instanceof MongoClientException || failure.getClass().getName().contains("MongoCrypt")) {
+      if (text.contains("connect") || text.contains("timed out") || text.contains("timeout")
+          || text.contains("unreachable") || text.contains("refused") || text.contains("ssl")
+          || text.contains("tls") || text.contains("kms request failed") || text.contains("network")) {
+        return SiloException.unavailable("KMS is unreachable or refused the connection", failure);
+      }
+    }
+    return failure;
+  }
+
+  private static boolean isDuplicateKey(MongoException e) {
+    if (e instanceof MongoWriteException write) {
+      return write.getError().getCategory() == ErrorCategory.DUPLICATE_KEY;
+    }
+    if (e instanceof MongoServerException server) {
+      return ErrorCategory.fromErrorCode(server.getCode()) == ErrorCategory.DUPLICATE_KEY;
+    }
+    Throwable cause = e.getCause();
+    return cause instanceof MongoException inner && inner != e && isDuplicateKey(inner)
+        || String.valueOf(e.getMessage()).contains("E11000");
+  }
+
+  private Map<BsonValue, String> fingerprintsOfOthers(UUID exclude) throws Exception {
+    Map<BsonValue, String> out = new HashMap<>();
+    MessageDigest sha = MessageDigest.getInstance("SHA-256");
+    MongoCollection<RawBsonDocument> raw = vault.withDocumentClass(RawBsonDocument.class);
+    for (RawBsonDocument doc : raw.find(Filters.ne("_id", uuidBinary(exclude)))) {
+      ByteBuffer bytes = doc.getByteBuffer().asNIO();
+      byte[] copy = new byte[bytes.remaining()];
+      bytes.get(copy);
+      out.put(doc.get("_id"), Base64.getEncoder().encodeToString(sha.digest(copy)));
+    }
+    return out;
+  }
+
+  static KeyInfo info(BsonDocument doc) {
+    BsonValue id = doc.get("_id");
+    UUID uuid = id != null && id.isBinary() ? id.asBinary().asUuid(UuidRepresentation.STANDARD) : null;
+    List<String> alt = new ArrayList<>();
+    if (doc.containsKey("keyAltNames") && doc.get("keyAltNames").isArray()) {
+      doc.getArray("keyAltNames").forEach(v -> alt.add(v.isString() ? v.asString().getValue() : v.toString()));
+    }
+    BsonDocument masterKey = doc.containsKey("masterKey") ? doc.getDocument("masterKey").clone() : new BsonDocument();
+    String provider = masterKey.containsKey("provider") ? masterKey.getString("provider").getValue() : "";
+    masterKey.remove("provider");
+    java.util.Date created = doc.containsKey("creationDate") && doc.get("creationDate").isDateTime()
+        ? new java.util.Date(doc.getDateTime("creationDate").getValue()) : null;
+    java.util.Date updated = doc.containsKey("updateDate") && doc.get("updateDate").isDateTime()
+        ? new java.util.Date(doc.getDateTime("updateDate").getValue()) : null;
+    return new KeyInfo(uuid, alt, provider, masterKey, created, updated);
+  }
+
+  public static BsonBinary uuidBinary(UUID id) {
+    return new BsonBinary(id, UuidRepresentation.STANDARD);
+  }
+
+  private static JsonObject json(BsonDocument doc) {
+    return doc == null ? null : new JsonObject(doc.toJson());
+  }
+
+  private static String randomToken() {
+    byte[] bytes = new byte[16];
+    new SecureRandom().nextBytes(bytes);
+    return Base64.getEncoder().encodeToString(bytes);
+  }
+
+  /** Failure text for audit rows: the class and message only, which never include key material. */
+  private static String safeMessage(Throwable failure) {
+    String message = failure.getMessage();
+    return failure.getClass().getSimpleName() + (message == null ? "" : ": "
+        + (message.length() > 500 ? message.substring(0, 500) : message));
+  }
+
+  static boolean isSubtype4(BsonValue value) {
+    return value.isBinary() && value.asBinary().getType() == BsonBinarySubType.UUID_STANDARD.getValue();
+  }
+}
