@@ -53,6 +53,14 @@ public final class CryptLibrary {
 
     private static final String LIBRARY = "mongocrypt";
 
+    /** The driver-internal class whose static initialiser binds the native library (see the class comment). */
+    private static final String DRIVER_BINDING_CLASS = "com.mongodb.internal.crypt.capi.CAPI";
+
+    private static final String REMEDY = "A system libmongocrypt shadows the one bundled in the mongodb-crypt jar. Remove it"
+            + " (Debian/Ubuntu: apt-get remove libmongocrypt0 libmongocrypt-dev), or make sure"
+            + " CryptLibrary.ensureBundledLibrary() runs before anything else touches CSFLE, or start the JVM with"
+            + " -Djna.library.path=<directory holding libmongocrypt 1.13 or later>.";
+
     private static volatile String loadedFrom;
 
     private CryptLibrary() {
@@ -81,21 +89,29 @@ public final class CryptLibrary {
                 LOG.warn("mongodb-crypt has no bundled libmongocrypt for platform {}; relying on the system library",
                         Platform.RESOURCE_PREFIX);
             }
-            // Same name and options as CAPI's Native.register, so this returns CAPI's instance if it was loaded already.
+            // Same name and options as CAPI's Native.register, so this returns CAPI's instance if it is still cached.
             NativeLibrary library = NativeLibrary.getInstance(LIBRARY, Map.of(Library.OPTION_CLASSLOADER, cryptLoader));
-            String file = library.getFile() != null ? library.getFile().getAbsolutePath() : "(unknown file)";
+            String file = describeFile(library);
             String version = version(library);
             try {
                 library.getFunction(REQUIRED_SYMBOL);
             } catch (UnsatisfiedLinkError e) {
                 throw new IllegalStateException("libmongocrypt " + version + " loaded from " + file
-                        + " is too old for MongoDB driver 5.6 (missing " + REQUIRED_SYMBOL + "). A system libmongocrypt"
-                        + " shadows the one bundled in the mongodb-crypt jar. Remove it (Debian/Ubuntu: apt-get remove"
-                        + " libmongocrypt0 libmongocrypt-dev), or make sure CryptLibrary.ensureBundledLibrary() runs before"
-                        + " anything else touches CSFLE, or start the JVM with -Djna.library.path=<directory holding"
-                        + " libmongocrypt 1.13 or later>.", e);
+                        + " is too old for MongoDB driver 5.6 (missing " + REQUIRED_SYMBOL + "). " + REMEDY, e);
             }
-            if (extracted != null && library.getFile() != null && !library.getFile().toPath().equals(extracted)) {
+            // JNA caches libraries through weak references, so the check above can miss a binding the driver made earlier
+            // against another copy. Initialising the driver's binding class now settles it: either it binds to the
+            // library just verified, or its earlier failure resurfaces here rather than inside the first encrypt call.
+            try {
+                Class.forName(DRIVER_BINDING_CLASS, true, cryptLoader);
+            } catch (ClassNotFoundException e) {
+                LOG.debug("{} not found; skipping the binding check (driver layout changed?)", DRIVER_BINDING_CLASS);
+            } catch (LinkageError e) {
+                throw new IllegalStateException("The MongoDB driver's libmongocrypt binding failed to initialise ("
+                        + e + "); it was probably initialised before CryptLibrary.ensureBundledLibrary() and bound an"
+                        + " older libmongocrypt. " + REMEDY, e);
+            }
+            if (extracted != null && !file.equals(extracted.toString())) {
                 LOG.warn("libmongocrypt {} loaded from {} instead of the bundled copy {}", version, file, extracted);
             }
             LOG.info("libmongocrypt {} loaded from {}", version, file);
@@ -106,6 +122,31 @@ public final class CryptLibrary {
     /** Path of the loaded library, or {@code null} before {@link #ensureBundledLibrary()} succeeded. */
     public static String loadedFrom() {
         return loadedFrom;
+    }
+
+    /**
+     * JNA reports a bare name resolved against the working directory when the dynamic linker found the file, so on Linux
+     * the mapped file is looked up in /proc/self/maps instead.
+     */
+    private static String describeFile(NativeLibrary library) {
+        java.io.File f = library.getFile();
+        if (f != null && f.isFile()) {
+            return f.getAbsolutePath();
+        }
+        Path maps = Path.of("/proc/self/maps");
+        if (Files.isReadable(maps)) {
+            String name = System.mapLibraryName(LIBRARY);
+            try (var lines = Files.lines(maps)) {
+                var hit = lines.map(l -> l.substring(l.lastIndexOf(' ') + 1))
+                        .filter(p -> p.startsWith("/") && p.contains("/" + name)).findFirst();
+                if (hit.isPresent()) {
+                    return hit.get();
+                }
+            } catch (IOException | java.io.UncheckedIOException e) {
+                // fall through
+            }
+        }
+        return library.getName() + " (found by the dynamic linker)";
     }
 
     private static String version(NativeLibrary library) {
