@@ -7,7 +7,6 @@ import java.util.List;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.Unpooled;
 
 /**
  * Applies {@link BinarySubtypeCodec} to every BSON document inside one complete MongoDB wire-protocol message.
@@ -48,6 +47,9 @@ final class WireMessageTranslator {
      * new buffer; in that case the caller still owns and must release the input.
      */
     static ByteBuf translate(ByteBuf frame, BinarySubtypeCodec.Direction direction, ByteBufAllocator alloc) {
+        if (frame.readableBytes() < HEADER_LENGTH) {
+            throw new UnsupportedWireMessageException("frame of " + frame.readableBytes() + " bytes is shorter than the header");
+        }
         int opCode = opCode(frame);
         return switch (opCode) {
             case OP_MSG -> translateOpMsg(frame, direction, alloc);
@@ -79,7 +81,7 @@ final class WireMessageTranslator {
             byte kind = nio.get(pos);
             if (kind == 0) {
                 int docLen = nio.getInt(pos + 1);
-                Section s = new Section(kind, pos, pos + 1 + docLen);
+                Section s = new Section(kind, pos);
                 byte[] doc = BinarySubtypeCodec.translateOrNull(nio.position(pos + 1), direction);
                 s.add(pos + 1, docLen, doc);
                 changed |= doc != null;
@@ -92,7 +94,7 @@ final class WireMessageTranslator {
                 while (nio.get(identEnd) != 0) {
                     identEnd++;
                 }
-                Section s = new Section(kind, pos, sectionEnd);
+                Section s = new Section(kind, pos);
                 s.identifierEnd = identEnd + 1;
                 int d = identEnd + 1;
                 while (d < sectionEnd) {
@@ -148,17 +150,15 @@ final class WireMessageTranslator {
     private static final class Section {
         final byte kind;
         final int begin;
-        final int end;
         int identifierEnd;
         int count;
         int[] docOffsets = new int[1];
         int[] docLengths = new int[1];
         byte[][] docs = new byte[1][];
 
-        Section(byte kind, int begin, int end) {
+        Section(byte kind, int begin) {
             this.kind = kind;
             this.begin = begin;
-            this.end = end;
         }
 
         void add(int offset, int length, byte[] rewritten) {
@@ -222,10 +222,5 @@ final class WireMessageTranslator {
         }
         out.setIntLE(0, out.writerIndex());
         return out;
-    }
-
-    /** Test helper: wraps a byte array as a frame. */
-    static ByteBuf wrap(byte[] frame) {
-        return Unpooled.wrappedBuffer(frame);
     }
 }

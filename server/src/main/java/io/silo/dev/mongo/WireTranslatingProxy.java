@@ -167,8 +167,8 @@ public final class WireTranslatingProxy implements AutoCloseable {
                 return;
             } catch (RuntimeException e) {
                 // Never log document contents: they may carry plaintext or key material.
-                LOG.error("Dev Mongo proxy could not translate an opCode {} message ({} bytes); closing connection: {}",
-                        WireMessageTranslator.opCode(frame), frame.readableBytes(), e.toString());
+                LOG.error("Dev Mongo proxy could not translate a {}-byte message; closing connection: {}",
+                        frame.readableBytes(), e.toString());
                 frame.release();
                 closeBoth(ctx);
                 return;
