@@ -81,6 +81,9 @@ final class WireMessageTranslator {
             byte kind = nio.get(pos);
             if (kind == 0) {
                 int docLen = nio.getInt(pos + 1);
+                if (docLen < 5 || pos + 1 + docLen > relEnd) {
+                    throw new UnsupportedWireMessageException("OP_MSG body has invalid length " + docLen);
+                }
                 Section s = new Section(kind, pos);
                 byte[] doc = BinarySubtypeCodec.translateOrNull(nio.position(pos + 1), direction);
                 s.add(pos + 1, docLen, doc);
@@ -90,6 +93,10 @@ final class WireMessageTranslator {
             } else if (kind == 1) {
                 int size = nio.getInt(pos + 1);
                 int sectionEnd = pos + 1 + size;
+                // A malformed size must not move the cursor backwards (endless loop) or past the message.
+                if (size < 5 || sectionEnd > relEnd) {
+                    throw new UnsupportedWireMessageException("OP_MSG document sequence has invalid size " + size);
+                }
                 int identEnd = pos + 5;
                 while (nio.get(identEnd) != 0) {
                     identEnd++;
@@ -99,6 +106,9 @@ final class WireMessageTranslator {
                 int d = identEnd + 1;
                 while (d < sectionEnd) {
                     int docLen = nio.getInt(d);
+                    if (docLen < 5 || d + docLen > sectionEnd) {
+                        throw new UnsupportedWireMessageException("OP_MSG sequence document has invalid length " + docLen);
+                    }
                     byte[] doc = BinarySubtypeCodec.translateOrNull(nio.position(d), direction);
                     s.add(d, docLen, doc);
                     changed |= doc != null;
@@ -195,6 +205,10 @@ final class WireMessageTranslator {
         int d = firstDoc - start;
         int index = 0;
         while (d < end - start) {
+            int docLen = nio.getInt(d);
+            if (docLen < 5 || d + docLen > end - start) {
+                throw new UnsupportedWireMessageException("document has invalid length " + docLen);
+            }
             byte[] doc = BinarySubtypeCodec.translateOrNull(nio.position(d), direction);
             if (doc != null) {
                 if (rewritten == null) {
@@ -205,7 +219,7 @@ final class WireMessageTranslator {
                 }
                 rewritten.add(doc);
             }
-            d += nio.getInt(d);
+            d += docLen;
             index++;
         }
         if (rewritten == null) {

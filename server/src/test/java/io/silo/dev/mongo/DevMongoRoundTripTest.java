@@ -387,6 +387,33 @@ class DevMongoRoundTripTest {
                 .hasMessageContaining("OP_COMPRESSED");
     }
 
+    @Test
+    void malformedDocumentSequenceSizeIsRejectedInsteadOfLooping() {
+        byte[] frame = opMsg(false, new BsonDocument("ping", new BsonInt32(1)), "documents",
+                List.of(new BsonDocument("a", new BsonBinary((byte) 6, new byte[] {1}))));
+        int seqSizeOffset = 16 + 4 + 1 + encode(new BsonDocument("ping", new BsonInt32(1))).length + 1;
+        ByteBuffer.wrap(frame).order(ByteOrder.LITTLE_ENDIAN).putInt(seqSizeOffset, -40);
+
+        assertThatThrownBy(() -> translateFrame(frame, BinarySubtypeCodec.Direction.TO_BACKEND))
+                .isInstanceOf(WireMessageTranslator.UnsupportedWireMessageException.class)
+                .hasMessageContaining("invalid size");
+    }
+
+    @Test
+    void proxyClosesTheConnectionWhenAClientSendsOpCompressed() throws Exception {
+        byte[] compressed = ByteBuffer.allocate(25).order(ByteOrder.LITTLE_ENDIAN)
+                .putInt(25).putInt(1).putInt(0).putInt(WireMessageTranslator.OP_COMPRESSED)
+                .putInt(WireMessageTranslator.OP_MSG).putInt(0).put((byte) 0).array();
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", dev.port())) {
+            socket.setSoTimeout(5_000);
+            socket.getOutputStream().write(compressed);
+            socket.getOutputStream().flush();
+            assertThat(socket.getInputStream().read()).as("EOF, no reply").isEqualTo(-1);
+        }
+        // The proxy as a whole keeps serving other connections.
+        assertThat(block(patients().countDocuments())).isEqualTo(2);
+    }
+
     // ---- helpers ----------------------------------------------------------------------------------------------
 
     private MongoCollection<BsonDocument> patients() {
