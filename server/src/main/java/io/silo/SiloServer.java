@@ -12,7 +12,16 @@ import io.silo.api.v1.KeyServiceGrpcService;
 import io.silo.api.v1.MigrationServiceGrpcService;
 import io.silo.api.v1.TenantServiceGrpcService;
 import io.silo.api.v1.UsageServiceGrpcService;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.silo.api.KeyEndpoint;
 import io.silo.config.SiloConfig;
+import io.silo.keys.KeyVaultClients;
+import io.silo.keys.KmsBudget;
+import io.silo.keys.KmsBudgets;
+import io.silo.keys.KmsProviders;
+import io.silo.keys.TenantKeys;
+import io.silo.store.KeyAuditStore;
 import io.silo.store.Database;
 import io.silo.store.TenantStore;
 import io.vertx.core.Future;
@@ -39,7 +48,6 @@ public final class SiloServer {
 
   /** RPC services of the v1 contract that later work will build, and the feature each belongs to. */
   static final Map<String, String> PLANNED = Map.of(
-      "silo.v1.KeyService", "tenant key management (per-tenant DEKs, rotation, shredding)",
       "silo.v1.MigrationService", "the migration engine (plan, start, watch, verify, rollback, purge)",
       "silo.v1.UsageService", "usage reports and presigned document URLs");
 
@@ -49,60 +57,107 @@ public final class SiloServer {
   private final HttpServer http;
   private final HealthEndpoint health;
   private final ActiveStreams streams;
+  private final KeyVaultClients keyVault;
+  private final PrometheusMeterRegistry metrics;
 
   private SiloServer(Vertx vertx, SiloConfig config, Database database, HttpServer http, HealthEndpoint health,
-                     ActiveStreams streams) {
+                     ActiveStreams streams, KeyVaultClients keyVault, PrometheusMeterRegistry metrics) {
     this.vertx = vertx;
     this.config = config;
     this.database = database;
     this.http = http;
     this.health = health;
     this.streams = streams;
+    this.keyVault = keyVault;
+    this.metrics = metrics;
   }
 
   /** Migrates the schema, binds every endpoint and listens on grpc.host:grpc.port. */
   public static Future<SiloServer> start(Vertx vertx, SiloConfig config) {
-    return Database.open(vertx, config).compose(database -> {
-      ActiveStreams streams = new ActiveStreams();
-      GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
-          .setScheduleDeadlineAutomatically(true)
-          .setMaxMessageSize(config.integer("grpc.maxMessageBytes")));
+    PrometheusMeterRegistry metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    // KMS settings are checked before anything starts, so a misconfigured provider fails start-up by name.
+    KmsProviders kms = config.string("mongo.uri").isEmpty() ? null : KmsProviders.from(config);
+    return Database.open(vertx, config).compose(database -> openKeyVault(vertx, config, kms)
+        .onFailure(failure -> database.close())
+        .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics)));
+  }
 
-      List<ServiceDescriptor> descriptors = new ArrayList<>(List.of(
-          TenantServiceGrpcService.SERVICE_DESCRIPTOR,
-          KeyServiceGrpcService.SERVICE_DESCRIPTOR,
-          MigrationServiceGrpcService.SERVICE_DESCRIPTOR,
-          UsageServiceGrpcService.SERVICE_DESCRIPTOR,
-          HealthProto.getDescriptor().findServiceByName("Health"),
-          ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
-      HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
-          streams);
+  private static Future<KeyVaultClients> openKeyVault(Vertx vertx, SiloConfig config, KmsProviders kms) {
+    if (kms == null) {
+      return Future.succeededFuture(null);
+    }
+    return vertx.executeBlocking(() -> KeyVaultClients.open(config.string("mongo.uri"),
+        config.string("mongo.keyVaultNamespace"), kms, config.integer("kms.keyExpirationSeconds")), false);
+  }
 
-      grpc.addService(TenantServiceGrpcService.of(new TenantEndpoint(new TenantStore(database.pool(),
-          database.tables()))));
-      health.bind(grpc);
-      new ReflectionEndpoint(descriptors, streams).bind(grpc);
-      new UnimplementedEndpoints(PLANNED).bind(grpc);
+  private static Future<SiloServer> bindAndListen(Vertx vertx, SiloConfig config, Database database,
+                                                  KeyVaultClients keyVault, KmsProviders kms,
+                                                  PrometheusMeterRegistry metrics) {
+    ActiveStreams streams = new ActiveStreams();
+    GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
+        .setScheduleDeadlineAutomatically(true)
+        .setMaxMessageSize(config.integer("grpc.maxMessageBytes")));
 
-      Router cors = corsRouter(vertx, config.list("grpc.corsOrigins"), grpc);
-      HttpServer http = vertx.createHttpServer(new HttpServerOptions()
-          .setHttp2ClearTextEnabled(true)
-          .setCompressionSupported(false));
-      http.requestHandler(request -> {
-        // Only browsers send Origin; plain gRPC callers skip the router entirely.
-        if (cors != null && request.headers().contains("Origin")) {
-          cors.handle(request);
-        } else {
-          grpc.handle(request);
-        }
-      });
-      return http.listen(config.integer("grpc.port"), config.string("grpc.host"))
-          .map(listening -> {
-            LOG.info("silo listening on {}:{} (gRPC, gRPC-Web)", config.string("grpc.host"), listening.actualPort());
-            return new SiloServer(vertx, config, database, listening, health, streams);
-          })
-          .onFailure(failure -> database.close());
+    List<ServiceDescriptor> descriptors = new ArrayList<>(List.of(
+        TenantServiceGrpcService.SERVICE_DESCRIPTOR,
+        KeyServiceGrpcService.SERVICE_DESCRIPTOR,
+        MigrationServiceGrpcService.SERVICE_DESCRIPTOR,
+        UsageServiceGrpcService.SERVICE_DESCRIPTOR,
+        HealthProto.getDescriptor().findServiceByName("Health"),
+        ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
+    HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
+        streams);
+
+    TenantStore tenantStore = new TenantStore(database.pool(), database.tables());
+    grpc.addService(TenantServiceGrpcService.of(new TenantEndpoint(tenantStore)));
+    Future<Void> ready = Future.succeededFuture();
+    Map<String, String> unconfigured = new java.util.HashMap<>();
+    if (keyVault != null) {
+      KeyAuditStore audit = new KeyAuditStore(database.pool(), database.tables());
+      KmsBudgets budgets = new KmsBudgets(vertx, metrics, (provider, region) ->
+          KmsBudget.Settings.of(config.integer("kms.budget.ratePerSecond"))
+              .withMaxWaiters(config.integer("kms.budget.maxWaiters")));
+      TenantKeys keys = new TenantKeys(vertx, vertx.createSharedWorkerExecutor("silo-kms", 8), keyVault.mongo(),
+          config.string("mongo.keyVaultNamespace"), keyVault.encryption(), keyVault.fresh(), kms, budgets, audit,
+          tenantStore, config.integer("kms.keyExpirationSeconds"));
+      new KeyEndpoint(keys, audit).bind(grpc);
+      ready = keys.ensureIndex();
+    } else {
+      unconfigured.put("silo.v1.KeyService", "mongo.uri");
+    }
+    health.bind(grpc);
+    new ReflectionEndpoint(descriptors, streams).bind(grpc);
+    new UnimplementedEndpoints(PLANNED, unconfigured).bind(grpc);
+
+    Router cors = corsRouter(vertx, config.list("grpc.corsOrigins"), grpc);
+    HttpServer http = vertx.createHttpServer(new HttpServerOptions()
+        .setHttp2ClearTextEnabled(true)
+        .setCompressionSupported(false));
+    http.requestHandler(request -> {
+      if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
+        request.response().putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .end(metrics.scrape());
+        return;
+      }
+      // Only browsers send Origin; plain gRPC callers skip the router entirely.
+      if (cors != null && request.headers().contains("Origin")) {
+        cors.handle(request);
+      } else {
+        grpc.handle(request);
+      }
     });
+    return ready.compose(v -> http.listen(config.integer("grpc.port"), config.string("grpc.host")))
+        .map(listening -> {
+          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics)", config.string("grpc.host"),
+              listening.actualPort());
+          return new SiloServer(vertx, config, database, listening, health, streams, keyVault, metrics);
+        })
+        .onFailure(failure -> {
+          database.close();
+          if (keyVault != null) {
+            keyVault.close();
+          }
+        });
   }
 
   private static Router corsRouter(Vertx vertx, List<String> origins, GrpcServer grpc) {
@@ -136,6 +191,10 @@ public final class SiloServer {
     return database;
   }
 
+  public PrometheusMeterRegistry metrics() {
+    return metrics;
+  }
+
   /**
    * Graceful shutdown: report NOT_SERVING, end open streams with UNAVAILABLE, stop accepting calls and let
    * in-flight unary calls finish within the grace period, then close the stores.
@@ -147,6 +206,12 @@ public final class SiloServer {
     return http.shutdown(config.integer("grpc.shutdownGraceSeconds"), TimeUnit.SECONDS)
         .eventually(() -> {
           database.close();
+          if (keyVault != null) {
+            vertx.executeBlocking(() -> {
+              keyVault.close();
+              return null;
+            });
+          }
           LOG.info("shutdown complete");
           return Future.succeededFuture();
         });

@@ -15,9 +15,12 @@ public final class UnimplementedEndpoints {
 
   /** Service full name to the feature that will provide it; the README lists the same. */
   private final Map<String, String> plannedFeatures;
+  /** Service full name to the setting that must be configured before it can answer. */
+  private final Map<String, String> unconfigured;
 
-  public UnimplementedEndpoints(Map<String, String> plannedFeatures) {
+  public UnimplementedEndpoints(Map<String, String> plannedFeatures, Map<String, String> unconfigured) {
     this.plannedFeatures = Map.copyOf(plannedFeatures);
+    this.unconfigured = Map.copyOf(unconfigured);
   }
 
   public void bind(GrpcServer server) {
@@ -26,6 +29,13 @@ public final class UnimplementedEndpoints {
 
   private void handle(GrpcServerRequest<Buffer, Buffer> request) {
     String service = request.serviceName() != null ? request.serviceName().fullyQualifiedName() : "";
+    String setting = unconfigured.get(service);
+    if (setting != null) {
+      request.handler(ignored -> { });
+      request.response().fail(new StatusException(GrpcStatus.FAILED_PRECONDITION, request.fullMethodName()
+          + " needs '" + setting + "' to be configured on the server"));
+      return;
+    }
     String feature = plannedFeatures.get(service);
     String message = feature != null
         ? request.fullMethodName() + " is not available yet: " + feature + " is not built in this version of Silo"

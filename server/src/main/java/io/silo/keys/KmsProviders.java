@@ -163,15 +163,15 @@ public final class KmsProviders {
     return sslContexts;
   }
 
-  /** Key of the budget that governs a provider: AWS budgets are per region, the others per provider. */
-  public String budgetKey(String provider, BsonDocument masterKey) {
+  /** The budget that governs a provider: AWS budgets are per region (quotas are regional), the others per provider. */
+  public KmsBudget budget(KmsBudgets budgets, String provider, BsonDocument masterKey) {
     String type = provider.contains(":") ? provider.substring(0, provider.indexOf(':')) : provider;
     if (type.equals("aws")) {
       BsonValue region = masterKey == null ? null : masterKey.get("region");
-      return provider + "/" + (region != null && region.isString() ? region.asString().getValue()
+      return budgets.budget(provider, region != null && region.isString() ? region.asString().getValue()
           : awsRegions.getOrDefault(provider, "default"));
     }
-    return provider;
+    return budgets.budget(provider);
   }
 
   /**

@@ -317,7 +317,7 @@ public final class TenantKeys {
 
   /** Runs a KMS-touching call under a budget permit, feeding throttles back into the budget's AIMD loop. */
   private <T> Future<T> withPermit(String provider, BsonDocument masterKey, Callable<T> call) {
-    KmsBudget budget = budgets.budget(kms.budgetKey(provider, masterKey));
+    KmsBudget budget = kms.budget(budgets, provider, masterKey);
     return budget.acquire(1).compose(v -> blocking(call)
         .onSuccess(x -> budget.onSuccess())
         .recover(failure -> {

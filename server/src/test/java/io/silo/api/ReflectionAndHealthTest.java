@@ -17,7 +17,9 @@ import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.stub.StreamObserver;
 import io.silo.TestServer;
 import io.silo.api.v1.CreateTenantKeyRequest;
+import io.silo.api.v1.GetTenantUsageRequest;
 import io.silo.api.v1.KeyServiceGrpc;
+import io.silo.api.v1.UsageServiceGrpc;
 import io.silo.api.v1.MigrationServiceGrpc;
 import io.silo.api.v1.WatchMigrationRequest;
 import java.util.HashMap;
@@ -160,10 +162,19 @@ class ReflectionAndHealthTest {
   @Test
   void plannedUnaryRpcIsUnimplementedNamingTheFeature() {
     StatusRuntimeException e = catchThrowableOfType(StatusRuntimeException.class,
+        () -> UsageServiceGrpc.newBlockingStub(server.channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+            .getTenantUsage(GetTenantUsageRequest.newBuilder().setTenant("acme").build()));
+    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNIMPLEMENTED);
+    assertThat(e.getStatus().getDescription()).contains("GetTenantUsage").contains("usage reports");
+  }
+
+  @Test
+  void keyServiceWithoutMongoConfiguredIsFailedPreconditionNamingTheSetting() {
+    StatusRuntimeException e = catchThrowableOfType(StatusRuntimeException.class,
         () -> KeyServiceGrpc.newBlockingStub(server.channel).withDeadlineAfter(10, TimeUnit.SECONDS)
             .createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant("acme").build()));
-    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNIMPLEMENTED);
-    assertThat(e.getStatus().getDescription()).contains("CreateTenantKey").contains("tenant key management");
+    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(e.getStatus().getDescription()).contains("mongo.uri");
   }
 
   @Test
