@@ -123,7 +123,7 @@ final class AwsKmsStub implements AutoCloseable {
     synchronized (arrivals) {
       copy = new ArrayList<>(arrivals);
     }
-    return KmsBudgetTest.maxInWindow(copy, 1_000_000_000L);
+    return maxInWindow(copy, 1_000_000_000L);
   }
 
   void resetCounters() {
@@ -310,6 +310,19 @@ final class AwsKmsStub implements AutoCloseable {
     req.response().setStatusCode(status).putHeader("Content-Type", JSON)
         .putHeader("Content-Length", Integer.toString(body.length()))
         .putHeader("x-amzn-RequestId", java.util.UUID.randomUUID().toString()).end(body);
+  }
+
+  /** The most timestamps (nanoseconds, any order) that fall within any window of the given length. */
+  static int maxInWindow(List<Long> sortedNanos, long windowNanos) {
+    List<Long> t = new ArrayList<>(sortedNanos);
+    Collections.sort(t);
+    int max = 0;
+    int start = 0;
+    for (int end = 0; end < t.size(); end++) {
+      while (t.get(end) - t.get(start) >= windowNanos) start++;
+      max = Math.max(max, end - start + 1);
+    }
+    return max;
   }
 
   private static final class BadRequest extends RuntimeException {

@@ -93,6 +93,39 @@ class AwsKmsStubTest {
   }
 
   @Test
+  void speaksTheProtocolTheAwsSdkExpects() {
+    try (var http = software.amazon.awssdk.http.nio.netty.NettyNioAsyncHttpClient.builder()
+        .tlsTrustManagersProvider(stub::trustManagers).build();
+        var kms = software.amazon.awssdk.services.kms.KmsAsyncClient.builder()
+            .region(software.amazon.awssdk.regions.Region.US_EAST_1)
+            .endpointOverride(java.net.URI.create("https://" + stub.endpoint()))
+            .credentialsProvider(software.amazon.awssdk.auth.credentials.StaticCredentialsProvider.create(
+                software.amazon.awssdk.auth.credentials.AwsBasicCredentials.create("AKIDSILOTESTDUMMY", "dummy")))
+            .overrideConfiguration(o -> o.retryStrategy(software.amazon.awssdk.core.retry.RetryMode.STANDARD)
+                .retryStrategy(b -> b.maxAttempts(1)))
+            .httpClient(http).build()) {
+      var dataKey = kms.generateDataKey(b -> b.keyId(KmsTestSupport.KEY_ARN)
+          .keySpec(software.amazon.awssdk.services.kms.model.DataKeySpec.AES_256)).join();
+      assertThat(dataKey.plaintext().asByteArray()).hasSize(32);
+      var decrypted = kms.decrypt(b -> b.ciphertextBlob(dataKey.ciphertextBlob())).join();
+      assertThat(decrypted.keyId()).isEqualTo(KmsTestSupport.KEY_ARN);
+      assertThat(decrypted.plaintext()).isEqualTo(dataKey.plaintext());
+
+      stub.throttleAbove(0, AwsKmsStub.ThrottleMode.AWS_THROTTLING_EXCEPTION);
+      assertThatThrownBy(() -> kms.encrypt(b -> b.keyId(KmsTestSupport.KEY_ARN)
+          .plaintext(software.amazon.awssdk.core.SdkBytes.fromUtf8String("x"))).join())
+          .hasCauseInstanceOf(software.amazon.awssdk.services.kms.model.KmsException.class)
+          .satisfies(e -> {
+            var cause = (software.amazon.awssdk.services.kms.model.KmsException) e.getCause();
+            // The SDK classifies the stub's answer exactly as it classifies the real service's.
+            assertThat(cause.awsErrorDetails().errorCode()).isEqualTo("ThrottlingException");
+            assertThat(cause.isThrottlingException()).isTrue();
+            assertThat(KmsBudget.isThrottle(e)).isTrue();
+          });
+    }
+  }
+
+  @Test
   void twoHundredTenantKeysUnderABudgetOf20PerSecondAgainstAStubThrottlingAbove25PerSecond() throws Exception {
     stub.throttleAbove(25, AwsKmsStub.ThrottleMode.AWS_THROTTLING_EXCEPTION);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();

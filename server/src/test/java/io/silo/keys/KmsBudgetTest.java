@@ -64,7 +64,7 @@ class KmsBudgetTest {
 
     assertThat(grantedAt).hasSize(200);
     // Burst is 2 permits at 20/s, so a window may see at most 20 + 2.
-    assertThat(maxInWindow(grantedAt, 1_000_000_000L)).isLessThanOrEqualTo(22);
+    assertThat(AwsKmsStub.maxInWindow(grantedAt, 1_000_000_000L)).isLessThanOrEqualTo(22);
     // And the budget is actually used: 200 permits at 20/s need about 10 s, not much more.
     long spanMillis = (grantedAt.get(199) - grantedAt.get(0)) / 1_000_000L;
     assertThat(spanMillis).isBetween(9_500L, 10_500L);
@@ -200,22 +200,29 @@ class KmsBudgetTest {
       }
       assertThat(done.await(20, TimeUnit.SECONDS)).isTrue();
       // Generous: the exact bound is 40 + burst 4; timers can bunch grants up but never add permits.
-      assertThat(maxInWindow(new ArrayList<>(grantedAt), 1_000_000_000L)).isLessThanOrEqualTo(45);
+      assertThat(AwsKmsStub.maxInWindow(new ArrayList<>(grantedAt), 1_000_000_000L)).isLessThanOrEqualTo(45);
     } finally {
       vertx.close().await();
     }
   }
 
-  static int maxInWindow(List<Long> sortedNanos, long windowNanos) {
-    List<Long> t = new ArrayList<>(sortedNanos);
-    Collections.sort(t);
-    int max = 0;
-    int start = 0;
-    for (int end = 0; end < t.size(); end++) {
-      while (t.get(end) - t.get(start) >= windowNanos) start++;
-      max = Math.max(max, end - start + 1);
+  @Test
+  void theRegistryKeepsOneBudgetPerProviderAndRegion() {
+    Vertx vertx = Vertx.vertx();
+    try {
+      SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      KmsBudgets budgets = new KmsBudgets(vertx, registry,
+          (provider, region) -> KmsBudget.Settings.of(provider.equals("aws") ? 100 : 10));
+      KmsBudget awsEast = budgets.budget("aws", "us-east-1");
+      assertThat(budgets.budget("aws", "us-east-1")).isSameAs(awsEast);
+      assertThat(budgets.budget("aws", "eu-west-1")).isNotSameAs(awsEast);
+      assertThat(budgets.budget("kmip").settings().ratePerSecond()).isEqualTo(10.0);
+      assertThat(awsEast.settings().ratePerSecond()).isEqualTo(100.0);
+      assertThat(budgets.snapshot()).containsOnlyKeys("aws/us-east-1", "aws/eu-west-1", "kmip");
+      assertThat(registry.find("silo.kms.budget.rate").gauges()).hasSize(3);
+    } finally {
+      vertx.close().await();
     }
-    return max;
   }
 
   private static org.assertj.core.data.Offset<Double> within() {
