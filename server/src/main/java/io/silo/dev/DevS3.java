@@ -51,6 +51,9 @@ public final class DevS3 implements AutoCloseable {
     /** Spring Boot's switch for its logging system; "none" keeps it from resetting the JVM-wide logback context. */
     static final String SPRING_LOGGING_SYSTEM_PROPERTY = "org.springframework.boot.logging.LoggingSystem";
 
+    private static final List<java.util.logging.Logger> QUIETED_JUL_LOGGERS =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
+
     private final S3MockApplication app;
     private final String host;
     private final Path rootDirectory;
@@ -90,6 +93,8 @@ public final class DevS3 implements AutoCloseable {
             props.put("com.adobe.testing.s3mock.store.validKmsKeys", String.join(",", validKmsKeys));
         }
         props.put("spring.autoconfigure.exclude", AUTOCONFIG_EXCLUDES);
+        // Spring Boot's "Starting ... / No active profile set" lines would be logged under the JVM's main class.
+        props.put("spring.main.log-startup-info", false);
         // S3Mock's embedded Tomcat also reads server.address for its connectors; keep it on the host we were given.
         props.put("server.address", host);
 
@@ -113,6 +118,15 @@ public final class DevS3 implements AutoCloseable {
     private static void keepSpringOffOurLogging() {
         if (System.getProperty(SPRING_LOGGING_SYSTEM_PROPERTY) == null) {
             System.setProperty(SPRING_LOGGING_SYSTEM_PROPERTY, "none");
+        }
+        // Tomcat logs through java.util.logging (Spring Boot would have bridged it to SLF4J). JUL holds loggers
+        // weakly, so the configured ones are kept in a static list or the level would be lost on the next GC.
+        for (String name : List.of("org.apache.catalina", "org.apache.coyote", "org.apache.tomcat")) {
+            java.util.logging.Logger jul = java.util.logging.Logger.getLogger(name);
+            if (jul.getLevel() == null) {
+                jul.setLevel(java.util.logging.Level.WARNING);
+            }
+            QUIETED_JUL_LOGGERS.add(jul);
         }
         if (LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext ctx) {
             for (String name : List.of("org.springframework", "org.apache.catalina", "org.apache.coyote",
