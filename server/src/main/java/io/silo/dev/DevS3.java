@@ -95,8 +95,11 @@ public final class DevS3 implements AutoCloseable {
         props.put("spring.autoconfigure.exclude", AUTOCONFIG_EXCLUDES);
         // Spring Boot's "Starting ... / No active profile set" lines would be logged under the JVM's main class.
         props.put("spring.main.log-startup-info", false);
-        // S3Mock's embedded Tomcat also reads server.address for its connectors; keep it on the host we were given.
+        // server.address binds only S3Mock's main (HTTPS) connector; S3MockBindAddress, added to S3Mock's
+        // Spring context as an extra source, binds the HTTP connector, which is the one we advertise.
         props.put("server.address", host);
+        props.put(S3MockBindAddress.PROPERTY, host);
+        props.put("spring.main.sources", S3MockBindAddress.class.getName());
 
         S3MockApplication app;
         try {

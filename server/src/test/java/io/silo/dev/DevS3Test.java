@@ -1,12 +1,16 @@
 package io.silo.dev;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.Appender;
 import ch.qos.logback.core.read.ListAppender;
+import java.net.ConnectException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,6 +53,21 @@ class DevS3Test {
             assertThat(client.getObjectAsBytes(b -> b.bucket("kept-bucket").key("a/b.txt")).asUtf8String())
                     .isEqualTo("still here");
             assertThat(client.listObjectsV2(b -> b.bucket("kept-bucket")).keyCount()).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void theHttpPortListensOnlyOnTheGivenHost() throws Exception {
+        try (DevS3 s3 = DevS3.start(dir.resolve("s3"), "127.0.0.1", 0, List.of(), List.of())) {
+            // Linux routes all of 127/8 to loopback: a socket on 0.0.0.0 would accept on 127.0.0.2 too.
+            try (Socket ok = new Socket()) {
+                ok.connect(new InetSocketAddress("127.0.0.1", s3.port()), 2_000);
+            }
+            assertThatThrownBy(() -> {
+                try (Socket other = new Socket()) {
+                    other.connect(new InetSocketAddress("127.0.0.2", s3.port()), 2_000);
+                }
+            }).isInstanceOf(ConnectException.class);
         }
     }
 
