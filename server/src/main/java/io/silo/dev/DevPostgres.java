@@ -8,6 +8,11 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.Objects;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,12 +51,15 @@ public final class DevPostgres implements AutoCloseable {
         Objects.requireNonNull(host, "host");
         Path dir = dataDirectory.toAbsolutePath();
         Files.createDirectories(dir);
+        stopOrphanedPostmaster(dir);
         // zonky runs initdb only when postgresql.conf is missing, so this tells us if this start creates the cluster.
         boolean fresh = !Files.exists(dir.resolve("postgresql.conf"));
         // As root, zonky wraps initdb/pg_ctl in `unshare -U` itself: PostgreSQL refuses to run as uid 0, and in the
         // new user namespace the process (and the root-owned data files) appear as the overflow uid, so both the
         // "not root" and the "data directory owned by me" checks pass. Nothing to do here beyond not fighting it.
-        EmbeddedPostgres pg = EmbeddedPostgres.builder()
+        EmbeddedPostgres pg;
+        try {
+            pg = EmbeddedPostgres.builder()
                 .setDataDirectory(dir)
                 // The default deletes the cluster on close; the dev stack keeps its data across restarts.
                 .setCleanDataDirectory(false)
@@ -59,9 +67,60 @@ public final class DevPostgres implements AutoCloseable {
                 .setServerConfig("listen_addresses", host)
                 .setPGStartupWait(Duration.ofSeconds(30))
                 .start();
+        } catch (IOException | RuntimeException e) {
+            String hint = "root".equals(System.getProperty("user.name"))
+                    ? " PostgreSQL refuses to run as root; as root the embedded binaries are started through"
+                      + " `unshare -U`, which needs user namespaces (check that `unshare -U true` works here),"
+                      + " or run Silo as a non-root user."
+                    : "";
+            throw new IOException("PostgreSQL failed to start on " + host + ":" + port + " with data directory "
+                    + dir + ": " + e.getMessage() + "." + hint, e);
+        }
         DevPostgres dev = new DevPostgres(pg, host, dir, fresh);
         LOG.info("PostgreSQL listening on {}:{} (data {}{})", host, dev.port(), dir, fresh ? ", new cluster" : "");
         return dev;
+    }
+
+    /**
+     * The postmaster is a separate OS process, so when the JVM that owned it is killed (SIGKILL, OOM) it keeps
+     * running and holds the data directory: the next start would wait 30 s and fail with "connection refused".
+     * If {@code postmaster.pid} names a live postgres process serving this very directory, ask it to shut down
+     * (SIGTERM, a "smart" shutdown; the dead JVM's sessions are already gone) and wait for it.
+     */
+    private static void stopOrphanedPostmaster(Path dir) throws IOException {
+        Path pidFile = dir.resolve("postmaster.pid");
+        if (!Files.isRegularFile(pidFile)) {
+            return;
+        }
+        List<String> lines = Files.readAllLines(pidFile);
+        long pid;
+        try {
+            pid = Long.parseLong(lines.get(0).strip());
+        } catch (RuntimeException e) {
+            return; // unreadable: leave it to PostgreSQL, which checks stale pid files itself
+        }
+        Optional<ProcessHandle> handle = ProcessHandle.of(pid);
+        if (handle.isEmpty() || !handle.get().isAlive()) {
+            return; // stale file; PostgreSQL removes it on start
+        }
+        String command = handle.get().info().commandLine().orElse("");
+        // Guard against pid reuse: only a postgres serving exactly this data directory is ours to stop.
+        if (!command.contains("postgres") || !command.contains(dir.toString())) {
+            return;
+        }
+        LOG.warn("A PostgreSQL left over from an earlier dev stack (pid {}) still holds {}; stopping it", pid, dir);
+        handle.get().destroy();
+        try {
+            handle.get().onExit().get(15, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            throw new IOException("PostgreSQL pid " + pid + " from an earlier dev stack still holds " + dir
+                    + " and did not stop within 15 s; stop it (kill " + pid + ") and retry");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("Interrupted while stopping PostgreSQL pid " + pid, e);
+        } catch (ExecutionException e) {
+            throw new IOException("Could not wait for PostgreSQL pid " + pid, e);
+        }
     }
 
     public String host() {
