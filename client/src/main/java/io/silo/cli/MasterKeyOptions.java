@@ -20,7 +20,7 @@ final class MasterKeyOptions {
     boolean hasProvider = provider != null && !provider.isBlank();
     if (descriptorJson != null && !hasProvider) {
       throw new CommandLine.ParameterException(cmd,
-          "--master-key needs --provider: a master key descriptor only means something for a KMS provider");
+          "a master key needs a provider: --master-key was given without --provider");
     }
     MasterKey.Builder key = MasterKey.newBuilder();
     if (hasProvider) {
@@ -40,8 +40,11 @@ final class MasterKeyOptions {
       String json = value.strip();
       // Struct's JSON form is an object, but JsonFormat's reader is lenient about
       // what follows it ("{} junk"); requiring the braces at both ends closes that gap.
-      if (!json.startsWith("{") || !json.endsWith("}")) {
+      if (!json.startsWith("{")) {
         throw new CommandLine.TypeConversionException("must be a JSON object such as {\"keyId\":\"1\"}");
+      }
+      if (!json.endsWith("}")) {
+        throw new CommandLine.TypeConversionException("not valid JSON: the object must end with '}' and nothing after it");
       }
       try {
         // protobuf-java-util is already a dependency; gson, which it uses, is
