@@ -14,6 +14,7 @@ import io.grpc.MethodDescriptor;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.AbstractStub;
+import io.silo.api.v1.KeyServiceGrpc;
 import io.silo.api.v1.TenantServiceGrpc;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -72,6 +73,11 @@ public final class GrpcConnection implements AutoCloseable {
   /** A TenantService stub with the call deadline applied. */
   public TenantServiceGrpc.TenantServiceBlockingStub tenants() {
     return stub(TenantServiceGrpc::newBlockingStub);
+  }
+
+  /** A KeyService stub with the call deadline applied. */
+  public KeyServiceGrpc.KeyServiceBlockingStub keys() {
+    return stub(KeyServiceGrpc::newBlockingStub);
   }
 
   /** A grpc.health.v1 stub with the call deadline applied. */

@@ -15,7 +15,7 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     versionProvider = SiloCli.Version.class,
     description = "Control Silo, the tenant storage isolation server, over gRPC.",
-    subcommands = {HealthCommand.class, TenantsCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {HealthCommand.class, TenantsCommand.class, KeysCommand.class, CommandLine.HelpCommand.class})
 public final class SiloCli implements Runnable {
 
   /** Default server address, matching the server's default gRPC port. */

@@ -16,27 +16,41 @@ import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
+import com.google.protobuf.Message;
+import io.silo.api.v1.CreateTenantKeyRequest;
+import io.silo.api.v1.CreateTenantKeyResponse;
 import io.silo.api.v1.GetTenantRequest;
 import io.silo.api.v1.GetTenantResponse;
+import io.silo.api.v1.KeyServiceGrpc;
+import io.silo.api.v1.ListTenantKeysRequest;
+import io.silo.api.v1.ListTenantKeysResponse;
 import io.silo.api.v1.ListTenantsRequest;
 import io.silo.api.v1.ListTenantsResponse;
+import io.silo.api.v1.MasterKey;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.RegisterTenantResponse;
+import io.silo.api.v1.RotateTenantKeyRequest;
+import io.silo.api.v1.RotateTenantKeyResponse;
+import io.silo.api.v1.ShredTenantKeyRequest;
+import io.silo.api.v1.ShredTenantKeyResponse;
 import io.silo.api.v1.Tenant;
+import io.silo.api.v1.TenantKey;
 import io.silo.api.v1.TenantServiceGrpc;
 import io.silo.api.v1.TenantStatus;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
-/** A real grpc-java server on a loopback port with an in-memory TenantService and a settable health status, recording what clients send. */
+/** A real grpc-java server on a loopback port with in-memory TenantService and KeyService and a settable health status, recording what clients send. */
 final class FakeSiloServer implements AutoCloseable {
 
   static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
@@ -49,6 +63,15 @@ final class FakeSiloServer implements AutoCloseable {
   final List<Deadline> deadlines = new CopyOnWriteArrayList<>();
   final List<ListTenantsRequest> listRequests = new CopyOnWriteArrayList<>();
   final List<String> healthServices = new CopyOnWriteArrayList<>();
+  /** Data keys by tenant slug. */
+  final TreeMap<String, TenantKey> keys = new TreeMap<>();
+  /** Tenants whose key was shredded, so that re-creating needs allow_after_shred. */
+  final Set<String> shredded = new HashSet<>();
+  /** Every KeyService request, in order. */
+  final List<Message> keyRequests = new CopyOnWriteArrayList<>();
+  /** What ShredTenantKey reports as effective_within_seconds. */
+  static final long KEY_EXPIRATION_SECONDS = 60;
+  private long nextAuditId = 100;
   volatile HealthCheckResponse.ServingStatus health = HealthCheckResponse.ServingStatus.SERVING;
 
   // The TLS-mismatch test makes the server log a "Transport failed" stack trace;
@@ -77,6 +100,7 @@ final class FakeSiloServer implements AutoCloseable {
     server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), InsecureServerCredentials.create())
         .addService(ServerInterceptors.intercept(new Tenants(), recorder))
         .addService(ServerInterceptors.intercept(new Health(), recorder))
+        .addService(ServerInterceptors.intercept(new Keys(), recorder))
         .build()
         .start();
   }
@@ -103,6 +127,25 @@ final class FakeSiloServer implements AutoCloseable {
         .build();
     tenants.put(slug, t);
     return t;
+  }
+
+  /** Adds a data key directly, as if created earlier; the tenant is registered too if it is not. */
+  synchronized TenantKey seedKey(String tenant, String provider, String descriptorJson) {
+    if (!tenants.containsKey(tenant)) {
+      seed(tenant, "Tenant " + tenant, TenantStatus.TENANT_STATUS_POOLED);
+    }
+    long n = nextId++;
+    Timestamp created = Timestamp.newBuilder().setSeconds(1_765_000_000L + n).build();
+    TenantKey key = TenantKey.newBuilder()
+        .setKeyId(String.format("00000000-0000-4000-8000-%012d", n))
+        .addKeyAltNames("tenant-" + tenant)
+        .setTenant(tenant)
+        .setMasterKey(MasterKey.newBuilder().setProvider(provider).setDescriptorJson(descriptorJson))
+        .setCreateTime(created)
+        .setUpdateTime(created)
+        .build();
+    keys.put(tenant, key);
+    return key;
   }
 
   @Override
@@ -169,6 +212,105 @@ final class FakeSiloServer implements AutoCloseable {
       healthServices.add(req.getService());
       out.onNext(HealthCheckResponse.newBuilder().setStatus(health).build());
       out.onCompleted();
+    }
+  }
+
+  /** In-memory KeyService with the server's rules that the CLI must surface: unknown tenants, the shred guard. */
+  private final class Keys extends KeyServiceGrpc.KeyServiceImplBase {
+    @Override
+    public void createTenantKey(CreateTenantKeyRequest req, StreamObserver<CreateTenantKeyResponse> out) {
+      keyRequests.add(req);
+      synchronized (FakeSiloServer.this) {
+        if (!tenants.containsKey(req.getTenant())) {
+          out.onError(Status.NOT_FOUND.withDescription("tenant '" + req.getTenant() + "' not found").asRuntimeException());
+          return;
+        }
+        TenantKey existing = keys.get(req.getTenant());
+        if (existing != null) {
+          out.onNext(CreateTenantKeyResponse.newBuilder().setKey(existing).setCreated(false).build());
+          out.onCompleted();
+          return;
+        }
+        boolean afterShred = shredded.contains(req.getTenant());
+        if (afterShred && !req.getAllowAfterShred()) {
+          out.onError(Status.FAILED_PRECONDITION
+              .withDescription("the key of tenant '" + req.getTenant() + "' was shredded; pass allow_after_shred")
+              .asRuntimeException());
+          return;
+        }
+        String provider = req.getMasterKey().getProvider().isEmpty() ? "local" : req.getMasterKey().getProvider();
+        TenantKey key = seedKey(req.getTenant(), provider, req.getMasterKey().getDescriptorJson());
+        CreateTenantKeyResponse.Builder response = CreateTenantKeyResponse.newBuilder().setKey(key).setCreated(true);
+        if (afterShred) {
+          shredded.remove(req.getTenant());
+          response.setWarning("a new key was created after the previous one was shredded");
+        }
+        out.onNext(response.build());
+        out.onCompleted();
+      }
+    }
+
+    @Override
+    public void listTenantKeys(ListTenantKeysRequest req, StreamObserver<ListTenantKeysResponse> out) {
+      keyRequests.add(req);
+      int size = req.getPageSize() == 0 ? 100 : req.getPageSize();
+      int offset = req.getPageToken().isEmpty() ? 0 : Integer.parseInt(req.getPageToken().substring("koff-".length()));
+      List<TenantKey> all;
+      synchronized (FakeSiloServer.this) {
+        all = keys.values().stream().filter(k -> req.getTenant().isEmpty() || k.getTenant().equals(req.getTenant())).toList();
+      }
+      int end = Math.min(all.size(), offset + size);
+      ListTenantKeysResponse.Builder page = ListTenantKeysResponse.newBuilder().addAllKeys(all.subList(offset, end));
+      if (end < all.size()) {
+        page.setNextPageToken("koff-" + end);
+      }
+      out.onNext(page.build());
+      out.onCompleted();
+    }
+
+    @Override
+    public void rotateTenantKey(RotateTenantKeyRequest req, StreamObserver<RotateTenantKeyResponse> out) {
+      keyRequests.add(req);
+      synchronized (FakeSiloServer.this) {
+        TenantKey key = keys.get(req.getTenant());
+        if (key == null) {
+          out.onError(notFound(req.getTenant()));
+          return;
+        }
+        TenantKey rotated = key.toBuilder()
+            .setMasterKey(req.getNewMasterKey())
+            .setUpdateTime(Timestamp.newBuilder().setSeconds(key.getUpdateTime().getSeconds() + 3600))
+            .build();
+        keys.put(req.getTenant(), rotated);
+        out.onNext(RotateTenantKeyResponse.newBuilder()
+            .setKey(rotated).setPreviousMasterKey(key.getMasterKey()).setAuditId(nextAuditId++).build());
+        out.onCompleted();
+      }
+    }
+
+    @Override
+    public void shredTenantKey(ShredTenantKeyRequest req, StreamObserver<ShredTenantKeyResponse> out) {
+      keyRequests.add(req);
+      synchronized (FakeSiloServer.this) {
+        if (!req.getConfirm().equals(req.getTenant())) {
+          out.onError(Status.FAILED_PRECONDITION
+              .withDescription("confirm must equal the tenant slug '" + req.getTenant() + "'").asRuntimeException());
+          return;
+        }
+        TenantKey key = keys.remove(req.getTenant());
+        if (key == null) {
+          out.onError(notFound(req.getTenant()));
+          return;
+        }
+        shredded.add(req.getTenant());
+        out.onNext(ShredTenantKeyResponse.newBuilder()
+            .setKeyId(key.getKeyId()).setAuditId(nextAuditId++).setEffectiveWithinSeconds(KEY_EXPIRATION_SECONDS).build());
+        out.onCompleted();
+      }
+    }
+
+    private RuntimeException notFound(String tenant) {
+      return Status.NOT_FOUND.withDescription("no key for tenant '" + tenant + "'").asRuntimeException();
     }
   }
 }
