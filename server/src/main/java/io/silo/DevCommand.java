@@ -1,14 +1,185 @@
 package io.silo;
 
+import io.silo.config.ConfigException;
+import io.silo.config.ConfigLoader;
+import io.silo.config.SiloConfig;
+import io.silo.dev.DemoSeeder;
+import io.silo.dev.DevMongo;
+import io.silo.dev.DevOptions;
+import io.silo.dev.DevStack;
+import io.silo.dev.mongo.DevMongoServer;
+import io.vertx.core.Vertx;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 /** `silo-server dev`: the embedded dev stack (PostgreSQL, MongoDB-wire server, S3 server, local KMS key) in one process. */
-@Command(name = "dev", description = "Start Silo with an embedded PostgreSQL, MongoDB-wire server, S3 server and local KMS key.")
+@Command(name = "dev", mixinStandardHelpOptions = true,
+    description = "Start Silo with an embedded PostgreSQL, MongoDB-wire server, S3 server and local KMS key.")
 final class DevCommand implements Callable<Integer> {
+
+  @Option(names = "--demo", description = "Seed a realistic legacy estate (tenants, patients, shared bucket).")
+  boolean demo;
+
+  @Option(names = "--fresh", description = "Wipe the data directory first.")
+  boolean fresh;
+
+  @Option(names = "--data-dir", description = "Data directory (default: ${DEFAULT-VALUE}).", defaultValue = ".silo-data")
+  Path dataDir;
+
+  @Option(names = "--tenants", description = "Demo tenants (default: ${DEFAULT-VALUE}).", defaultValue = "3")
+  int tenants;
+
+  @Option(names = "--patients", description = "Demo legacy.patients documents (default: ${DEFAULT-VALUE}).",
+      defaultValue = "30000")
+  int patients;
+
+  @Option(names = "--objects", description = "Demo objects in the shared bucket (default: ${DEFAULT-VALUE}).",
+      defaultValue = "3000")
+  int objects;
+
+  @Option(names = "--grpc-port", description = "gRPC port (default: ${DEFAULT-VALUE}).", defaultValue = "50051")
+  int grpcPort;
+
+  @Option(names = "--ephemeral-ports", description = "Use free ports for PostgreSQL, S3 and MongoDB instead of the fixed ones.")
+  boolean ephemeralPorts;
+
+  @Option(names = "--config", description = "Optional config file whose settings apply on top of the dev stack's.")
+  Path config;
+
   @Override
-  public Integer call() {
-    System.err.println("silo-server dev: the embedded dev stack is being assembled");
-    return 1;
+  public Integer call() throws Exception {
+    if (tenants < 1 || patients < 0 || objects < 0) {
+      System.err.println("silo-server dev: --tenants must be >= 1, --patients and --objects >= 0");
+      return 2;
+    }
+    Vertx vertx = Vertx.vertx();
+    SiloConfig base;
+    try {
+      base = ConfigLoader.load(vertx, config, System.getenv());
+    } catch (ConfigException e) {
+      System.err.println("silo-server: " + e.getMessage());
+      vertx.close();
+      return 2;
+    }
+    if (base.source("log.format").equals("default")) {
+      Main.configureLogging(base.with(Map.of("log.format", "text")));
+    } else {
+      Main.configureLogging(base);
+    }
+    DevOptions options = DevOptions.defaults().withDataDir(dataDir).withFresh(fresh);
+    if (ephemeralPorts) {
+      options = options.withEphemeralPorts();
+    }
+    DevStack stack;
+    try {
+      stack = DevStack.start(options, DevCommand::startMongo);
+    } catch (Exception e) {
+      System.err.println("silo-server dev: the dev stack did not start: " + e.getMessage());
+      vertx.close();
+      return 1;
+    }
+
+    Map<String, Object> settings = new HashMap<>();
+    settings.put("grpc.host", "127.0.0.1");
+    settings.put("grpc.port", grpcPort);
+    settings.put("postgres.host", stack.postgres().host());
+    settings.put("postgres.port", stack.postgres().port());
+    settings.put("postgres.database", stack.postgres().database());
+    settings.put("postgres.user", stack.postgres().user());
+    settings.put("postgres.password", stack.postgres().password());
+    settings.put("mongo.uri", stack.mongo().connectionString());
+    settings.put("s3.endpoint", stack.s3().endpoint().toString());
+    settings.put("s3.region", stack.s3().region().id());
+    settings.put("s3.pathStyle", true);
+    settings.put("kms.local.keyFile", stack.masterKey().path().toString());
+    // Dev logs are read by people in a terminal; production keeps JSON unless configured otherwise.
+    if (base.source("log.format").equals("default")) {
+      settings.put("log.format", "text");
+    }
+    SiloConfig effective;
+    try {
+      effective = base.with(settings);
+    } catch (ConfigException e) {
+      System.err.println("silo-server dev: " + e.getMessage());
+      stack.close();
+      vertx.close();
+      return 2;
+    }
+    Main.configureLogging(effective);
+
+    SiloServer server;
+    try {
+      server = SiloServer.start(vertx, effective).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      System.err.println("silo-server dev: start-up failed: " + cause.getMessage());
+      stack.close();
+      vertx.close();
+      return 1;
+    }
+
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        server.shutdown().toCompletionStage().toCompletableFuture()
+            .get(effective.integer("grpc.shutdownGraceSeconds") + 5L, TimeUnit.SECONDS);
+      } catch (Exception ignored) {
+        // Best effort once the grace period is over; the stores still close below.
+      }
+      try {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        stack.close();
+      } catch (Exception e) {
+        System.err.println("silo-server dev: error while stopping the dev stack: " + e.getMessage());
+      } finally {
+        stopped.countDown();
+      }
+    }, "silo-dev-shutdown"));
+
+    System.out.println();
+    System.out.print(stack.banner());
+    System.out.println();
+    System.out.println("Silo gRPC      127.0.0.1:" + server.port() + "  (gRPC, gRPC-Web, GET /metrics)");
+    System.out.println("  Try:         silo --server 127.0.0.1:" + server.port() + " tenants list");
+    System.out.println();
+
+    if (demo) {
+      try {
+        DemoSeeder.Result result = stack.seedDemo(DemoSeeder.Options.defaults().withCounts(tenants, patients, objects),
+            line -> System.out.println("demo: " + line));
+      } catch (Exception e) {
+        System.err.println("silo-server dev: demo seeding failed: " + e.getMessage()
+            + " (the stack keeps running; restart with --fresh to seed again)");
+      }
+    }
+    System.out.println("silo-server ready: gRPC on 127.0.0.1:" + server.port() + " (Ctrl-C stops everything)");
+    stopped.await();
+    return 0;
+  }
+
+  private static DevMongo startMongo(Path dir, String host, int port) {
+    DevMongoServer server = DevMongoServer.start(dir, host, port);
+    return new DevMongo() {
+      @Override
+      public String connectionString() {
+        return server.connectionString();
+      }
+
+      @Override
+      public int port() {
+        return server.port();
+      }
+
+      @Override
+      public void close() {
+        server.close();
+      }
+    };
   }
 }
