@@ -4,10 +4,9 @@ import io.silo.config.ConfigException;
 import io.silo.config.ConfigLoader;
 import io.silo.config.SiloConfig;
 import io.silo.dev.DemoSeeder;
-import io.silo.dev.DevMongo;
 import io.silo.dev.DevOptions;
 import io.silo.dev.DevStack;
-import io.silo.dev.mongo.DevMongoServer;
+import io.silo.dev.mongo.DevMongoLauncher;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -78,7 +77,7 @@ final class DevCommand implements Callable<Integer> {
     }
     DevStack stack;
     try {
-      stack = DevStack.start(options, DevCommand::startMongo);
+      stack = DevStack.start(options, DevMongoLauncher::start);
     } catch (Exception e) {
       System.err.println("silo-server dev: the dev stack did not start: " + e.getMessage());
       vertx.close();
@@ -161,25 +160,5 @@ final class DevCommand implements Callable<Integer> {
     System.out.println("silo-server ready: gRPC on 127.0.0.1:" + server.port() + " (Ctrl-C stops everything)");
     stopped.await();
     return 0;
-  }
-
-  private static DevMongo startMongo(Path dir, String host, int port) {
-    DevMongoServer server = DevMongoServer.start(dir, host, port);
-    return new DevMongo() {
-      @Override
-      public String connectionString() {
-        return server.connectionString();
-      }
-
-      @Override
-      public int port() {
-        return server.port();
-      }
-
-      @Override
-      public void close() {
-        server.close();
-      }
-    };
   }
 }

@@ -1,8 +1,5 @@
 package io.silo.dev;
 
-import de.bwaldvogel.mongo.MongoServer;
-import de.bwaldvogel.mongo.ServerVersion;
-import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -49,37 +46,10 @@ public final class DevStackStartupBenchmark {
     }
 
     private static Duration startStop(DevOptions options, String label) throws Exception {
-        DevStack stack = DevStack.start(options, DevStackStartupBenchmark::plainMongo);
+        DevStack stack = DevStack.start(options, io.silo.dev.mongo.DevMongoLauncher::start);
         Duration d = stack.startupTime();
         System.out.printf(Locale.ROOT, "%-45s %5d ms  %s%n", label, d.toMillis(), stack.startupTimings());
         stack.close();
         return d;
-    }
-
-    /**
-     * Stand-in until {@code io.silo.dev.mongo.DevMongoServer} is merged: plain mongo-java-server in memory, which
-     * starts in about the same time but has no CSFLE translation and no persistence. Replace with an adapter over
-     * {@code DevMongoServer.start(dataDir, host, port)}.
-     */
-    static DevMongo plainMongo(Path dataDir, String host, int port) {
-        MongoServer server = new MongoServer(new MemoryBackend().version(ServerVersion.MONGO_5_0));
-        server.bind(host, port);
-        int bound = server.getLocalAddress().getPort();
-        return new DevMongo() {
-            @Override
-            public String connectionString() {
-                return "mongodb://" + host + ":" + bound;
-            }
-
-            @Override
-            public int port() {
-                return bound;
-            }
-
-            @Override
-            public void close() {
-                server.shutdownNow();
-            }
-        };
     }
 }

@@ -64,6 +64,20 @@ final class PyKmipServer implements AutoCloseable {
     return port;
   }
 
+  /** Writes the CA, the client certificate and its key as unencrypted PKCS#8 PEM, the files Silo's kms.kmip.* settings name. */
+  java.util.Map<String, Path> writeClientFiles(Path target) throws IOException {
+    Files.createDirectories(target);
+    Path ca = target.resolve("kmip-ca.pem");
+    Path cert = target.resolve("kmip-client.pem");
+    Path key = target.resolve("kmip-client.pk8.pem");
+    Files.writeString(ca, pki.ca.certificatePem());
+    Files.writeString(cert, pki.client.certificatePem());
+    String body = java.util.Base64.getMimeEncoder(64, "\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+        .encodeToString(pki.client.keys().getPrivate().getEncoded());
+    Files.writeString(key, "-----BEGIN PRIVATE KEY-----\n" + body + "\n-----END PRIVATE KEY-----\n");
+    return java.util.Map.of("ca", ca, "cert", cert, "key", key);
+  }
+
   /** "127.0.0.1:port", the form of {@code kmsProviders.kmip.endpoint}. */
   String endpoint() {
     return "127.0.0.1:" + port;
