@@ -24,7 +24,7 @@ class DevStackTest {
         Path data = dir.resolve("data");
         DevOptions options = DevOptions.defaults().withDataDir(data).withEphemeralPorts();
         byte[] key;
-        try (DevStack stack = DevStack.start(options, DevStackStartupBenchmark::plainMongo)) {
+        try (DevStack stack = DevStack.start(options, io.silo.dev.mongo.DevMongoLauncher::start)) {
             key = stack.masterKey().keyBytes();
             try (Connection c = stack.postgres().connect();
                  ResultSet rs = c.createStatement().executeQuery(
@@ -44,12 +44,12 @@ class DevStackTest {
             assertThat(stack.startupTimings()).containsKeys("postgres", "s3", "mongo", "master-key", "app-schema");
         }
         // Restart on the same data dir: same master key, marker kept.
-        try (DevStack stack = DevStack.start(options, DevStackStartupBenchmark::plainMongo)) {
+        try (DevStack stack = DevStack.start(options, io.silo.dev.mongo.DevMongoLauncher::start)) {
             assertThat(stack.masterKey().keyBytes()).isEqualTo(key);
             assertThat(stack.masterKey().created()).isFalse();
         }
         // --fresh wipes it: a new key.
-        try (DevStack stack = DevStack.start(options.withFresh(true), DevStackStartupBenchmark::plainMongo)) {
+        try (DevStack stack = DevStack.start(options.withFresh(true), io.silo.dev.mongo.DevMongoLauncher::start)) {
             assertThat(stack.masterKey().created()).isTrue();
             assertThat(stack.masterKey().keyBytes()).isNotEqualTo(key);
         }
