@@ -75,4 +75,33 @@ class KmipRotationTest {
       }
     }
   }
+
+  @Test
+  void rotatingToAnUnreachableKmipServerIsUnavailableAndLeavesTheKeyUnderItsOldMasterKey() throws Exception {
+    Map<String, Path> files;
+    int closedPort;
+    try (PyKmipServer kmip = PyKmipServer.startOrSkip()) {
+      files = kmip.writeClientFiles(dir.resolve("kmip"));
+      closedPort = kmip.port();
+    }
+    // The server above has stopped, so its port now refuses connections.
+    try (TestServer server = TestServer.startWithMongo(Map.of(
+        "kms.kmip.endpoint", "127.0.0.1:" + closedPort,
+        "kms.kmip.caFile", files.get("ca").toString(),
+        "kms.kmip.certFile", files.get("cert").toString(),
+        "kms.kmip.keyFile", files.get("key").toString()), dir)) {
+      TenantServiceGrpc.newBlockingStub(server.channel).registerTenant(RegisterTenantRequest.newBuilder()
+          .setSlug("down-co").setDisplayName("Down Co").build());
+      KeyServiceGrpc.KeyServiceBlockingStub keys = KeyServiceGrpc.newBlockingStub(server.channel)
+          .withDeadlineAfter(60, TimeUnit.SECONDS);
+      keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant("down-co").build());
+      io.grpc.StatusRuntimeException e = org.assertj.core.api.Assertions.catchThrowableOfType(
+          io.grpc.StatusRuntimeException.class, () -> keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder()
+              .setTenant("down-co").setNewMasterKey(MasterKey.newBuilder().setProvider("kmip")).build()));
+      assertThat(e).isNotNull();
+      assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.UNAVAILABLE);
+      assertThat(keys.listTenantKeys(io.silo.api.v1.ListTenantKeysRequest.newBuilder().setTenant("down-co").build())
+          .getKeys(0).getMasterKey().getProvider()).isEqualTo("local");
+    }
+  }
 }
