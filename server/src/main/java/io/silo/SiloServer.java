@@ -140,8 +140,20 @@ public final class SiloServer {
         return;
       }
       // Only browsers send Origin; plain gRPC callers skip the router entirely.
-      if (cors != null && request.headers().contains("Origin")) {
+      String origin = request.getHeader("Origin");
+      if (cors != null && origin != null && request.method() == HttpMethod.OPTIONS) {
         cors.handle(request);
+      } else if (cors != null && origin != null) {
+        // Actual gRPC-Web calls skip the router so gRPC attaches its handlers before any body byte is read.
+        List<String> allowed = config.list("grpc.corsOrigins");
+        if (!allowed.contains("*") && !allowed.contains(origin)) {
+          request.response().setStatusCode(403).end("CORS: origin not allowed");
+          return;
+        }
+        request.response().putHeader("Access-Control-Allow-Origin", allowed.contains("*") ? "*" : origin)
+            .putHeader("Vary", "Origin")
+            .putHeader("Access-Control-Expose-Headers", "grpc-status,grpc-message,grpc-status-details-bin");
+        grpc.handle(request);
       } else {
         grpc.handle(request);
       }
@@ -175,7 +187,8 @@ public final class SiloServer {
     }
     Router router = Router.router(vertx);
     router.route().handler(handler);
-    router.route().handler(ctx -> grpc.handle(ctx.request()));
+    // Only preflights reach this router; CorsHandler answers them and nothing else is routed.
+    router.route().handler(ctx -> ctx.response().setStatusCode(204).end());
     return router;
   }
 

@@ -29,7 +29,8 @@ class GrpcWebCorsTest {
   @BeforeAll
   void start() throws Exception {
     server = TestServer.start(Map.of("grpc.corsOrigins", List.of(ALLOWED)));
-    http = server.vertx.createHttpClient();
+    // One connection per request: a refused preflight must not leave a half-read connection for the next test.
+    http = server.vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions().setKeepAlive(false));
   }
 
   @AfterAll
@@ -37,14 +38,24 @@ class GrpcWebCorsTest {
     server.close();
   }
 
+  /** A response and its whole body, read inside the same callback so no body bytes are missed. */
+  private record Reply(HttpClientResponse response, Buffer body) {
+  }
+
   private HttpClientResponse send(HttpMethod method, String origin, Map<String, String> headers, Buffer body)
+      throws Exception {
+    return exchange(method, origin, headers, body).response();
+  }
+
+  private Reply exchange(HttpMethod method, String origin, Map<String, String> headers, Buffer body)
       throws Exception {
     RequestOptions options = new RequestOptions().setMethod(method).setHost("127.0.0.1").setPort(server.server.port())
         .setURI("/grpc.health.v1.Health/Check").putHeader("Origin", origin);
     headers.forEach(options::putHeader);
     return http.request(options)
         .compose(req -> body == null ? req.send() : req.send(body))
-        .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        .compose(resp -> resp.body().map(b -> new Reply(resp, b)))
+        .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 
   @Test
@@ -69,9 +80,10 @@ class GrpcWebCorsTest {
   void grpcWebCallFromAllowedOriginReturnsFramedResponseAndTrailers() throws Exception {
     byte[] message = HealthCheckRequest.newBuilder().build().toByteArray();
     Buffer frame = Buffer.buffer().appendByte((byte) 0).appendInt(message.length).appendBytes(message);
-    HttpClientResponse response = send(HttpMethod.POST, ALLOWED, Map.of(
+    Reply reply = exchange(HttpMethod.POST, ALLOWED, Map.of(
         "content-type", "application/grpc-web+proto", "x-grpc-web", "1"), frame);
-    Buffer body = response.body().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    HttpClientResponse response = reply.response();
+    Buffer body = reply.body();
     assertThat(response.statusCode()).isEqualTo(200);
     assertThat(response.getHeader("Access-Control-Allow-Origin")).isEqualTo(ALLOWED);
     assertThat(body.getByte(0)).isEqualTo((byte) 0);
