@@ -12,8 +12,6 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -110,55 +108,25 @@ final class DevCommand implements Callable<Integer> {
       vertx.close();
       return 2;
     }
-    Main.configureLogging(effective);
+    return Main.runUntilSignal(vertx, effective, server -> ready(stack, server), stack);
+  }
 
-    SiloServer server;
-    try {
-      server = SiloServer.start(vertx, effective).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      Throwable cause = e.getCause() != null ? e.getCause() : e;
-      System.err.println("silo-server dev: start-up failed: " + cause.getMessage());
-      stack.close();
-      vertx.close();
-      return 1;
-    }
-
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        server.shutdown().toCompletionStage().toCompletableFuture()
-            .get(effective.integer("grpc.shutdownGraceSeconds") + 5L, TimeUnit.SECONDS);
-      } catch (Exception ignored) {
-        // Best effort once the grace period is over; the stores still close below.
-      }
-      try {
-        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        stack.close();
-      } catch (Exception e) {
-        System.err.println("silo-server dev: error while stopping the dev stack: " + e.getMessage());
-      } finally {
-        stopped.countDown();
-      }
-    }, "silo-dev-shutdown"));
-
+  /** Prints the stack's addresses and, with --demo, seeds the legacy estate while the server already serves. */
+  private void ready(DevStack stack, SiloServer server) {
     System.out.println();
     System.out.print(stack.banner());
     System.out.println();
     System.out.println("Silo gRPC      127.0.0.1:" + server.port() + "  (gRPC, gRPC-Web, GET /metrics)");
     System.out.println("  Try:         silo --server 127.0.0.1:" + server.port() + " tenants list");
     System.out.println();
-
     if (demo) {
       try {
-        DemoSeeder.Result result = stack.seedDemo(DemoSeeder.Options.defaults().withCounts(tenants, patients, objects),
+        stack.seedDemo(DemoSeeder.Options.defaults().withCounts(tenants, patients, objects),
             line -> System.out.println("demo: " + line));
       } catch (Exception e) {
         System.err.println("silo-server dev: demo seeding failed: " + e.getMessage()
             + " (the stack keeps running; restart with --fresh to seed again)");
       }
     }
-    System.out.println("silo-server ready: gRPC on 127.0.0.1:" + server.port() + " (Ctrl-C stops everything)");
-    stopped.await();
-    return 0;
   }
 }

@@ -5,7 +5,6 @@ import io.silo.config.ConfigLoader;
 import io.silo.config.SiloConfig;
 import io.vertx.core.Vertx;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -58,7 +57,7 @@ public final class Main implements Callable<Integer> {
         vertx.close();
         return 2;
       }
-      return runUntilSignal(vertx, loaded, Map.of());
+      return runUntilSignal(vertx, loaded, started -> { }, () -> { });
     }
   }
 
@@ -77,8 +76,12 @@ public final class Main implements Callable<Integer> {
     }
   }
 
-  /** Starts the server, blocks until a shutdown signal, then shuts down gracefully. */
-  static int runUntilSignal(Vertx vertx, SiloConfig config, Map<String, String> banner) throws InterruptedException {
+  /**
+   * Starts the server, runs {@code whenReady} once it listens, blocks until a shutdown signal, then shuts down
+   * gracefully and closes {@code alsoClose} (e.g. the dev stack) after Vert.x.
+   */
+  static int runUntilSignal(Vertx vertx, SiloConfig config, java.util.function.Consumer<SiloServer> whenReady,
+                            AutoCloseable alsoClose) throws Exception {
     configureLogging(config);
     SiloServer server;
     try {
@@ -87,6 +90,7 @@ public final class Main implements Callable<Integer> {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
       System.err.println("silo-server: start-up failed: " + cause.getMessage());
       vertx.close();
+      alsoClose.close();
       return 1;
     }
     CountDownLatch stopped = new CountDownLatch(1);
@@ -95,13 +99,18 @@ public final class Main implements Callable<Integer> {
         server.shutdown().toCompletionStage().toCompletableFuture()
             .get(config.integer("grpc.shutdownGraceSeconds") + 5L, TimeUnit.SECONDS);
       } catch (Exception ignored) {
-        // Shutdown is best effort once the grace period is over.
+        // Shutdown is best effort once the grace period is over; the stores still close below.
+      }
+      try {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        alsoClose.close();
+      } catch (Exception e) {
+        System.err.println("silo-server: error while stopping: " + e.getMessage());
       } finally {
-        vertx.close();
         stopped.countDown();
       }
     }, "silo-shutdown"));
-    banner.forEach((k, v) -> System.out.println(k + v));
+    whenReady.accept(server);
     System.out.println("silo-server ready: gRPC on " + config.string("grpc.host") + ":" + server.port());
     stopped.await();
     return 0;

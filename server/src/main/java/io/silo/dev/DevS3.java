@@ -86,6 +86,8 @@ public final class DevS3 implements AutoCloseable {
         props.put(S3MockApplication.PROP_ROOT_DIRECTORY, root.toString());
         // Without this S3Mock deletes its root directory on shutdown (it assumes a temp dir).
         props.put("com.adobe.testing.s3mock.store.retainFilesOnExit", true);
+        // Silo stops S3Mock itself, after the gRPC server drained; Spring's own exit hook would race that.
+        props.put("spring.main.register-shutdown-hook", false);
         if (initialBuckets != null && !initialBuckets.isEmpty()) {
             props.put(S3MockApplication.PROP_INITIAL_BUCKETS, String.join(",", initialBuckets));
         }
@@ -221,6 +223,10 @@ public final class DevS3 implements AutoCloseable {
     /** Stops S3Mock; buckets and objects stay on disk. */
     @Override
     public void close() {
-        app.stop();
+        try {
+            app.stop();
+        } catch (IllegalStateException alreadyClosed) {
+            // On JVM exit Spring Boot's own shutdown hook may have stopped S3Mock first; it is down either way.
+        }
     }
 }
