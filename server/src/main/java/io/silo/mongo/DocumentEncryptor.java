@@ -1,0 +1,134 @@
+package io.silo.mongo;
+
+import com.mongodb.client.model.vault.EncryptOptions;
+import com.mongodb.client.vault.ClientEncryption;
+import org.bson.BsonBinary;
+import org.bson.BsonBinarySubType;
+import org.bson.BsonDocument;
+import org.bson.BsonType;
+import org.bson.BsonValue;
+
+/**
+ * Turns one plaintext source document into its target form under one tenant's data key. Blocking and
+ * CPU-heavy (libmongocrypt over JNI): call it from a worker thread, never from an event loop.
+ *
+ * <p>A document that does not fit the plan is an item failure, not an exception; failure messages name fields
+ * and types but never contain values.
+ */
+public final class DocumentEncryptor {
+
+  /** Item failure codes that appear in completion reports. */
+  public static final String TYPE_MISMATCH = "FIELD_TYPE_MISMATCH";
+  public static final String NOT_A_DOCUMENT = "PATH_NOT_A_DOCUMENT";
+  public static final String ALREADY_ENCRYPTED = "ALREADY_ENCRYPTED";
+
+  /** The result for one document: either the target document or why the item failed. */
+  public sealed interface Outcome permits Encrypted, Failed {
+  }
+
+  /** The document to write, with every planned field present in the source encrypted. */
+  public record Encrypted(BsonDocument target) implements Outcome {
+  }
+
+  /** The plan does not fit this document; it is reported and the migration goes on. */
+  public record Failed(String code, String message) implements Outcome {
+  }
+
+  private final EncryptionPlan plan;
+  private final ClientEncryption encryption;
+
+  public DocumentEncryptor(EncryptionPlan plan, ClientEncryption encryption) {
+    this.plan = plan;
+    this.encryption = encryption;
+  }
+
+  /** Checks every planned field first, then encrypts; the source document is not modified. */
+  public Outcome encrypt(BsonDocument source, BsonBinary keyId) {
+    for (FieldRule rule : plan.fields()) {
+      Failed misfit = misfit(source, rule);
+      if (misfit != null) {
+        return misfit;
+      }
+    }
+    BsonDocument target = source.clone();
+    for (FieldRule rule : plan.fields()) {
+      Located at = locate(target, rule.path());
+      if (at == null || !at.parent.containsKey(at.name)) {
+        continue; // absent optional field: nothing to protect
+      }
+      BsonValue plain = at.parent.get(at.name);
+      BsonBinary cipher = encryption.encrypt(plain, new EncryptOptions(rule.algorithm().driverName()).keyId(keyId));
+      at.parent.put(at.name, cipher);
+    }
+    return new Encrypted(target);
+  }
+
+  /** Why {@code rule} cannot apply to {@code doc}, or null when it can (including when the field is absent). */
+  static Failed misfit(BsonDocument doc, FieldRule rule) {
+    String[] segments = rule.path().split("\\.");
+    BsonDocument current = doc;
+    for (int i = 0; i < segments.length - 1; i++) {
+      BsonValue next = current.get(segments[i]);
+      if (next == null) {
+        return null;
+      }
+      if (!next.isDocument()) {
+        return new Failed(NOT_A_DOCUMENT, "field '" + rule.path() + "': '" + join(segments, i + 1)
+            + "' holds " + typeName(next.getBsonType()) + ", not an embedded document");
+      }
+      current = next.asDocument();
+    }
+    BsonValue value = current.get(segments[segments.length - 1]);
+    if (value == null) {
+      return null;
+    }
+    if (isCiphertext(value)) {
+      return new Failed(ALREADY_ENCRYPTED, "field '" + rule.path() + "' is already a CSFLE ciphertext (subtype 6)");
+    }
+    if (value.getBsonType() != rule.requiredType()) {
+      return new Failed(TYPE_MISMATCH, "field '" + rule.path() + "' holds " + typeName(value.getBsonType())
+          + ", plan requires " + rule.bsonType() + (rule.algorithm() == FieldRule.Algorithm.DETERMINISTIC
+          && FieldRule.NOT_DETERMINISTIC.contains(value.getBsonType()) ? " (and " + typeName(value.getBsonType())
+          + " cannot be encrypted deterministically)" : ""));
+    }
+    return null;
+  }
+
+  /** True for a BSON binary of subtype 6, the CSFLE ciphertext. */
+  public static boolean isCiphertext(BsonValue value) {
+    return value != null && value.isBinary()
+        && value.asBinary().getType() == BsonBinarySubType.ENCRYPTED.getValue();
+  }
+
+  /** The value at a dotted path, or null if any segment is missing or not a document. */
+  public static BsonValue valueAt(BsonDocument doc, String path) {
+    Located at = locate(doc, path);
+    return at == null ? null : at.parent.get(at.name);
+  }
+
+  private record Located(BsonDocument parent, String name) {
+  }
+
+  private static Located locate(BsonDocument doc, String path) {
+    String[] segments = path.split("\\.");
+    BsonDocument current = doc;
+    for (int i = 0; i < segments.length - 1; i++) {
+      BsonValue next = current.get(segments[i]);
+      if (next == null || !next.isDocument()) {
+        return null;
+      }
+      current = next.asDocument();
+    }
+    return new Located(current, segments[segments.length - 1]);
+  }
+
+  private static String join(String[] segments, int count) {
+    return String.join(".", java.util.Arrays.copyOf(segments, count));
+  }
+
+  /** The plan's name for a BSON type, so messages use the same words users wrote. */
+  static String typeName(BsonType type) {
+    return FieldRule.TYPES.entrySet().stream().filter(e -> e.getValue() == type).map(java.util.Map.Entry::getKey)
+        .findFirst().orElse(type.name().toLowerCase(java.util.Locale.ROOT));
+  }
+}

@@ -1,0 +1,136 @@
+package io.silo.mongo;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * What the MONGO phase does for a tenant: copy {@code source} documents whose {@code tenantField} equals the slug
+ * into {@code target}, encrypting the listed fields and copying every other field as it is.
+ *
+ * <p>{@link #validate} names the offending field with the prefix the caller passes, so the same checks serve
+ * start-up config ({@code migration.}) and request overrides ({@code definition.}).
+ */
+public record EncryptionPlan(Namespace source, Namespace target, String tenantField, List<FieldRule> fields,
+                             int batchSize) {
+
+  private static final Pattern DB_NAME = Pattern.compile("[A-Za-z0-9_-]{1,63}");
+  private static final Pattern COLLECTION_NAME = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}");
+  private static final Pattern FIELD_SEGMENT = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_-]{0,127}");
+  public static final int MAX_BATCH_SIZE = 10_000;
+
+  /** A database.collection pair. */
+  public record Namespace(String database, String collection) {
+    /** Parses {@code db.collection}; the collection part may itself contain dots. */
+    public static Namespace parse(String fieldName, String text) {
+      int dot = text == null ? -1 : text.indexOf('.');
+      if (dot <= 0 || dot == text.length() - 1) {
+        throw new InvalidPlanException(fieldName, "must be <database>.<collection>, got '" + text + "'");
+      }
+      Namespace ns = new Namespace(text.substring(0, dot), text.substring(dot + 1));
+      if (!DB_NAME.matcher(ns.database).matches()) {
+        throw new InvalidPlanException(fieldName, "database name '" + ns.database + "' is not a valid MongoDB database name");
+      }
+      if (!COLLECTION_NAME.matcher(ns.collection).matches() || ns.collection.startsWith("system.")) {
+        throw new InvalidPlanException(fieldName, "collection name '" + ns.collection + "' is not allowed");
+      }
+      return ns;
+    }
+
+    @Override
+    public String toString() {
+      return database + "." + collection;
+    }
+  }
+
+  /** A plan that cannot run, naming the setting or request field at fault. */
+  public static final class InvalidPlanException extends RuntimeException {
+    private final String field;
+
+    public InvalidPlanException(String field, String message) {
+      super(field + " " + message);
+      this.field = field;
+    }
+
+    public String field() {
+      return field;
+    }
+  }
+
+  /** Checks everything that can be checked without a database; {@code prefix} is e.g. "definition." or "migration.". */
+  public EncryptionPlan validate(String prefix) {
+    if (source.equals(target)) {
+      throw new InvalidPlanException(prefix + "target_namespace", "must differ from the source namespace " + source
+          + " (the source is never modified before a verified purge)");
+    }
+    if (tenantField == null || tenantField.isEmpty() || !validPath(tenantField)) {
+      throw new InvalidPlanException(prefix + "tenant_field", "must be a field name, got '" + tenantField + "'");
+    }
+    if (fields.isEmpty()) {
+      throw new InvalidPlanException(prefix + "fields", "must list at least one field to encrypt");
+    }
+    if (batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
+      throw new InvalidPlanException(prefix + "batch_size", "must be 1-" + MAX_BATCH_SIZE + ", got " + batchSize);
+    }
+    Set<String> seen = new HashSet<>();
+    for (int i = 0; i < fields.size(); i++) {
+      FieldRule rule = fields.get(i);
+      String name = prefix + "fields[" + i + "]";
+      if (rule.path() == null || rule.path().isEmpty()) {
+        throw new InvalidPlanException(name + ".path", "is required");
+      }
+      if (!validPath(rule.path())) {
+        throw new InvalidPlanException(name + ".path", "'" + rule.path() + "' is not a dotted field path");
+      }
+      if (rule.path().equals("_id") || rule.path().startsWith("_id.")) {
+        throw new InvalidPlanException(name + ".path", "cannot encrypt _id: documents are matched by it");
+      }
+      if (overlaps(rule.path(), tenantField)) {
+        throw new InvalidPlanException(name + ".path", "'" + rule.path() + "' overlaps the tenant field '"
+            + tenantField + "', which stays plaintext for routing");
+      }
+      if (rule.algorithm() == null) {
+        throw new InvalidPlanException(name + ".algorithm", "must be DETERMINISTIC or RANDOM");
+      }
+      if (rule.requiredType() == null) {
+        throw new InvalidPlanException(name + ".bson_type", "'" + rule.bsonType() + "' is not one of "
+            + FieldRule.typeNames());
+      }
+      if (rule.algorithm() == FieldRule.Algorithm.DETERMINISTIC
+          && FieldRule.NOT_DETERMINISTIC.contains(rule.requiredType())) {
+        throw new InvalidPlanException(name + ".algorithm", "DETERMINISTIC cannot encrypt bsonType '"
+            + rule.bsonType() + "'; use RANDOM");
+      }
+      for (String other : seen) {
+        if (overlaps(other, rule.path())) {
+          throw new InvalidPlanException(name + ".path", "'" + rule.path() + "' conflicts with '" + other
+              + "' (the same field, or one inside the other)");
+        }
+      }
+      seen.add(rule.path());
+    }
+    return this;
+  }
+
+  /** The field paths, for reports. */
+  public List<String> paths() {
+    List<String> out = new ArrayList<>();
+    fields.forEach(f -> out.add(f.path()));
+    return out;
+  }
+
+  private static boolean validPath(String path) {
+    for (String segment : path.split("\\.", -1)) {
+      if (!FIELD_SEGMENT.matcher(segment).matches()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static boolean overlaps(String a, String b) {
+    return a.equals(b) || a.startsWith(b + ".") || b.startsWith(a + ".");
+  }
+}
