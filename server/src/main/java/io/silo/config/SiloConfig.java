@@ -80,6 +80,24 @@ public final class SiloConfig {
     add(s, "kms.budget.ratePerSecond", Setting.Type.INT, 50, v -> (int) v >= 1 && (int) v <= 100000, "1-100000", false);
     add(s, "kms.budget.maxWaiters", Setting.Type.INT, 10000, v -> (int) v >= 1, "at least 1", false);
 
+    add(s, "migration.sourceNamespace", Setting.Type.STRING, "legacy.patients", v -> ((String) v).contains("."),
+        "<database>.<collection>", false);
+    add(s, "migration.targetNamespace", Setting.Type.STRING, "medical.patients", v -> ((String) v).contains("."),
+        "<database>.<collection>", false);
+    add(s, "migration.tenantField", Setting.Type.STRING, "tenantId", v -> !((String) v).isBlank(), "a field name", false);
+    add(s, "migration.fields", Setting.Type.STRING_LIST,
+        List.of("ssn:DETERMINISTIC:string", "name:RANDOM:string", "diagnosis:RANDOM:string"),
+        v -> !((List<?>) v).isEmpty(), "at least one path:ALGORITHM:bsonType entry", false);
+    add(s, "migration.batchSize", Setting.Type.INT, 500, v -> (int) v >= 1 && (int) v <= 10000, "1-10000", false);
+    add(s, "migration.batchesInFlight", Setting.Type.INT, 4, v -> (int) v >= 1 && (int) v <= 64, "1-64", false);
+    add(s, "migration.encryptThreads", Setting.Type.INT, 0, v -> (int) v >= 0 && (int) v <= 256,
+        "0-256 (0 = one per CPU core)", false);
+    add(s, "migration.maxConcurrentJobs", Setting.Type.INT, 4, v -> (int) v >= 1 && (int) v <= 256, "1-256", false);
+    add(s, "migration.verifyAfterCopy", Setting.Type.BOOL, true, null, "", false);
+    add(s, "jobs.leaseSeconds", Setting.Type.INT, 15, v -> (int) v >= 1 && (int) v <= 3600, "1-3600", false);
+    add(s, "jobs.pollMillis", Setting.Type.INT, 1000, v -> (int) v >= 50 && (int) v <= 60000, "50-60000", false);
+    add(s, "watch.minIntervalMillis", Setting.Type.INT, 250, v -> (int) v >= 0 && (int) v <= 60000, "0-60000", false);
+
     add(s, "log.format", Setting.Type.STRING, "json", v -> v.equals("json") || v.equals("text"), "json or text", false);
     add(s, "log.level", Setting.Type.STRING, "info", v -> ((String) v).matches("(?i)trace|debug|info|warn|error"),
         "trace, debug, info, warn or error", false);
