@@ -115,7 +115,7 @@ public final class TenantVerifier {
     Bson tenantFilter = Filters.eq(plan.tenantField(), tenant);
 
     long checked = 0;
-    // Source in _id order so findings stream in a stable, resumable-looking order an SRE can follow.
+    // Source in _id order so findings arrive in the same order on every run and two runs can be compared.
     try (MongoCursor<BsonDocument> cursor = source.find(tenantFilter).sort(Sorts.ascending("_id"))
         .batchSize(plan.batchSize()).iterator()) {
       List<BsonDocument> batch = new ArrayList<>(plan.batchSize());
