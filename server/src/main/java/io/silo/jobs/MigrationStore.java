@@ -308,6 +308,13 @@ public final class MigrationStore {
         .map(rows -> rows.iterator().next().getLong(0));
   }
 
+  /** True when the tenant's source was purged at or after {@code since}. */
+  public Future<Boolean> purgedSince(String tenant, OffsetDateTime since) {
+    return pool.preparedQuery("SELECT 1 FROM " + schema + ".data_audit WHERE tenant_slug = $1 AND action = 'PURGE_SOURCE'"
+            + " AND outcome = 'OK' AND created_at >= $2 LIMIT 1")
+        .execute(Tuple.of(tenant, since)).map(rows -> rows.size() > 0);
+  }
+
   private Future<MigrationRecord> fenced(UUID id, String sql, Tuple args) {
     return pool.preparedQuery(sql).execute(args).compose(rows -> rows.size() == 1
         ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
