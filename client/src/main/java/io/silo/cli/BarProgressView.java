@@ -99,10 +99,16 @@ final class BarProgressView implements ProgressView {
 
     void show(MigrationEvent event) {
       Migration m = event.getMigration();
-      PhaseProgress p = MigrationText.current(m);
       isFinal = MigrationText.isFinal(event);
+      PhaseProgress p = MigrationText.current(m);
+      if (p == null && isFinal && m.getProgressCount() > 0) {
+        // Phase DONE has no counts; the last phase's are the ones worth showing.
+        p = m.getProgress(m.getProgressCount() - 1);
+      }
       isClean = MigrationText.isClean(m);
-      if (m.getPhase() != phase) {
+      // A final snapshot moves to phase DONE, which has no counts of its own;
+      // restarting the bar then would wipe the last phase's figures and time.
+      if (m.getPhase() != phase && !isFinal) {
         phase = m.getPhase();
         bar.reset();
       }
@@ -113,8 +119,12 @@ final class BarProgressView implements ProgressView {
       if (m.getState() == MigrationState.MIGRATION_STATE_COMPLETED && bar.getMax() > 0) {
         bar.stepTo(bar.getMax());
       }
-      eta = event.hasEta() && m.getState() == MigrationState.MIGRATION_STATE_RUNNING
-          ? Duration.ofSeconds(event.getEta().getSeconds(), event.getEta().getNanos()) : null;
+      if (isFinal) {
+        eta = Duration.ZERO;
+      } else {
+        eta = event.hasEta() && m.getState() == MigrationState.MIGRATION_STATE_RUNNING
+            ? Duration.ofSeconds(event.getEta().getSeconds(), event.getEta().getNanos()) : null;
+      }
       StringBuilder extra = new StringBuilder();
       String phaseName = MigrationText.phase(m.getPhase());
       extra.append(isFinal || phaseName == null ? MigrationText.state(m.getState()) : phaseName);

@@ -249,6 +249,18 @@ class MigrateCommandsTest extends ServerTest {
             + "silo: hint: watch again with 'silo watch mig-acme-1'\n");
   }
 
+  @Test
+  void followOfAMigrationThatIsAlreadyFinalPrintsItsOutcomeWithoutWatching() {
+    seedTenants("acme");
+    assertThat(silo("migrate", "acme", "--idempotency-key", "k1").exitCode()).isZero();
+    migrations.put(completed("mig-acme-1", "acme", 200, 0));
+    CliRun retry = silo("migrate", "acme", "--idempotency-key", "k1", "--follow");
+    assertThat(retry.exitCode()).isZero();
+    assertThat(retry.out()).startsWith("Migration mig-acme-1 of tenant acme: COMPLETED\n")
+        .endsWith("acme  COMPLETED  KEYS 1/1, MONGO 200/200  failed 0  migration mig-acme-1\n");
+    assertThat(migrations.requests).noneMatch(r -> r instanceof WatchMigrationRequest);
+  }
+
   // --- migrate-all ---
 
   @Test
