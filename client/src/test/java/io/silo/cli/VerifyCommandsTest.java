@@ -145,6 +145,6 @@ class VerifyCommandsTest extends ServerTest {
     JsonFormat.parser().merge(lines.get(0), first);
     assertThat(first.getFieldsOrThrow("tenant").getStringValue()).isEqualTo("t1");
     assertThat(first.getFieldsOrThrow("summary").getStructValue().getFieldsOrThrow("clean").getBoolValue()).isTrue();
-    assertThat(lines.get(1)).isEqualTo("{\"tenant\":\"t2\",\"summary\":{\"checked\":\"200\",\"findings\":\"0\",\"clean\":true}}");
+    assertThat(lines.get(1)).isEqualTo("{\"tenant\":\"t2\",\"summary\":{\"checked\":\"200\",\"findings\":\"0\",\"clean\":true,\"extraTargets\":\"0\"}}");
   }
 }
