@@ -70,7 +70,7 @@ final class Baselines {
     try (MongoClient client = MongoClientFactory.sync(uri); ClientEncryption encryption = clientEncryption(uri)) {
       MongoCollection<BsonDocument> from = collection(client, source, BsonDocument.class);
       MongoCollection<BsonDocument> to = collection(client, target, BsonDocument.class);
-      to.drop();
+      ScratchCollections.drop(client, target);
       long docs = 0;
       Reporter reporter = new Reporter(label);
       long t0 = System.nanoTime();
@@ -99,7 +99,7 @@ final class Baselines {
     try (MongoClient client = MongoClientFactory.sync(uri)) {
       MongoCollection<RawBsonDocument> from = collection(client, source, RawBsonDocument.class);
       MongoCollection<RawBsonDocument> to = collection(client, target, RawBsonDocument.class);
-      to.drop();
+      ScratchCollections.drop(client, target);
       BlockingQueue<List<RawBsonDocument>> queue = new ArrayBlockingQueue<>(writers * 2);
       List<RawBsonDocument> poison = new ArrayList<>();
       AtomicLong written = new AtomicLong();

@@ -70,7 +70,7 @@ final class BenchSeeder {
           docs, source, tenants));
       return false;
     }
-    collection.drop();
+    ScratchCollections.drop(client, source);
     meta.deleteOne(Filters.eq("_id", source.toString()));
     List<String> slugs = slugs(tenants);
     Random random = new Random(20_261_125L);
