@@ -204,6 +204,16 @@ public final class TenantKeys {
     })));
   }
 
+  /** The tenant's key, created under the default provider if missing (the migration KEYS phase). */
+  public Future<KeyInfo> ensure(String slug, String caller) {
+    return create(slug, "", "", false, caller).map(Created::key);
+  }
+
+  /** The KMS budget that calls unwrapping this key draw from. */
+  public KmsBudget budgetFor(KeyInfo key) {
+    return kms.budget(budgets, key.provider(), key.masterKey());
+  }
+
   /** One page of keys ordered by alt name, optionally for one tenant. */
   public Future<List<KeyInfo>> list(String slugOrEmpty, String afterAltName, int limit) {
     return blocking(() -> {

@@ -1,0 +1,58 @@
+package io.silo.jobs;
+
+import io.silo.config.SiloConfig;
+import io.silo.mongo.EncryptionPlan;
+import io.silo.mongo.FieldRule;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Converts migration definitions between the deployment's config, their stored JSON form and {@link EncryptionPlan}. */
+public final class Definitions {
+
+  private Definitions() {
+  }
+
+  /**
+   * The deployment's default plan; invalid settings fail start-up naming the setting.
+   *
+   * @throws EncryptionPlan.InvalidPlanException naming a {@code migration.*} setting
+   */
+  public static EncryptionPlan fromConfig(SiloConfig config) {
+    List<FieldRule> fields = new ArrayList<>();
+    List<String> specs = config.list("migration.fields");
+    for (int i = 0; i < specs.size(); i++) {
+      try {
+        fields.add(FieldRule.parse(specs.get(i)));
+      } catch (IllegalArgumentException e) {
+        throw new EncryptionPlan.InvalidPlanException("migration.fields[" + i + "]", e.getMessage());
+      }
+    }
+    return new EncryptionPlan(
+        EncryptionPlan.Namespace.parse("migration.sourceNamespace", config.string("migration.sourceNamespace")),
+        EncryptionPlan.Namespace.parse("migration.targetNamespace", config.string("migration.targetNamespace")),
+        config.string("migration.tenantField"), List.copyOf(fields), config.integer("migration.batchSize"))
+        .validate("migration.");
+  }
+
+  public static JsonObject toJson(EncryptionPlan plan) {
+    JsonArray fields = new JsonArray();
+    plan.fields().forEach(f -> fields.add(new JsonObject().put("path", f.path())
+        .put("algorithm", f.algorithm().name()).put("bsonType", f.bsonType())));
+    return new JsonObject().put("source", plan.source().toString()).put("target", plan.target().toString())
+        .put("tenantField", plan.tenantField()).put("fields", fields).put("batchSize", plan.batchSize());
+  }
+
+  public static EncryptionPlan fromJson(JsonObject json) {
+    List<FieldRule> fields = new ArrayList<>();
+    for (Object o : json.getJsonArray("fields")) {
+      JsonObject f = (JsonObject) o;
+      fields.add(new FieldRule(f.getString("path"), FieldRule.Algorithm.valueOf(f.getString("algorithm")),
+          f.getString("bsonType")));
+    }
+    return new EncryptionPlan(EncryptionPlan.Namespace.parse("definition.source", json.getString("source")),
+        EncryptionPlan.Namespace.parse("definition.target", json.getString("target")), json.getString("tenantField"),
+        List.copyOf(fields), json.getInteger("batchSize"));
+  }
+}

@@ -1,0 +1,267 @@
+package io.silo.jobs;
+
+import io.silo.SiloException;
+import io.silo.keys.TenantKeys;
+import io.silo.mongo.EncryptionPlan;
+import io.silo.mongo.MongoCopyPipeline;
+import io.silo.mongo.SourceIds;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.bson.BsonValue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs one claimed job through its phases (KEYS, MONGO, VERIFY), resuming from the stored phase and checkpoint.
+ * Every write to the job row is fenced by the lease token; losing the lease stops the run without touching state.
+ */
+final class MigrationRunner {
+
+  private static final Logger LOG = LoggerFactory.getLogger(MigrationRunner.class);
+
+  private final Context context;
+  private final MigrationStore store;
+  private final ProgressBus bus;
+  private final Collaborators.Keys keys;
+  private final Collaborators.Mongo mongo;
+  private final Collaborators.Verifier verifier;
+  private final MigrationMetrics metrics;
+  private final int leaseSeconds;
+  private final boolean verifyAfterCopy;
+  private final long token;
+  private MigrationRecord job;
+  private final EncryptionPlan plan;
+  private long timerId = -1;
+  private volatile boolean leaseLost;
+  private volatile boolean shuttingDown;
+  private final RateMeter rate = new RateMeter();
+
+  MigrationRunner(Context context, MigrationStore store, ProgressBus bus, Collaborators.Keys keys,
+                  Collaborators.Mongo mongo, Collaborators.Verifier verifier, MigrationMetrics metrics,
+                  int leaseSeconds, boolean verifyAfterCopy, MigrationRecord claimed) {
+    this.context = context;
+    this.store = store;
+    this.bus = bus;
+    this.keys = keys;
+    this.mongo = mongo;
+    this.verifier = verifier;
+    this.metrics = metrics;
+    this.leaseSeconds = leaseSeconds;
+    this.verifyAfterCopy = verifyAfterCopy;
+    this.job = claimed;
+    this.token = claimed.leaseToken();
+    this.plan = Definitions.fromJson(claimed.definition());
+  }
+
+  UUID id() {
+    return job.id();
+  }
+
+  /** Asks the run to stop after its current batch and hand the lease back (orderly shutdown). */
+  void shutdown() {
+    shuttingDown = true;
+  }
+
+  /** Runs to the end of the job or until stopped; never fails (failures are recorded on the job). */
+  Future<Void> run() {
+    long period = Math.max(200, leaseSeconds * 1000L / 3);
+    timerId = context.owner().setPeriodic(period, t -> store.heartbeat(job.id(), token, leaseSeconds)
+        .onSuccess(held -> {
+          if (!held) {
+            leaseLost = true;
+          }
+        }));
+    LOG.info("migration {} tenant={} claimed (phase {}, token {})", job.id(), job.tenant(), job.phase(), token);
+    publish(job);
+    return phases()
+        .recover(this::onFailure)
+        .eventually(() -> {
+          context.owner().cancelTimer(timerId);
+          return Future.succeededFuture();
+        });
+  }
+
+  private Future<Void> phases() {
+    return keysPhase().compose(key -> mongoPhase(key)).compose(stopped -> {
+      if (stopped) {
+        return Future.succeededFuture();
+      }
+      return verifyPhase().compose(v -> store.finishRun(job.id(), token, "COMPLETED", "DONE",
+              job.verifyFindings() > 0 ? "verification found " + job.verifyFindings()
+                  + " problem(s); run `silo verify " + job.tenant() + "` for details" : null)
+          .map(done -> {
+            publish(done);
+            LOG.info("migration {} tenant={} completed: {} done, {} failed, {} findings", done.id(), done.tenant(),
+                done.done(), done.failed(), done.verifyFindings());
+            return null;
+          }));
+    });
+  }
+
+  private Future<Collaborators.TenantKey> keysPhase() {
+    return keys.ensure(job.tenant(), "migration " + job.id()).compose(key -> {
+      if (!job.phase().equals("KEYS")) {
+        return Future.succeededFuture(key);
+      }
+      return store.enterPhase(job.id(), token, "MONGO", key.keyId(), null).map(updated -> {
+        job = updated;
+        publish(job);
+        return key;
+      });
+    });
+  }
+
+  /** Copies documents; true when the run stopped early (pause, cancel, shutdown or lost lease). */
+  private Future<Boolean> mongoPhase(Collaborators.TenantKey key) {
+    if (!job.phase().equals("MONGO")) {
+      return Future.succeededFuture(false);
+    }
+    return mongo.countSource(plan, job.tenant())
+        .compose(total -> store.enterPhase(job.id(), token, "MONGO", key.keyId(), total))
+        .compose(updated -> {
+          job = updated;
+          publish(job);
+          BsonValue after = job.checkpointId() == null ? null : SourceIds.decode(job.checkpointId());
+          MongoCopyPipeline pipeline = mongo.pipeline(plan, context, key.kmsPermit());
+          return pipeline.run(job.tenant(), TenantKeys.uuidBinary(key.keyId()), after, this::committed);
+        })
+        .compose(outcome -> {
+          if (outcome == MongoCopyPipeline.Outcome.SOURCE_EXHAUSTED) {
+            return store.enterPhase(job.id(), token, verifyAfterCopy ? "VERIFY" : "DONE", null, null)
+                .map(updated -> {
+                  job = updated;
+                  publish(job);
+                  return false;
+                });
+          }
+          return applyStop().map(true);
+        });
+  }
+
+  /** One batch is written: checkpoint it (fenced) and decide whether to go on. */
+  private Future<Boolean> committed(MongoCopyPipeline.BatchResult batch) {
+    if (leaseLost) {
+      return Future.failedFuture(new MigrationStore.LeaseLostException(job.id()));
+    }
+    List<MigrationStore.Failure> failures = new ArrayList<>();
+    for (MongoCopyPipeline.ItemFailure f : batch.failures()) {
+      failures.add(new MigrationStore.Failure("MONGO", SourceIds.display(f.id()), null, null, f.code(), null,
+          f.message(), 0, null));
+    }
+    long done = job.done() + batch.copied() + batch.alreadyPresent();
+    return store.checkpoint(job.id(), token, "MONGO",
+            new MigrationStore.Checkpoint(SourceIds.encode(batch.lastId()), done, job.bytes() + batch.bytes(), failures))
+        .map(updated -> {
+          metrics.batch(batch.copied(), batch.alreadyPresent(), batch.failures().size());
+          rate.record(batch.processed());
+          job = updated;
+          publish(job);
+          return updated.requested() == null && !shuttingDown && !leaseLost;
+        });
+  }
+
+  /** After the pipeline stopped early: apply a requested pause/cancel, or hand the lease back on shutdown. */
+  private Future<Void> applyStop() {
+    if (leaseLost) {
+      LOG.warn("migration {} tenant={}: lease lost, stopping without changing state", job.id(), job.tenant());
+      return Future.succeededFuture();
+    }
+    if (job.requested() != null) {
+      String state = job.requested().equals("PAUSE") ? "PAUSED" : "CANCELLED";
+      return store.finishRun(job.id(), token, state, null, null).map(updated -> {
+        job = updated;
+        publish(job);
+        LOG.info("migration {} tenant={} {} at {} / {}", job.id(), job.tenant(), state, job.done(), job.total());
+        return null;
+      });
+    }
+    return store.releaseLease(job.id(), token);
+  }
+
+  private Future<Void> verifyPhase() {
+    if (!job.phase().equals("VERIFY")) {
+      return Future.succeededFuture();
+    }
+    long[] lastPublish = {0};
+    return verifier.verify(job.tenant(), job.keyId(), plan, checked -> context.runOnContext(v -> {
+          long now = System.nanoTime();
+          if (now - lastPublish[0] > 500_000_000L) {
+            lastPublish[0] = now;
+            publish(job);
+          }
+        }))
+        .compose(result -> store.recordVerification(job.tenant(), job.id(), plan.source().toString(),
+                plan.target().toString(), result.checked(), result.findings(), "migration " + job.id())
+            .compose(id -> store.verified(job.id(), token, result.checked(), result.findings())))
+        .map(updated -> {
+          job = updated;
+          return null;
+        });
+  }
+
+  private Future<Void> onFailure(Throwable failure) {
+    if (failure instanceof MigrationStore.LeaseLostException || leaseLost) {
+      LOG.warn("migration {} tenant={}: lease lost ({}); another runner or an operator owns it", job.id(),
+          job.tenant(), failure.getMessage());
+      return Future.succeededFuture();
+    }
+    String message = safeMessage(failure);
+    LOG.error("migration {} tenant={} failed in phase {}: {}", job.id(), job.tenant(), job.phase(), message);
+    return store.finishRun(job.id(), token, "FAILED", null, message)
+        .map(updated -> {
+          publish(updated);
+          return (Void) null;
+        })
+        .recover(e -> {
+          LOG.warn("migration {}: could not record the failure: {}", job.id(), e.toString());
+          return Future.succeededFuture();
+        });
+  }
+
+  private void publish(MigrationRecord record) {
+    double perSecond = record.state().equals("RUNNING") ? rate.perSecond() : 0;
+    Duration eta = null;
+    if (perSecond > 0 && record.phase().equals("MONGO")) {
+      long left = Math.max(0, record.total() - record.done() - record.failed());
+      eta = Duration.ofMillis((long) (left / perSecond * 1000));
+    }
+    bus.publish(new ProgressBus.Snapshot(record, perSecond, eta));
+  }
+
+  /**
+   * Failure text for the job row and watchers: class, a reason and the cause chain's first message, cut short.
+   * Driver and libmongocrypt messages name collections, keys and ids, not field values.
+   */
+  static String safeMessage(Throwable failure) {
+    if (failure instanceof SiloException s) {
+      return s.getMessage();
+    }
+    String message = failure.getMessage() == null ? "" : failure.getMessage();
+    String text = failure.getClass().getSimpleName() + (message.isEmpty() ? "" : ": " + message);
+    return text.length() > 400 ? text.substring(0, 400) + "…" : text;
+  }
+
+  /** Exponentially weighted docs/s over recent batches, so the rate follows changes without jumping on every batch. */
+  static final class RateMeter {
+    private long lastNanos;
+    private double rate;
+
+    void record(long items) {
+      long now = System.nanoTime();
+      if (lastNanos != 0) {
+        double seconds = Math.max(1e-3, (now - lastNanos) / 1e9);
+        double instant = items / seconds;
+        rate = rate == 0 ? instant : rate * 0.8 + instant * 0.2;
+      }
+      lastNanos = now;
+    }
+
+    double perSecond() {
+      return rate;
+    }
+  }
+}

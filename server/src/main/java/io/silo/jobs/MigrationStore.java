@@ -1,0 +1,342 @@
+package io.silo.jobs;
+
+import io.silo.SiloException;
+import io.silo.store.Tables;
+import io.vertx.core.Future;
+import io.vertx.core.json.JsonObject;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.RowSet;
+import io.vertx.sqlclient.SqlConnection;
+import io.vertx.sqlclient.Tuple;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+
+/**
+ * Migration jobs in PostgreSQL: creation (one active run per tenant), leases with fencing tokens, checkpoints,
+ * failed items, verifications and the audit of destructive operations.
+ */
+public final class MigrationStore {
+
+  /** The lease was lost (expired and taken over, or the job was stopped by an operator); the runner must stop. */
+  public static final class LeaseLostException extends RuntimeException {
+    public LeaseLostException(UUID id) {
+      super("lease on migration " + id + " was lost; another runner or an operator owns it now");
+    }
+  }
+
+  /** One failed item, as it appears in the completion report. */
+  public record Failure(String phase, String sourceId, String itemKey, String versionId, String errorCode,
+                        Integer httpStatus, String message, long seq, OffsetDateTime time) {
+  }
+
+  /** Progress after one batch: the new checkpoint, absolute counts and the batch's failed items. */
+  public record Checkpoint(String checkpointId, long done, long bytes, List<Failure> failures) {
+  }
+
+  /** A recorded verification result. */
+  public record Verification(long id, String tenant, UUID migrationId, String source, String target, long checked,
+                             long findings, boolean clean, OffsetDateTime time) {
+  }
+
+  private final Pool pool;
+  private final String schema;
+  private final String table;
+
+  public MigrationStore(Pool pool, Tables tables) {
+    this.pool = pool;
+    this.schema = tables.siloSchema();
+    this.table = schema + ".migrations";
+  }
+
+  /** Result of asking for a tenant's migration: the job and whether this call created it. */
+  public record Started(MigrationRecord migration, boolean created) {
+  }
+
+  /**
+   * Creates a RUNNING job for the tenant unless one is active; the partial unique index settles races between
+   * callers and instances, and the loser reads the winner's job.
+   */
+  public Future<Started> startOrGetActive(String tenant, JsonObject definition, String idempotencyKey, String caller) {
+    String insert = "INSERT INTO " + table + " (id, tenant_slug, state, phase, definition, idempotency_key, created_by)"
+        + " VALUES ($1, $2, 'RUNNING', 'KEYS', $3, $4, $5) ON CONFLICT (tenant_slug)"
+        + " WHERE state IN ('PLANNED', 'RUNNING', 'PAUSED') DO NOTHING RETURNING " + MigrationRecord.COLUMNS;
+    return pool.preparedQuery(insert)
+        .execute(Tuple.of(UUID.randomUUID(), tenant, definition, emptyToNull(idempotencyKey), caller))
+        .compose(rows -> {
+          if (rows.size() == 1) {
+            return Future.succeededFuture(new Started(MigrationRecord.from(rows.iterator().next()), true));
+          }
+          return active(tenant).compose(active -> active.isPresent()
+              ? Future.succeededFuture(new Started(active.get(), false))
+              : Future.failedFuture(new SiloException(SiloException.Kind.ABORTED,
+                  "tenant '" + tenant + "' changed state concurrently; retry")));
+        });
+  }
+
+  public Future<Optional<MigrationRecord>> active(String tenant) {
+    return one("SELECT " + MigrationRecord.COLUMNS + " FROM " + table
+        + " WHERE tenant_slug = $1 AND state IN ('PLANNED', 'RUNNING', 'PAUSED')", Tuple.of(tenant));
+  }
+
+  public Future<Optional<MigrationRecord>> get(UUID id) {
+    return one("SELECT " + MigrationRecord.COLUMNS + " FROM " + table + " WHERE id = $1", Tuple.of(id));
+  }
+
+  /** The tenant's newest job of any state. */
+  public Future<Optional<MigrationRecord>> latest(String tenant) {
+    return one("SELECT " + MigrationRecord.COLUMNS + " FROM " + table
+        + " WHERE tenant_slug = $1 ORDER BY created_at DESC, id DESC LIMIT 1", Tuple.of(tenant));
+  }
+
+  /** A page of jobs, newest first; {@code after} is the (created_at, id) of the previous page's last row. */
+  public Future<List<MigrationRecord>> list(String tenant, List<String> states, OffsetDateTime afterTime, UUID afterId,
+                                            int limit) {
+    StringBuilder sql = new StringBuilder("SELECT " + MigrationRecord.COLUMNS + " FROM " + table + " WHERE true");
+    Tuple args = Tuple.tuple();
+    if (tenant != null && !tenant.isEmpty()) {
+      args.addValue(tenant);
+      sql.append(" AND tenant_slug = $").append(args.size());
+    }
+    if (states != null && !states.isEmpty()) {
+      args.addValue(states.toArray(new String[0]));
+      sql.append(" AND state = ANY($").append(args.size()).append(")");
+    }
+    if (afterTime != null) {
+      args.addValue(afterTime).addValue(afterId);
+      sql.append(" AND (created_at, id) < ($").append(args.size() - 1).append(", $").append(args.size()).append(")");
+    }
+    args.addValue(limit);
+    sql.append(" ORDER BY created_at DESC, id DESC LIMIT $").append(args.size());
+    return pool.preparedQuery(sql.toString()).execute(args).map(MigrationStore::all);
+  }
+
+  /** Every job that is not final, for watchers that join late. */
+  public Future<List<MigrationRecord>> activeJobs(String tenantOrNull) {
+    return list(tenantOrNull, List.copyOf(MigrationRecord.ACTIVE), null, null, 10_000);
+  }
+
+  /**
+   * Claims one RUNNING job whose lease is free or expired. SKIP LOCKED lets several instances poll at once
+   * without waiting on each other's candidate rows; the new token comes from a sequence, so it outranks every
+   * token handed out before.
+   */
+  public Future<Optional<MigrationRecord>> claim(String owner, int leaseSeconds) {
+    String sql = "UPDATE " + table + " SET lease_owner = $1, lease_token = nextval('" + schema + ".lease_tokens'),"
+        + " lease_expires_at = now() + make_interval(secs => $2), updated_at = now()"
+        + " WHERE id = (SELECT id FROM " + table + " WHERE state = 'RUNNING'"
+        + " AND (lease_expires_at IS NULL OR lease_expires_at < now())"
+        + " ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING " + MigrationRecord.COLUMNS;
+    return one(sql, Tuple.of(owner, (double) leaseSeconds));
+  }
+
+  /** Extends the lease; false when the token no longer holds it. */
+  public Future<Boolean> heartbeat(UUID id, long token, int leaseSeconds) {
+    return pool.preparedQuery("UPDATE " + table + " SET lease_expires_at = now() + make_interval(secs => $3)"
+            + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING'")
+        .execute(Tuple.of(id, token, (double) leaseSeconds)).map(rows -> rows.rowCount() == 1);
+  }
+
+  /** Moves to a phase (fenced); optional key id and total are recorded with it. */
+  public Future<MigrationRecord> enterPhase(UUID id, long token, String phase, UUID keyId, Long total) {
+    return fenced(id, "UPDATE " + table + " SET phase = $3, key_id = COALESCE($4, key_id),"
+        + " docs_total = COALESCE($5, docs_total), updated_at = now() WHERE id = $1 AND lease_token = $2"
+        + " AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token, phase, keyId, total));
+  }
+
+  /**
+   * Records one batch: its failed items and the new checkpoint and counts, in one transaction, fenced by the lease
+   * token. The failed count is recomputed from the failure rows, so a replayed batch cannot count twice.
+   */
+  public Future<MigrationRecord> checkpoint(UUID id, long token, String phase, Checkpoint cp) {
+    return pool.withTransaction(conn -> insertFailures(conn, id, phase, cp.failures())
+        .compose(v -> conn.preparedQuery("UPDATE " + table + " SET checkpoint_id = $3, docs_done = $4, docs_bytes = $5,"
+                + " docs_failed = (SELECT count(*) FROM " + schema + ".migration_failures WHERE migration_id = $1),"
+                + " updated_at = now() WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING'"
+                + " RETURNING " + MigrationRecord.COLUMNS)
+            .execute(Tuple.of(id, token, cp.checkpointId(), cp.done(), cp.bytes())))
+        .compose(rows -> rows.size() == 1 ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
+            : Future.failedFuture(new LeaseLostException(id))));
+  }
+
+  private Future<Void> insertFailures(SqlConnection conn, UUID id, String phase, List<Failure> failures) {
+    if (failures.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    List<Tuple> batch = new ArrayList<>();
+    for (Failure f : failures) {
+      batch.add(Tuple.of(id, phase, f.sourceId(), f.itemKey(), f.versionId(), f.errorCode())
+          .addValue(f.httpStatus()).addValue(f.message()));
+    }
+    return conn.preparedQuery("INSERT INTO " + schema + ".migration_failures (migration_id, phase, source_id, item_key,"
+            + " version_id, error_code, http_status, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            + " ON CONFLICT (migration_id, phase, source_id) DO NOTHING")
+        .executeBatch(batch).mapEmpty();
+  }
+
+  /** Records the verification counts of the VERIFY phase (fenced). */
+  public Future<MigrationRecord> verified(UUID id, long token, long checked, long findings) {
+    return fenced(id, "UPDATE " + table + " SET verify_checked = $3, verify_findings = $4, updated_at = now()"
+        + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS,
+        Tuple.of(id, token, checked, findings));
+  }
+
+  /**
+   * Leaves RUNNING for {@code state} and gives up the lease (fenced). Used for COMPLETED, FAILED, and for applying
+   * a requested PAUSE or CANCEL.
+   */
+  public Future<MigrationRecord> finishRun(UUID id, long token, String state, String phase, String lastError) {
+    return fenced(id, "UPDATE " + table + " SET state = $3, phase = COALESCE($4, phase), last_error = $5,"
+        + " requested = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now(),"
+        + " completed_at = CASE WHEN $3 IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN now() ELSE completed_at END"
+        + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS,
+        Tuple.of(id, token, state, phase, lastError));
+  }
+
+  /** Gives up the lease without changing state, so another runner may claim the job at once (orderly shutdown). */
+  public Future<Void> releaseLease(UUID id, long token) {
+    return pool.preparedQuery("UPDATE " + table + " SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
+        + " WHERE id = $1 AND lease_token = $2").execute(Tuple.of(id, token)).mapEmpty();
+  }
+
+  /**
+   * Asks for a pause or cancel. A RUNNING job without a live lease has nobody to ask, so the change is applied at
+   * once; a job with a live runner gets {@code requested} set and the runner applies it after its batch.
+   */
+  public Future<MigrationRecord> request(UUID id, String what) {
+    String target = what.equals("PAUSE") ? "PAUSED" : "CANCELLED";
+    String from = what.equals("PAUSE") ? "('RUNNING')" : "('RUNNING', 'PAUSED', 'PLANNED')";
+    String sql = "UPDATE " + table + " SET"
+        + " state = CASE WHEN state <> 'RUNNING' OR lease_expires_at IS NULL OR lease_expires_at < now() THEN $2"
+        + "   ELSE state END,"
+        + " requested = CASE WHEN state = 'RUNNING' AND lease_expires_at >= now() THEN $3 ELSE NULL END,"
+        + " completed_at = CASE WHEN $2 = 'CANCELLED' AND (state <> 'RUNNING' OR lease_expires_at IS NULL"
+        + "   OR lease_expires_at < now()) THEN now() ELSE completed_at END,"
+        + " updated_at = now() WHERE id = $1 AND state IN " + from + " RETURNING " + MigrationRecord.COLUMNS;
+    return pool.preparedQuery(sql).execute(Tuple.of(id, target, what)).compose(rows -> rows.size() == 1
+        ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
+        : get(id).compose(current -> Future.failedFuture(current.isEmpty()
+            ? SiloException.notFound("migration_id: no migration " + id)
+            : SiloException.precondition("migration " + id + " is " + current.get().state() + "; "
+                + (what.equals("PAUSE") ? "only a RUNNING migration can be paused"
+                : "only a RUNNING, PAUSED or PLANNED migration can be cancelled")))));
+  }
+
+  /** PAUSED or FAILED back to RUNNING, to be claimed by a runner; the unique index refuses it if another run is active. */
+  public Future<MigrationRecord> resume(UUID id) {
+    String sql = "UPDATE " + table + " SET state = 'RUNNING', requested = NULL, last_error = NULL, completed_at = NULL,"
+        + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()"
+        + " WHERE id = $1 AND state IN ('PAUSED', 'FAILED') RETURNING " + MigrationRecord.COLUMNS;
+    return pool.preparedQuery(sql).execute(Tuple.of(id))
+        .recover(failure -> Future.failedFuture(isUniqueViolation(failure)
+            ? SiloException.precondition("another migration of this tenant is active; finish or cancel it first")
+            : failure))
+        .compose(rows -> rows.size() == 1
+            ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
+            : get(id).compose(current -> Future.failedFuture(current.isEmpty()
+                ? SiloException.notFound("migration_id: no migration " + id)
+                : current.get().state().equals("RUNNING")
+                    ? SiloException.precondition("migration " + id + " is already RUNNING")
+                    : SiloException.precondition("migration " + id + " is " + current.get().state()
+                        + "; only a PAUSED or FAILED migration can be resumed"))));
+  }
+
+  /** Marks a job ROLLED_BACK; any non-running state may be rolled back. */
+  public Future<MigrationRecord> markRolledBack(UUID id) {
+    return pool.preparedQuery("UPDATE " + table + " SET state = 'ROLLED_BACK', requested = NULL, updated_at = now(),"
+            + " completed_at = now() WHERE id = $1 AND state <> 'RUNNING' RETURNING " + MigrationRecord.COLUMNS)
+        .execute(Tuple.of(id)).compose(rows -> rows.size() == 1
+            ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
+            : Future.failedFuture(SiloException.precondition("migration " + id
+                + " is RUNNING; pause or cancel it before rolling back")));
+  }
+
+  /** One page of failed items in the order they were recorded. */
+  public Future<List<Failure>> failures(UUID id, long afterSeq, int limit) {
+    return pool.preparedQuery("SELECT phase, source_id, item_key, version_id, error_code, http_status, message, seq,"
+            + " created_at FROM " + schema + ".migration_failures WHERE migration_id = $1 AND seq > $2"
+            + " ORDER BY seq LIMIT $3")
+        .execute(Tuple.of(id, afterSeq, limit))
+        .map(rows -> {
+          List<Failure> out = new ArrayList<>();
+          for (Row r : rows) {
+            out.add(new Failure(r.getString("phase"), r.getString("source_id"), r.getString("item_key"),
+                r.getString("version_id"), r.getString("error_code"), r.getInteger("http_status"),
+                r.getString("message"), r.getLong("seq"), r.getOffsetDateTime("created_at")));
+          }
+          return out;
+        });
+  }
+
+  public Future<Long> recordVerification(String tenant, UUID migrationId, String source, String target, long checked,
+                                         long findings, String caller) {
+    return pool.preparedQuery("INSERT INTO " + schema + ".verifications (tenant_slug, migration_id, source_namespace,"
+            + " target_namespace, checked, findings, clean, caller) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
+        .execute(Tuple.of(tenant, migrationId, source, target, checked, findings).addValue(findings == 0)
+            .addValue(caller))
+        .map(rows -> rows.iterator().next().getLong(0));
+  }
+
+  /** The tenant's newest verification, if any. */
+  public Future<Optional<Verification>> latestVerification(String tenant) {
+    return pool.preparedQuery("SELECT id, tenant_slug, migration_id, source_namespace, target_namespace, checked,"
+            + " findings, clean, created_at FROM " + schema + ".verifications WHERE tenant_slug = $1"
+            + " ORDER BY id DESC LIMIT 1")
+        .execute(Tuple.of(tenant))
+        .map(rows -> {
+          if (rows.size() == 0) {
+            return Optional.empty();
+          }
+          Row r = rows.iterator().next();
+          return Optional.of(new Verification(r.getLong("id"), r.getString("tenant_slug"), r.getUUID("migration_id"),
+              r.getString("source_namespace"), r.getString("target_namespace"), r.getLong("checked"),
+              r.getLong("findings"), r.getBoolean("clean"), r.getOffsetDateTime("created_at")));
+        });
+  }
+
+  /** Writes an audit row for a rollback or purge; returns its id. */
+  public Future<Long> audit(String tenant, String action, UUID migrationId, Long verificationId, String namespace,
+                            long deleted, String caller, String error) {
+    return pool.preparedQuery("INSERT INTO " + schema + ".data_audit (tenant_slug, action, migration_id,"
+            + " verification_id, namespace, documents_deleted, caller, outcome, error)"
+            + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+        .execute(Tuple.of(tenant, action, migrationId, verificationId, namespace, deleted, caller)
+            .addValue(error == null ? "OK" : "FAILED").addValue(error))
+        .map(rows -> rows.iterator().next().getLong(0));
+  }
+
+  /** True when the tenant's source was purged at or after {@code since}. */
+  public Future<Boolean> purgedSince(String tenant, OffsetDateTime since) {
+    return pool.preparedQuery("SELECT 1 FROM " + schema + ".data_audit WHERE tenant_slug = $1 AND action = 'PURGE_SOURCE'"
+            + " AND outcome = 'OK' AND created_at >= $2 LIMIT 1")
+        .execute(Tuple.of(tenant, since)).map(rows -> rows.size() > 0);
+  }
+
+  private Future<MigrationRecord> fenced(UUID id, String sql, Tuple args) {
+    return pool.preparedQuery(sql).execute(args).compose(rows -> rows.size() == 1
+        ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
+        : Future.failedFuture(new LeaseLostException(id)));
+  }
+
+  private Future<Optional<MigrationRecord>> one(String sql, Tuple args) {
+    return pool.preparedQuery(sql).execute(args).map(rows -> rows.size() == 0 ? Optional.empty()
+        : Optional.of(MigrationRecord.from(rows.iterator().next())));
+  }
+
+  private static List<MigrationRecord> all(RowSet<Row> rows) {
+    List<MigrationRecord> out = new ArrayList<>();
+    rows.forEach(r -> out.add(MigrationRecord.from(r)));
+    return out;
+  }
+
+  static boolean isUniqueViolation(Throwable failure) {
+    return failure instanceof io.vertx.pgclient.PgException pg && "23505".equals(pg.getSqlState());
+  }
+
+  private static String emptyToNull(String s) {
+    return s == null || s.isEmpty() ? null : s;
+  }
+}

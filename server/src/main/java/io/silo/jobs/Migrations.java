@@ -1,0 +1,363 @@
+package io.silo.jobs;
+
+import com.mongodb.client.MongoClient;
+import com.mongodb.client.MongoCollection;
+import com.mongodb.client.model.Filters;
+import com.mongodb.client.model.Projections;
+import com.mongodb.client.model.Sorts;
+import com.mongodb.client.vault.ClientEncryption;
+import io.silo.SiloException;
+import io.silo.keys.TenantKeys;
+import io.silo.mongo.EncryptionPlan;
+import io.silo.mongo.MigrationMongo;
+import io.silo.mongo.TenantVerifier;
+import io.silo.store.TenantStore;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.UUID;
+import java.util.function.LongConsumer;
+import org.bson.BsonDocument;
+import org.bson.BsonValue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The migration verbs behind the API: plan, start, pause, resume, cancel, verify, roll back and purge. Endpoints
+ * validate requests and call these; everything here is checked again against the stores, so a call that cannot be
+ * done fails before changing anything.
+ */
+public final class Migrations implements Collaborators.Verifier {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Migrations.class);
+  /** Used for a plan's time estimate until this deployment has completed a migration to measure. */
+  private static final double DEFAULT_DOCS_PER_SECOND = 2000;
+  private static final int PURGE_BATCH = 1000;
+
+  /** Per-tenant dry-run result. */
+  public record TenantPlan(String tenant, long documents, EncryptionPlan plan, boolean keyExists, Duration estimate) {
+  }
+
+  /** Result of a rollback. */
+  public record RolledBack(MigrationRecord migration, long documentsRemoved) {
+  }
+
+  /** Result of a purge. */
+  public record Purged(long documentsDeleted, long documentsKept, long auditId) {
+  }
+
+  private final Vertx vertx;
+  private final MigrationStore store;
+  private final TenantStore tenants;
+  private final TenantKeys keys;
+  private final MigrationMongo mongo;
+  private final MongoClient syncMongo;
+  private final ClientEncryption encryption;
+  private final WorkerExecutor blocking;
+  private final ProgressBus bus;
+  private final EncryptionPlan defaults;
+  private MigrationEngine engine;
+
+  public Migrations(Vertx vertx, MigrationStore store, TenantStore tenants, TenantKeys keys, MigrationMongo mongo,
+                    MongoClient syncMongo, ClientEncryption encryption, WorkerExecutor blocking, ProgressBus bus,
+                    EncryptionPlan defaults) {
+    this.vertx = vertx;
+    this.store = store;
+    this.tenants = tenants;
+    this.keys = keys;
+    this.mongo = mongo;
+    this.syncMongo = syncMongo;
+    this.encryption = encryption;
+    this.blocking = blocking;
+    this.bus = bus;
+    this.defaults = defaults;
+  }
+
+  /** The engine is built after this object (it uses it as its verifier); wire it before serving calls. */
+  public void attach(MigrationEngine engine) {
+    this.engine = engine;
+  }
+
+  public EncryptionPlan defaults() {
+    return defaults;
+  }
+
+  public MigrationStore store() {
+    return store;
+  }
+
+  public ProgressBus bus() {
+    return bus;
+  }
+
+  /** Every registered tenant's slug, for "all tenants" requests. */
+  public Future<List<String>> allTenants() {
+    List<String> out = new ArrayList<>();
+    return pageTenants("", out).map(x -> out);
+  }
+
+  private Future<Void> pageTenants(String after, List<String> out) {
+    return tenants.listAfter(after, 500).compose(page -> {
+      page.forEach(t -> out.add(t.slug()));
+      return page.size() < 500 ? Future.succeededFuture() : pageTenants(page.get(page.size() - 1).slug(), out);
+    });
+  }
+
+  /** Fails with NOT_FOUND naming {@code field} unless every tenant is registered. */
+  public Future<Void> requireTenants(List<String> slugs, String field) {
+    Future<Void> chain = Future.succeededFuture();
+    for (int i = 0; i < slugs.size(); i++) {
+      String slug = slugs.get(i);
+      String name = slugs.size() == 1 && field.equals("tenant") ? field : field + "[" + i + "]";
+      chain = chain.compose(v -> tenants.get(slug).compose(t -> t.isPresent() ? Future.succeededFuture()
+          : Future.failedFuture(SiloException.notFound(name + ": tenant '" + slug + "' is not registered"))));
+    }
+    return chain;
+  }
+
+  /** Fails with FAILED_PRECONDITION naming the request field when the source collection does not exist. */
+  public Future<Void> requireSource(EncryptionPlan plan, String field) {
+    return vertx.executeBlocking(() -> {
+      for (String name : syncMongo.getDatabase(plan.source().database()).listCollectionNames()) {
+        if (name.equals(plan.source().collection())) {
+          return null;
+        }
+      }
+      throw SiloException.precondition(field + ": source collection " + plan.source() + " does not exist");
+    }, false);
+  }
+
+  /** Dry run: counts, fields and key state per tenant; changes nothing. */
+  public Future<List<TenantPlan>> plan(List<String> slugs, EncryptionPlan plan) {
+    return estimateRate().compose(rate -> {
+      List<Future<TenantPlan>> plans = new ArrayList<>();
+      for (String slug : slugs) {
+        plans.add(mongo.countSource(plan, slug).compose(count -> keys.find(slug).map(key ->
+            new TenantPlan(slug, count, plan, key.isPresent(),
+                Duration.ofMillis((long) Math.ceil(count / rate * 1000))))));
+      }
+      return Future.all(plans).map(all -> {
+        List<TenantPlan> out = new ArrayList<>();
+        for (int i = 0; i < plans.size(); i++) {
+          out.add(all.resultAt(i));
+        }
+        return out;
+      });
+    });
+  }
+
+  /** Docs/s of this deployment's newest completed migration, or a conservative default. */
+  private Future<Double> estimateRate() {
+    return store.list(null, List.of("COMPLETED"), null, null, 1).map(rows -> {
+      if (rows.isEmpty() || rows.get(0).completedAt() == null) {
+        return DEFAULT_DOCS_PER_SECOND;
+      }
+      MigrationRecord m = rows.get(0);
+      double seconds = Duration.between(m.createdAt(), m.completedAt()).toMillis() / 1000.0;
+      return seconds <= 0 || m.done() == 0 ? DEFAULT_DOCS_PER_SECOND : m.done() / seconds;
+    });
+  }
+
+  /** Starts (or returns the active) migration of each tenant, in order. */
+  public Future<List<MigrationStore.Started>> start(List<String> slugs, EncryptionPlan plan, String idempotencyKey,
+                                                    String caller) {
+    List<MigrationStore.Started> out = new ArrayList<>();
+    Future<Void> chain = Future.succeededFuture();
+    for (String slug : slugs) {
+      chain = chain.compose(v -> store.startOrGetActive(slug, Definitions.toJson(plan), idempotencyKey, caller)
+          .map(started -> {
+            out.add(started);
+            if (started.created()) {
+              LOG.info("migration {} tenant={} started by {}", started.migration().id(), slug, caller);
+              bus.publish(started.migration());
+            }
+            return null;
+          }));
+    }
+    return chain.map(v -> {
+      engine.wake();
+      return out;
+    });
+  }
+
+  public Future<MigrationRecord> get(UUID id) {
+    return store.get(id).compose(m -> m.isPresent() ? Future.succeededFuture(m.get())
+        : Future.failedFuture(SiloException.notFound("migration_id: no migration " + id)));
+  }
+
+  /** Pause or cancel; when this instance runs the job, waits (bounded) until the runner has applied it. */
+  public Future<MigrationRecord> request(UUID id, String what) {
+    return store.request(id, what).compose(record -> {
+      bus.publish(record);
+      if (record.requested() == null) {
+        return Future.succeededFuture(record);
+      }
+      return awaitSettled(id, System.currentTimeMillis() + 15_000);
+    });
+  }
+
+  private Future<MigrationRecord> awaitSettled(UUID id, long deadline) {
+    return store.get(id).compose(current -> {
+      MigrationRecord m = current.orElseThrow();
+      if (m.requested() == null || System.currentTimeMillis() > deadline) {
+        return Future.succeededFuture(m);
+      }
+      return vertx.timer(100).compose(t -> awaitSettled(id, deadline));
+    });
+  }
+
+  public Future<MigrationRecord> resume(UUID id) {
+    return store.resume(id).map(record -> {
+      bus.publish(record);
+      engine.wake();
+      return record;
+    });
+  }
+
+  /**
+   * Removes the tenant's documents from the migration's target and marks it ROLLED_BACK. Refused while it runs and
+   * after the source was purged, when the target holds the only copy.
+   */
+  public Future<RolledBack> rollback(String tenant, UUID migrationId, String caller) {
+    Future<Optional<MigrationRecord>> which = migrationId == null ? store.latest(tenant) : store.get(migrationId);
+    return which.compose(found -> {
+      if (found.isEmpty()) {
+        return Future.failedFuture(migrationId == null
+            ? SiloException.notFound("tenant: tenant '" + tenant + "' has no migration to roll back")
+            : SiloException.notFound("migration_id: no migration " + migrationId));
+      }
+      MigrationRecord m = found.get();
+      if (!m.tenant().equals(tenant)) {
+        return Future.failedFuture(SiloException.invalid("migration_id", "migration " + m.id()
+            + " belongs to tenant '" + m.tenant() + "', not '" + tenant + "'"));
+      }
+      if (m.state().equals("RUNNING")) {
+        return Future.failedFuture(SiloException.precondition("migration " + m.id()
+            + " is RUNNING; pause or cancel it before rolling back"));
+      }
+      EncryptionPlan plan = Definitions.fromJson(m.definition());
+      return store.purgedSince(tenant, m.createdAt()).compose(purged -> {
+        if (purged) {
+          return Future.failedFuture(SiloException.precondition("the source of tenant '" + tenant
+              + "' was purged after this migration; rolling back would delete the only copy"));
+        }
+        return mongo.deleteTenant(plan.target(), plan.tenantField(), tenant)
+            .recover(failure -> store.audit(tenant, "ROLLBACK", m.id(), null, plan.target().toString(), 0, caller,
+                MigrationRunner.safeMessage(failure)).transform(x -> Future.failedFuture(failure)))
+            .compose(removed -> store.markRolledBack(m.id())
+                .compose(rolled -> store.audit(tenant, "ROLLBACK", m.id(), null, plan.target().toString(), removed,
+                    caller, null).map(auditId -> {
+                      bus.publish(rolled);
+                      LOG.warn("migration {} tenant={} rolled back by {}: {} target documents removed", m.id(), tenant,
+                          caller, removed);
+                      return new RolledBack(rolled, removed);
+                    })));
+      });
+    });
+  }
+
+  /** Verifies a tenant for a caller and records the result (a clean one allows a purge). */
+  public Future<TenantVerifier.Summary> verifyAndRecord(String tenant, EncryptionPlan plan, TenantVerifier.Sink sink,
+                                                        String caller) {
+    return keys.find(tenant).compose(key -> blocking.executeBlocking(() ->
+            new TenantVerifier(syncMongo, encryption, mongo.cryptoPool(), plan)
+                .verify(tenant, key.map(TenantKeys.KeyInfo::keyId).orElse(null), sink), false))
+        .compose(summary -> store.latest(tenant).compose(latest -> store.recordVerification(tenant,
+                latest.map(MigrationRecord::id).orElse(null), plan.source().toString(), plan.target().toString(),
+                summary.checked(), summary.findings(), caller))
+            .map(id -> summary));
+  }
+
+  /** The VERIFY phase of a run: counts findings without streaming them. */
+  @Override
+  public Future<Collaborators.VerifyResult> verify(String tenant, UUID keyId, EncryptionPlan plan,
+                                                   LongConsumer checked) {
+    return blocking.executeBlocking(() -> {
+      TenantVerifier.Summary summary = new TenantVerifier(syncMongo, encryption, mongo.cryptoPool(), plan)
+          .verify(tenant, keyId, new TenantVerifier.Sink() {
+            @Override
+            public void finding(TenantVerifier.Finding finding) {
+            }
+
+            @Override
+            public void checked(long soFar) {
+              checked.accept(soFar);
+            }
+          });
+      return new Collaborators.VerifyResult(summary.checked(), summary.findings());
+    }, false);
+  }
+
+  /**
+   * Deletes the tenant's plaintext source documents after a clean verification of its completed migration. Only
+   * documents present in the target are deleted, so a document added to the source after the verification is kept.
+   */
+  public Future<Purged> purge(String tenant, String confirm, String caller) {
+    if (!tenant.equals(confirm)) {
+      return Future.failedFuture(SiloException.precondition("confirm must equal the tenant slug '" + tenant
+          + "' to purge its source documents"));
+    }
+    return store.latest(tenant).compose(latest -> {
+      if (latest.isEmpty() || !latest.get().state().equals("COMPLETED")) {
+        return Future.failedFuture(SiloException.precondition("tenant '" + tenant + "' has no COMPLETED migration"
+            + latest.map(m -> " (latest is " + m.state() + ")").orElse("") + "; migrate and verify first"));
+      }
+      MigrationRecord m = latest.get();
+      EncryptionPlan plan = Definitions.fromJson(m.definition());
+      return store.latestVerification(tenant).compose(v -> {
+        if (v.isEmpty() || !v.get().clean() || v.get().time().isBefore(m.createdAt())
+            || !v.get().source().equals(plan.source().toString()) || !v.get().target().equals(plan.target().toString())) {
+          return Future.failedFuture(SiloException.precondition("tenant '" + tenant + "' has no clean verification of "
+              + "its latest migration" + v.map(x -> x.clean() ? "" : " (the latest found " + x.findings()
+              + " problem(s))").orElse("") + "; run `silo verify " + tenant + "` first"));
+        }
+        long verificationId = v.get().id();
+        return blocking.executeBlocking(() -> purgeVerified(plan, tenant), false)
+            .recover(failure -> store.audit(tenant, "PURGE_SOURCE", m.id(), verificationId, plan.source().toString(),
+                0, caller, MigrationRunner.safeMessage(failure)).transform(x -> Future.failedFuture(failure)))
+            .compose(counts -> store.audit(tenant, "PURGE_SOURCE", m.id(), verificationId, plan.source().toString(),
+                counts[0], caller, null).map(auditId -> {
+                  LOG.warn("source of tenant={} purged by {}: {} documents deleted, {} kept (not in target)", tenant,
+                      caller, counts[0], counts[1]);
+                  return new Purged(counts[0], counts[1], auditId);
+                }));
+      });
+    });
+  }
+
+  /** Blocking: deletes, batch by batch, the tenant's source documents whose _id is in the target. */
+  private long[] purgeVerified(EncryptionPlan plan, String tenant) {
+    MongoCollection<BsonDocument> source = syncMongo.getDatabase(plan.source().database())
+        .getCollection(plan.source().collection(), BsonDocument.class);
+    MongoCollection<BsonDocument> target = syncMongo.getDatabase(plan.target().database())
+        .getCollection(plan.target().collection(), BsonDocument.class);
+    long deleted = 0;
+    long kept = 0;
+    BsonValue after = null;
+    while (true) {
+      List<BsonValue> ids = new ArrayList<>();
+      var filter = after == null ? Filters.eq(plan.tenantField(), tenant)
+          : Filters.and(Filters.eq(plan.tenantField(), tenant), Filters.gt("_id", after));
+      source.find(filter).projection(Projections.include("_id")).sort(Sorts.ascending("_id")).limit(PURGE_BATCH)
+          .forEach(d -> ids.add(d.get("_id")));
+      if (ids.isEmpty()) {
+        return new long[] {deleted, kept};
+      }
+      after = ids.get(ids.size() - 1);
+      Set<BsonValue> inTarget = new HashSet<>();
+      target.find(Filters.and(Filters.in("_id", ids), Filters.eq(plan.tenantField(), tenant)))
+          .projection(Projections.include("_id")).forEach(d -> inTarget.add(d.get("_id")));
+      kept += ids.size() - inTarget.size();
+      if (!inTarget.isEmpty()) {
+        deleted += source.deleteMany(Filters.and(Filters.in("_id", new ArrayList<>(inTarget)),
+            Filters.eq(plan.tenantField(), tenant))).getDeletedCount();
+      }
+    }
+  }
+}

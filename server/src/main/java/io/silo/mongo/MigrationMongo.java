@@ -1,0 +1,94 @@
+package io.silo.mongo;
+
+import com.mongodb.client.model.Filters;
+import com.mongodb.reactivestreams.client.MongoClient;
+import com.mongodb.reactivestreams.client.MongoCollection;
+import io.silo.jobs.Collaborators;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+import org.bson.BsonDocument;
+import org.bson.RawBsonDocument;
+
+/**
+ * MongoDB resources shared by every migration in the process: the reactive client for the data path, the
+ * synchronous ClientEncryption used from the crypto pool, and the crypto pool itself (one thread per core by
+ * default, so parallel encryption uses the machine without oversubscribing it).
+ */
+public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable {
+
+  private final Vertx vertx;
+  private final MongoClient client;
+  private final com.mongodb.client.vault.ClientEncryption encryption;
+  private final ExecutorService crypto;
+  private final int cryptoThreads;
+  private final int batchesInFlight;
+  private final MongoCopyPipeline.Observer observer;
+
+  public MigrationMongo(Vertx vertx, String uri, com.mongodb.client.vault.ClientEncryption encryption,
+                        int encryptThreads, int batchesInFlight, MongoCopyPipeline.Observer observer) {
+    this.vertx = vertx;
+    this.client = MongoClientFactory.reactive(uri);
+    this.encryption = encryption;
+    this.cryptoThreads = encryptThreads > 0 ? encryptThreads : Runtime.getRuntime().availableProcessors();
+    AtomicInteger n = new AtomicInteger();
+    this.crypto = Executors.newFixedThreadPool(cryptoThreads, r -> {
+      Thread t = new Thread(r, "silo-crypto-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    this.batchesInFlight = batchesInFlight;
+    this.observer = observer;
+  }
+
+  public ExecutorService cryptoPool() {
+    return crypto;
+  }
+
+  public int cryptoThreads() {
+    return cryptoThreads;
+  }
+
+  public MongoClient client() {
+    return client;
+  }
+
+  @Override
+  public Future<Long> countSource(EncryptionPlan plan, String tenant) {
+    return Reactive.single(vertx.getOrCreateContext(), collection(plan.source(), BsonDocument.class)
+        .countDocuments(Filters.eq(plan.tenantField(), tenant)));
+  }
+
+  /** The tenant's documents in the target; for plans, rollback and reports. */
+  public Future<Long> countTarget(EncryptionPlan plan, String tenant) {
+    return Reactive.single(vertx.getOrCreateContext(), collection(plan.target(), BsonDocument.class)
+        .countDocuments(Filters.eq(plan.tenantField(), tenant)));
+  }
+
+  /** Deletes the tenant's documents from a namespace; returns how many went. */
+  public Future<Long> deleteTenant(EncryptionPlan.Namespace namespace, String tenantField, String tenant) {
+    return Reactive.single(vertx.getOrCreateContext(), collection(namespace, BsonDocument.class)
+        .deleteMany(Filters.eq(tenantField, tenant))).map(r -> r.getDeletedCount());
+  }
+
+  @Override
+  public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit) {
+    return new MongoCopyPipeline(context, collection(plan.source(), RawBsonDocument.class),
+        collection(plan.target(), BsonDocument.class), crypto, cryptoThreads,
+        new DocumentEncryptor(plan, encryption), kmsPermit, plan, batchesInFlight, observer);
+  }
+
+  private <T> MongoCollection<T> collection(EncryptionPlan.Namespace ns, Class<T> type) {
+    return client.getDatabase(ns.database()).getCollection(ns.collection(), type);
+  }
+
+  @Override
+  public void close() {
+    crypto.shutdownNow();
+    client.close();
+  }
+}

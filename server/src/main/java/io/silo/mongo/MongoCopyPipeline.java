@@ -1,0 +1,387 @@
+package io.silo.mongo;
+
+import com.mongodb.ErrorCategory;
+import com.mongodb.MongoBulkWriteException;
+import com.mongodb.MongoSocketException;
+import com.mongodb.MongoTimeoutException;
+import com.mongodb.bulk.BulkWriteError;
+import com.mongodb.client.model.Filters;
+import com.mongodb.client.model.InsertManyOptions;
+import com.mongodb.client.model.Projections;
+import com.mongodb.client.model.Sorts;
+import com.mongodb.reactivestreams.client.MongoCollection;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.function.Supplier;
+import org.bson.BsonBinary;
+import org.bson.BsonDocument;
+import org.bson.BsonValue;
+import org.bson.RawBsonDocument;
+import org.bson.conversions.Bson;
+import org.reactivestreams.Subscriber;
+import org.reactivestreams.Subscription;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The MONGO phase's data path for one tenant: reads the tenant's source documents in {@code _id} order after a
+ * checkpoint, encrypts them in parallel on the crypto pool, writes them idempotently, and hands each batch to
+ * {@link Progress} in read order so the checkpoint only ever covers a contiguous prefix.
+ *
+ * <p>Backpressure: the source cursor is asked for one batch at a time and only while fewer than
+ * {@code batchesInFlight} batches are being encrypted, written or checkpointed, so memory is bounded by
+ * {@code (batchesInFlight + 1) * batchSize} documents however large the collection is. Each batch takes one KMS
+ * permit before encrypting, because a batch may need the DEK unwrapped when libmongocrypt's cache has expired.
+ *
+ * <p>All state lives on one Vert.x context; driver callbacks hop onto it before touching anything.
+ */
+public final class MongoCopyPipeline {
+
+  private static final Logger LOG = LoggerFactory.getLogger(MongoCopyPipeline.class);
+  private static final int IO_ATTEMPTS = 3;
+  private static final org.bson.codecs.BsonDocumentCodec DOCUMENT_CODEC = new org.bson.codecs.BsonDocumentCodec();
+
+  /** One document that did not fit the plan. */
+  public record ItemFailure(BsonValue id, String code, String message) {
+  }
+
+  /** What one batch did; {@code lastId} is the greatest _id read in it. */
+  public record BatchResult(BsonValue lastId, int copied, int alreadyPresent, long bytes, List<ItemFailure> failures) {
+    public int processed() {
+      return copied + alreadyPresent + failures.size();
+    }
+  }
+
+  /** How the pipeline ended. */
+  public enum Outcome { SOURCE_EXHAUSTED, STOPPED }
+
+  /** The job around the pipeline: records each batch (checkpoint) and says whether to go on. */
+  public interface Progress {
+    /** Called for batches strictly in read order, one at a time; false stops the pipeline after in-flight writes. */
+    Future<Boolean> committed(BatchResult batch);
+  }
+
+  /** Observes pipeline internals for metrics; all methods are optional. */
+  public interface Observer {
+    default void batchStarted() {
+    }
+
+    default void batchFinished() {
+    }
+  }
+
+  private final Context context;
+  private final MongoCollection<RawBsonDocument> source;
+  private final MongoCollection<BsonDocument> target;
+  private final ExecutorService crypto;
+  private final int cryptoParallelism;
+  private final DocumentEncryptor encryptor;
+  private final Supplier<Future<Void>> kmsPermit;
+  private final EncryptionPlan plan;
+  private final int batchesInFlight;
+  private final Observer observer;
+
+  public MongoCopyPipeline(Context context, MongoCollection<RawBsonDocument> source,
+                           MongoCollection<BsonDocument> target, ExecutorService crypto, int cryptoParallelism,
+                           DocumentEncryptor encryptor, Supplier<Future<Void>> kmsPermit, EncryptionPlan plan,
+                           int batchesInFlight, Observer observer) {
+    this.context = context;
+    this.source = source;
+    this.target = target;
+    this.crypto = crypto;
+    this.cryptoParallelism = Math.max(1, cryptoParallelism);
+    this.encryptor = encryptor;
+    this.kmsPermit = kmsPermit;
+    this.plan = plan;
+    this.batchesInFlight = batchesInFlight;
+    this.observer = observer == null ? new Observer() { } : observer;
+  }
+
+  /** Copies the tenant's documents after {@code afterId} (null = from the start). Completes on the pipeline's context. */
+  public Future<Outcome> run(String tenant, BsonBinary keyId, BsonValue afterId, Progress progress) {
+    Run run = new Run(keyId, progress);
+    Bson filter = afterId == null ? Filters.eq(plan.tenantField(), tenant)
+        : Filters.and(Filters.eq(plan.tenantField(), tenant), Filters.gt("_id", afterId));
+    context.runOnContext(v -> source.find(filter).sort(Sorts.ascending("_id")).batchSize(plan.batchSize())
+        .subscribe(run));
+    return run.done.future();
+  }
+
+  /** One execution: a source subscriber plus the ordered queue of batches in flight. */
+  private final class Run implements Subscriber<RawBsonDocument> {
+    private final BsonBinary keyId;
+    private final Progress progress;
+    private final Promise<Outcome> done = Promise.promise();
+    private final ArrayDeque<Batch> inFlight = new ArrayDeque<>();
+    private Subscription subscription;
+    private List<RawBsonDocument> filling = new ArrayList<>();
+    private long outstanding;
+    private boolean sourceDone;
+    private boolean stopping;
+    private boolean committing;
+
+    Run(BsonBinary keyId, Progress progress) {
+      this.keyId = keyId;
+      this.progress = progress;
+    }
+
+    @Override
+    public void onSubscribe(Subscription s) {
+      context.runOnContext(v -> {
+        subscription = s;
+        demand();
+      });
+    }
+
+    @Override
+    public void onNext(RawBsonDocument doc) {
+      context.runOnContext(v -> {
+        outstanding--;
+        if (stopping) {
+          return;
+        }
+        filling.add(doc);
+        if (filling.size() >= plan.batchSize()) {
+          dispatch();
+        }
+        demand();
+      });
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      context.runOnContext(v -> fail(t));
+    }
+
+    @Override
+    public void onComplete() {
+      context.runOnContext(v -> {
+        sourceDone = true;
+        if (!stopping && !filling.isEmpty()) {
+          dispatch();
+        }
+        maybeFinish();
+      });
+    }
+
+    /** Asks the cursor for the rest of the current batch, but only while there is room for another batch. */
+    private void demand() {
+      if (subscription == null || stopping || sourceDone || outstanding > 0 || inFlight.size() >= batchesInFlight) {
+        return;
+      }
+      outstanding = plan.batchSize() - filling.size();
+      subscription.request(outstanding);
+    }
+
+    private void dispatch() {
+      Batch batch = new Batch(filling);
+      filling = new ArrayList<>();
+      inFlight.add(batch);
+      observer.batchStarted();
+      process(batch.docs, keyId).onComplete(result -> {
+        observer.batchFinished();
+        if (result.failed()) {
+          fail(result.cause());
+          return;
+        }
+        batch.result = result.result();
+        commitInOrder();
+      });
+    }
+
+    /** Checkpoints finished batches from the head of the queue, so a checkpoint never skips an unwritten batch. */
+    private void commitInOrder() {
+      if (committing || done.future().isComplete()) {
+        return;
+      }
+      Batch head = inFlight.peek();
+      if (head == null || head.result == null) {
+        maybeFinish();
+        return;
+      }
+      if (stopping) {
+        // Written but not checkpointed: a later run finds these documents present and skips them.
+        inFlight.poll();
+        commitInOrder();
+        return;
+      }
+      committing = true;
+      progress.committed(head.result).onComplete(ack -> {
+        committing = false;
+        if (ack.failed()) {
+          fail(ack.cause());
+          return;
+        }
+        inFlight.poll();
+        if (!ack.result()) {
+          stop();
+        }
+        commitInOrder();
+        demand();
+      });
+    }
+
+    private void stop() {
+      stopping = true;
+      filling.clear();
+      if (subscription != null) {
+        subscription.cancel();
+      }
+    }
+
+    private void maybeFinish() {
+      if (inFlight.isEmpty() && !committing && (stopping || (sourceDone && filling.isEmpty()))) {
+        done.tryComplete(stopping ? Outcome.STOPPED : Outcome.SOURCE_EXHAUSTED);
+      }
+    }
+
+    private void fail(Throwable t) {
+      if (done.future().isComplete()) {
+        return;
+      }
+      stopping = true;
+      if (subscription != null) {
+        subscription.cancel();
+      }
+      done.tryFail(t);
+    }
+  }
+
+  private static final class Batch {
+    final List<RawBsonDocument> docs;
+    BatchResult result;
+
+    Batch(List<RawBsonDocument> docs) {
+      this.docs = docs;
+    }
+  }
+
+  /** Skip what is already in the target, encrypt the rest in parallel, write unordered; replaying is harmless. */
+  Future<BatchResult> process(List<RawBsonDocument> docs, BsonBinary keyId) {
+    List<BsonValue> ids = new ArrayList<>(docs.size());
+    long bytes = 0;
+    for (RawBsonDocument doc : docs) {
+      ids.add(doc.get("_id"));
+      bytes += doc.getByteBuffer().remaining();
+    }
+    long batchBytes = bytes;
+    BsonValue lastId = ids.get(ids.size() - 1);
+    return retrying(() -> Reactive.collect(context,
+        target.find(Filters.in("_id", ids)).projection(Projections.include("_id"))))
+        .compose(present -> {
+          Set<BsonValue> existing = new HashSet<>();
+          present.forEach(d -> existing.add(d.get("_id")));
+          List<RawBsonDocument> todo = new ArrayList<>(docs.size());
+          for (RawBsonDocument doc : docs) {
+            if (!existing.contains(doc.get("_id"))) {
+              todo.add(doc);
+            }
+          }
+          if (todo.isEmpty()) {
+            return Future.succeededFuture(new BatchResult(lastId, 0, docs.size(), batchBytes, List.of()));
+          }
+          return kmsPermit.get().compose(v -> encryptAll(todo, keyId)).compose(outcomes -> {
+            List<BsonDocument> writes = new ArrayList<>(todo.size());
+            List<ItemFailure> failures = new ArrayList<>();
+            for (int i = 0; i < todo.size(); i++) {
+              DocumentEncryptor.Outcome outcome = outcomes.get(i);
+              if (outcome instanceof DocumentEncryptor.Encrypted e) {
+                writes.add(e.target());
+              } else if (outcome instanceof DocumentEncryptor.Failed f) {
+                failures.add(new ItemFailure(todo.get(i).get("_id"), f.code(), f.message()));
+              }
+            }
+            int skipped = docs.size() - todo.size();
+            if (writes.isEmpty()) {
+              return Future.succeededFuture(new BatchResult(lastId, 0, skipped, batchBytes, failures));
+            }
+            return retrying(() -> insertUnordered(writes)).map(duplicates ->
+                new BatchResult(lastId, writes.size() - duplicates, skipped + duplicates, batchBytes, failures));
+          });
+        });
+  }
+
+  /** Splits the batch across the crypto pool; results keep the batch's order. */
+  private Future<List<DocumentEncryptor.Outcome>> encryptAll(List<RawBsonDocument> docs, BsonBinary keyId) {
+    int chunks = Math.min(cryptoParallelism, docs.size());
+    int per = (docs.size() + chunks - 1) / chunks;
+    List<CompletableFuture<List<DocumentEncryptor.Outcome>>> parts = new ArrayList<>();
+    for (int from = 0; from < docs.size(); from += per) {
+      List<RawBsonDocument> slice = docs.subList(from, Math.min(docs.size(), from + per));
+      parts.add(CompletableFuture.supplyAsync(() -> {
+        List<DocumentEncryptor.Outcome> out = new ArrayList<>(slice.size());
+        for (RawBsonDocument raw : slice) {
+          // Decoding happens here too, so the event loop never walks document bytes.
+          out.add(encryptor.encrypt(raw.decode(DOCUMENT_CODEC), keyId));
+        }
+        return out;
+      }, crypto));
+    }
+    CompletableFuture<List<DocumentEncryptor.Outcome>> all = CompletableFuture
+        .allOf(parts.toArray(new CompletableFuture[0]))
+        .thenApply(v -> {
+          List<DocumentEncryptor.Outcome> out = new ArrayList<>(docs.size());
+          parts.forEach(p -> out.addAll(p.join()));
+          return out;
+        });
+    Promise<List<DocumentEncryptor.Outcome>> promise = Promise.promise();
+    all.whenComplete((result, failure) -> context.runOnContext(v -> {
+      if (failure != null) {
+        promise.fail(failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+            ? failure.getCause() : failure);
+      } else {
+        promise.complete(result);
+      }
+    }));
+    return promise.future();
+  }
+
+  /**
+   * Inserts without stopping at the first error. A duplicate _id means the document is already in the target
+   * (another runner, or a replay), which is success; any other write error fails the batch. Returns the number of
+   * duplicates.
+   */
+  private Future<Integer> insertUnordered(List<BsonDocument> writes) {
+    return Reactive.single(context, target.insertMany(writes, new InsertManyOptions().ordered(false)))
+        .map(r -> 0)
+        .recover(failure -> {
+          if (failure instanceof MongoBulkWriteException bulk && bulk.getWriteConcernError() == null) {
+            int duplicates = 0;
+            for (BulkWriteError error : bulk.getWriteErrors()) {
+              if (ErrorCategory.fromErrorCode(error.getCode()) != ErrorCategory.DUPLICATE_KEY) {
+                return Future.failedFuture(failure);
+              }
+              duplicates++;
+            }
+            return Future.succeededFuture(duplicates);
+          }
+          return Future.failedFuture(failure);
+        });
+  }
+
+  /** Retries idempotent I/O on transient network errors with a short backoff; other failures pass through. */
+  private <T> Future<T> retrying(Supplier<Future<T>> io) {
+    return attempt(io, 1);
+  }
+
+  private <T> Future<T> attempt(Supplier<Future<T>> io, int n) {
+    return io.get().recover(failure -> {
+      boolean transientError = failure instanceof MongoSocketException || failure instanceof MongoTimeoutException;
+      if (!transientError || n >= IO_ATTEMPTS) {
+        return Future.failedFuture(failure);
+      }
+      LOG.warn("MongoDB I/O failed ({}), retry {}/{}", failure.getClass().getSimpleName(), n, IO_ATTEMPTS - 1);
+      Promise<T> later = Promise.promise();
+      context.owner().setTimer(200L * n, t -> attempt(io, n + 1).onComplete(later));
+      return later.future();
+    });
+  }
+}
