@@ -239,18 +239,21 @@ public final class MigrationBenchmark {
     try (SiloProcess process = SiloProcess.start(settings, options.heap(), SiloProcess.serverClasspath(), work)) {
       ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", process.port()).usePlaintext().build();
       try {
-        SiloMigrationRun run = new SiloMigrationRun(channel, this::say);
+        SiloMigrationRun run = new SiloMigrationRun(channel, this::say, () -> String.format(Locale.ROOT,
+            "heap %.0f MB, peak %.0f MB", mb(process.lastHeapBytes()), mb(process.peakHeapBytes())));
         run.prepareTenants(slugs);
+        long idle = process.heapNowBytes();
         process.startSampling(Duration.ofMillis(200));
         SiloMigrationRun.Outcome outcome = run.migrateAll("Silo -Xmx" + options.heap(), SILO, options.docs(),
             Duration.ofSeconds(options.timeoutSeconds()));
         process.stopSampling();
         boolean alive = process.alive();
         String check = checkTarget(uri, SILO, options.docs());
-        double peakMb = process.peakHeapBytes() / (1024.0 * 1024.0);
-        say(String.format(Locale.ROOT, "Heap: peak %.1f MB used of %.0f MB max over %d samples (%d failed "
-                + "scrapes); server %s", peakMb, process.heapMaxBytes() / (1024.0 * 1024.0), process.samples(),
-            process.failedSamples(), alive ? "still running" : "EXITED (see " + process.log() + ")"));
+        double peakMb = mb(process.peakHeapBytes());
+        say(String.format(Locale.ROOT, "Heap: peak %.1f MB used of %.0f MB max over %d samples every 200 ms (%d "
+                + "failed scrapes; %.1f MB in use before the migration); server %s", peakMb,
+            mb(process.heapMaxBytes()), process.samples(), process.failedSamples(), mb(idle),
+            alive ? "still running" : "EXITED (see " + process.log() + ")"));
         Measurement m = outcome.measurement();
         boolean ok = m != null && outcome.problem() == null && alive && check == null;
         String problem = outcome.problem() != null ? outcome.problem() : check;
@@ -471,6 +474,10 @@ public final class MigrationBenchmark {
     notes.forEach(n -> out.append("note: ").append(n).append('\n'));
     out.append("Verdicts are informational; the benchmark exits 0 whatever they are.\n");
     System.out.print(out);
+  }
+
+  private static double mb(long bytes) {
+    return bytes / (1024.0 * 1024.0);
   }
 
   private static String rate(double docsPerSecond) {

@@ -28,6 +28,7 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /** Drives one Silo server over gRPC: registers the tenants, ensures their keys, and times a migration of all of them. */
 final class SiloMigrationRun {
@@ -42,10 +43,17 @@ final class SiloMigrationRun {
 
   private final ManagedChannel channel;
   private final Consumer<String> progress;
+  private final Supplier<String> status;
 
   SiloMigrationRun(ManagedChannel channel, Consumer<String> progress) {
+    this(channel, progress, () -> "");
+  }
+
+  /** @param status extra text for each progress line, e.g. the server's heap in the heap check */
+  SiloMigrationRun(ManagedChannel channel, Consumer<String> progress, Supplier<String> status) {
     this.channel = channel;
     this.progress = progress;
+    this.status = status;
   }
 
   /**
@@ -129,8 +137,10 @@ final class SiloMigrationRun {
       if (System.nanoTime() >= nextReport) {
         nextReport = System.nanoTime() + 2_000_000_000L;
         long done = mongoDone(latest.values());
-        progress.accept(String.format(Locale.ROOT, "  %s: %,d / %,d docs, %.0f docs/s so far (%s)", label, done,
-            expectedDocs, done / ((System.nanoTime() - t0) / 1e9), summary(latest.values())));
+        String extra = status.get();
+        progress.accept(String.format(Locale.ROOT, "  %s: %,d / %,d docs, %.0f docs/s so far (%s)%s", label, done,
+            expectedDocs, done / ((System.nanoTime() - t0) / 1e9), summary(latest.values()),
+            extra.isEmpty() ? "" : "; " + extra));
       }
       Thread.sleep(100);
     }

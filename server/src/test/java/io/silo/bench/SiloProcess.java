@@ -35,6 +35,7 @@ final class SiloProcess implements AutoCloseable {
       .connectTimeout(Duration.ofSeconds(2)).build();
   private ScheduledExecutorService sampler;
   private final AtomicLong peakHeap = new AtomicLong();
+  private final AtomicLong lastHeap = new AtomicLong();
   private final AtomicLong heapMax = new AtomicLong();
   private final AtomicInteger samples = new AtomicInteger();
   private final AtomicInteger failedSamples = new AtomicInteger();
@@ -120,6 +121,17 @@ final class SiloProcess implements AutoCloseable {
     sample(); // one last look, after the migration finished
   }
 
+  /** Scrapes once now and returns the heap in use, or -1 if the scrape failed; does not count towards the peak. */
+  long heapNowBytes() {
+    long[] usedAndMax = scrape();
+    return usedAndMax == null ? -1 : usedAndMax[0];
+  }
+
+  /** Heap in use at the latest sample. */
+  long lastHeapBytes() {
+    return lastHeap.get();
+  }
+
   long peakHeapBytes() {
     return peakHeap.get();
   }
@@ -141,6 +153,19 @@ final class SiloProcess implements AutoCloseable {
   }
 
   private void sample() {
+    long[] usedAndMax = scrape();
+    if (usedAndMax == null) {
+      failedSamples.incrementAndGet();
+      return;
+    }
+    samples.incrementAndGet();
+    lastHeap.set(usedAndMax[0]);
+    peakHeap.accumulateAndGet(usedAndMax[0], Math::max);
+    heapMax.set(usedAndMax[1]);
+  }
+
+  /** Heap used and heap max summed over the pools, or null when /metrics did not answer with heap series. */
+  private long[] scrape() {
     try {
       HttpResponse<String> response = http.send(HttpRequest.newBuilder(
               URI.create("http://127.0.0.1:" + port + "/metrics")).timeout(Duration.ofSeconds(2)).GET().build(),
@@ -156,17 +181,12 @@ final class SiloProcess implements AutoCloseable {
           max += v > 0 ? v : 0;
         }
       }
-      if (used > 0) {
-        samples.incrementAndGet();
-        peakHeap.accumulateAndGet(used, Math::max);
-        heapMax.set(max);
-      } else {
-        failedSamples.incrementAndGet();
-      }
+      return used > 0 ? new long[] {used, max} : null;
     } catch (IOException e) {
-      failedSamples.incrementAndGet();
+      return null;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      return null;
     }
   }
 
