@@ -15,6 +15,18 @@ import io.silo.api.v1.UsageServiceGrpcService;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.silo.api.KeyEndpoint;
+import io.silo.api.MigrationEndpoint;
+import io.silo.config.ConfigException;
+import io.silo.jobs.Collaborators;
+import io.silo.jobs.Definitions;
+import io.silo.jobs.MigrationEngine;
+import io.silo.jobs.MigrationMetrics;
+import io.silo.jobs.MigrationStore;
+import io.silo.jobs.Migrations;
+import io.silo.jobs.ProgressBus;
+import io.silo.mongo.EncryptionPlan;
+import io.silo.mongo.MigrationMongo;
+import io.silo.mongo.MongoCopyPipeline;
 import io.silo.config.SiloConfig;
 import io.silo.keys.KeyVaultClients;
 import io.silo.keys.KmsBudget;
@@ -48,7 +60,6 @@ public final class SiloServer {
 
   /** RPC services of the v1 contract that later work will build, and the feature each belongs to. */
   static final Map<String, String> PLANNED = Map.of(
-      "silo.v1.MigrationService", "the migration engine (plan, start, watch, verify, rollback, purge)",
       "silo.v1.UsageService", "usage reports and presigned document URLs");
 
   private final Vertx vertx;
@@ -59,9 +70,15 @@ public final class SiloServer {
   private final ActiveStreams streams;
   private final KeyVaultClients keyVault;
   private final PrometheusMeterRegistry metrics;
+  private final MigrationRuntime migration;
+
+  /** The migration engine and the resources it owns, when MongoDB is configured. */
+  record MigrationRuntime(MigrationEngine engine, MigrationMongo mongo) {
+  }
 
   private SiloServer(Vertx vertx, SiloConfig config, Database database, HttpServer http, HealthEndpoint health,
-                     ActiveStreams streams, KeyVaultClients keyVault, PrometheusMeterRegistry metrics) {
+                     ActiveStreams streams, KeyVaultClients keyVault, PrometheusMeterRegistry metrics,
+                     MigrationRuntime migration) {
     this.vertx = vertx;
     this.config = config;
     this.database = database;
@@ -70,6 +87,7 @@ public final class SiloServer {
     this.streams = streams;
     this.keyVault = keyVault;
     this.metrics = metrics;
+    this.migration = migration;
   }
 
   /** Migrates the schema, binds every endpoint and listens on grpc.host:grpc.port. */
@@ -80,9 +98,15 @@ public final class SiloServer {
     new io.micrometer.core.instrument.binder.jvm.JvmGcMetrics().bindTo(metrics);
     // KMS settings are checked before anything starts, so a misconfigured provider fails start-up by name.
     KmsProviders kms = config.string("mongo.uri").isEmpty() ? null : KmsProviders.from(config);
+    EncryptionPlan defaults;
+    try {
+      defaults = Definitions.fromConfig(config);
+    } catch (EncryptionPlan.InvalidPlanException e) {
+      return Future.failedFuture(new ConfigException("invalid setting '" + e.field() + "': " + e.getMessage()));
+    }
     return Database.open(vertx, config).compose(database -> openKeyVault(vertx, config, kms)
         .onFailure(failure -> database.close())
-        .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics)));
+        .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics, defaults)));
   }
 
   private static Future<KeyVaultClients> openKeyVault(Vertx vertx, SiloConfig config, KmsProviders kms) {
@@ -95,7 +119,7 @@ public final class SiloServer {
 
   private static Future<SiloServer> bindAndListen(Vertx vertx, SiloConfig config, Database database,
                                                   KeyVaultClients keyVault, KmsProviders kms,
-                                                  PrometheusMeterRegistry metrics) {
+                                                  PrometheusMeterRegistry metrics, EncryptionPlan defaults) {
     ActiveStreams streams = new ActiveStreams();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
         .setScheduleDeadlineAutomatically(true)
@@ -115,6 +139,7 @@ public final class SiloServer {
     grpc.addService(TenantServiceGrpcService.of(new TenantEndpoint(tenantStore)));
     Future<Void> ready = Future.succeededFuture();
     Map<String, String> unconfigured = new java.util.HashMap<>();
+    MigrationRuntime migration = null;
     if (keyVault != null) {
       KeyAuditStore audit = new KeyAuditStore(database.pool(), database.tables());
       KmsBudgets budgets = new KmsBudgets(vertx, metrics, (provider, region) ->
@@ -125,8 +150,11 @@ public final class SiloServer {
           tenantStore, config.integer("kms.keyExpirationSeconds"));
       new KeyEndpoint(keys, audit).bind(grpc);
       ready = keys.ensureIndex();
+      migration = bindMigrations(vertx, config, database, keyVault, keys, tenantStore, audit, streams, metrics,
+          defaults, grpc);
     } else {
       unconfigured.put("silo.v1.KeyService", "mongo.uri");
+      unconfigured.put("silo.v1.MigrationService", "mongo.uri");
     }
     health.bind(grpc);
     new ReflectionEndpoint(descriptors, streams).bind(grpc);
@@ -161,18 +189,61 @@ public final class SiloServer {
         grpc.handle(request);
       }
     });
+    MigrationRuntime runtime = migration;
     return ready.compose(v -> http.listen(config.integer("grpc.port"), config.string("grpc.host")))
         .map(listening -> {
           LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics)", config.string("grpc.host"),
               listening.actualPort());
-          return new SiloServer(vertx, config, database, listening, health, streams, keyVault, metrics);
+          if (runtime != null) {
+            runtime.engine().start();
+          }
+          return new SiloServer(vertx, config, database, listening, health, streams, keyVault, metrics, runtime);
         })
         .onFailure(failure -> {
+          if (runtime != null) {
+            runtime.mongo().close();
+          }
           database.close();
           if (keyVault != null) {
             keyVault.close();
           }
         });
+  }
+
+  private static MigrationRuntime bindMigrations(Vertx vertx, SiloConfig config, Database database,
+                                                 KeyVaultClients keyVault, TenantKeys keys, TenantStore tenantStore,
+                                                 KeyAuditStore audit, ActiveStreams streams,
+                                                 PrometheusMeterRegistry metrics, EncryptionPlan defaults,
+                                                 GrpcServer grpc) {
+    ProgressBus bus = new ProgressBus();
+    MigrationMetrics migrationMetrics = new MigrationMetrics(metrics, bus::watcherCount);
+    MigrationMongo mongo = new MigrationMongo(vertx, config.string("mongo.uri"), keyVault.encryption(),
+        config.integer("migration.encryptThreads"), config.integer("migration.batchesInFlight"),
+        new MongoCopyPipeline.Observer() {
+          @Override
+          public void batchStarted() {
+            migrationMetrics.batchStarted();
+          }
+
+          @Override
+          public void batchFinished() {
+            migrationMetrics.batchFinished();
+          }
+        });
+    MigrationStore store = new MigrationStore(database.pool(), database.tables());
+    Migrations migrations = new Migrations(vertx, store, tenantStore, keys, mongo, keyVault.mongo(),
+        keyVault.encryption(), vertx.createSharedWorkerExecutor("silo-verify",
+            config.integer("migration.maxConcurrentJobs") + 4), bus, defaults);
+    Collaborators.Keys tenantKeys = (tenant, caller) -> keys.ensure(tenant, caller).map(key -> {
+      KmsBudget budget = keys.budgetFor(key);
+      return new Collaborators.TenantKey(key.keyId(), budget::acquire);
+    });
+    MigrationEngine engine = new MigrationEngine(vertx, store, bus, tenantKeys, mongo, migrations, migrationMetrics,
+        new MigrationEngine.Settings(config.integer("migration.maxConcurrentJobs"), config.integer("jobs.leaseSeconds"),
+            config.integer("jobs.pollMillis"), config.bool("migration.verifyAfterCopy")));
+    migrations.attach(engine);
+    new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis")).bind(grpc);
+    return new MigrationRuntime(engine, mongo);
   }
 
   private static Router corsRouter(Vertx vertx, List<String> origins, GrpcServer grpc) {
@@ -219,8 +290,13 @@ public final class SiloServer {
     LOG.info("shutting down: {} open streams, grace {} s", streams.size(), config.integer("grpc.shutdownGraceSeconds"));
     health.setAllNotServing();
     streams.closeAll();
-    return http.shutdown(config.integer("grpc.shutdownGraceSeconds"), TimeUnit.SECONDS)
+    // Runs stop after their current batch and hand back their leases, so a restart resumes at once.
+    Future<Void> runs = migration == null ? Future.succeededFuture() : migration.engine().shutdown();
+    return runs.compose(v -> http.shutdown(config.integer("grpc.shutdownGraceSeconds"), TimeUnit.SECONDS))
         .eventually(() -> {
+          if (migration != null) {
+            migration.mongo().close();
+          }
           database.close();
           if (keyVault != null) {
             vertx.executeBlocking(() -> {

@@ -62,6 +62,19 @@ public final class GrpcErrors {
       }
       return new StatusException(code, silo.getMessage());
     }
+    if (failure instanceof io.silo.mongo.EncryptionPlan.InvalidPlanException plan) {
+      return invalidArgument(plan.field(), plan.getMessage().substring(plan.field().length() + 1));
+    }
+    if (failure instanceof io.silo.jobs.MigrationStore.LeaseLostException) {
+      return new StatusException(GrpcStatus.ABORTED, failure.getMessage());
+    }
+    if (failure instanceof java.util.concurrent.CancellationException) {
+      return new StatusException(GrpcStatus.CANCELLED, "cancelled: " + failure.getMessage());
+    }
+    if (failure instanceof com.mongodb.MongoSocketException || failure instanceof com.mongodb.MongoTimeoutException) {
+      LOG.warn("MongoDB unavailable: {}", failure.toString());
+      return unavailable("MongoDB is unavailable (" + failure.getClass().getSimpleName() + "), retry later");
+    }
     if (failure instanceof java.util.concurrent.RejectedExecutionException) {
       return new StatusException(GrpcStatus.RESOURCE_EXHAUSTED, "server is at capacity: " + failure.getMessage());
     }

@@ -120,7 +120,8 @@ final class MigrationRunner {
     if (!job.phase().equals("MONGO")) {
       return Future.succeededFuture(false);
     }
-    return mongo.countSource(plan, job.tenant())
+    return mongo.prepareTarget(plan)
+        .compose(v -> mongo.countSource(plan, job.tenant()))
         .compose(total -> store.enterPhase(job.id(), token, "MONGO", key.keyId(), total))
         .compose(updated -> {
           job = updated;

@@ -1,0 +1,342 @@
+package io.silo.api;
+
+import io.silo.api.v1.CancelMigrationRequest;
+import io.silo.api.v1.CancelMigrationResponse;
+import io.silo.api.v1.GetCompletionReportRequest;
+import io.silo.api.v1.GetCompletionReportResponse;
+import io.silo.api.v1.GetMigrationRequest;
+import io.silo.api.v1.GetMigrationResponse;
+import io.silo.api.v1.ListMigrationsRequest;
+import io.silo.api.v1.ListMigrationsResponse;
+import io.silo.api.v1.MigrationDefinition;
+import io.silo.api.v1.MigrationServiceGrpcService;
+import io.silo.api.v1.PauseMigrationRequest;
+import io.silo.api.v1.PauseMigrationResponse;
+import io.silo.api.v1.PlanMigrationRequest;
+import io.silo.api.v1.PlanMigrationResponse;
+import io.silo.api.v1.PurgeSourceRequest;
+import io.silo.api.v1.PurgeSourceResponse;
+import io.silo.api.v1.ResumeMigrationRequest;
+import io.silo.api.v1.ResumeMigrationResponse;
+import io.silo.api.v1.RollbackMigrationRequest;
+import io.silo.api.v1.RollbackMigrationResponse;
+import io.silo.api.v1.StartMigrationRequest;
+import io.silo.api.v1.StartMigrationResponse;
+import io.silo.api.v1.TenantPlan;
+import io.silo.jobs.Definitions;
+import io.silo.jobs.MigrationRecord;
+import io.silo.jobs.MigrationStore;
+import io.silo.jobs.Migrations;
+import io.silo.mongo.EncryptionPlan;
+import io.silo.store.KeyAuditStore;
+import io.vertx.core.Future;
+import io.vertx.grpc.server.GrpcServer;
+import io.vertx.grpc.server.StatusException;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.UUID;
+
+/** gRPC endpoint of silo.v1.MigrationService: validates requests, then delegates to {@link Migrations}. */
+public final class MigrationEndpoint {
+
+  private static final String LIST_PAGE = "migrations";
+  private static final String REPORT_PAGE = "report";
+
+  private final Migrations migrations;
+  private final KeyAuditStore idempotency;
+  private final ActiveStreams streams;
+  private final int defaultWatchIntervalMillis;
+
+  public MigrationEndpoint(Migrations migrations, KeyAuditStore idempotency, ActiveStreams streams,
+                           int defaultWatchIntervalMillis) {
+    this.migrations = migrations;
+    this.idempotency = idempotency;
+    this.streams = streams;
+    this.defaultWatchIntervalMillis = defaultWatchIntervalMillis;
+  }
+
+  public void bind(GrpcServer server) {
+    UnaryCalls.bind(server, MigrationServiceGrpcService.PlanMigration, this::plan);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.StartMigration, this::start);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.GetMigration, this::get);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.ListMigrations, this::list);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.PauseMigration, this::pause);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.ResumeMigration, this::resume);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.CancelMigration, this::cancel);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.RollbackMigration, this::rollback);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.PurgeSource, this::purge);
+    UnaryCalls.bind(server, MigrationServiceGrpcService.GetCompletionReport, this::report);
+    server.callHandler(MigrationServiceGrpcService.WatchMigration,
+        request -> new WatchCall(request, migrations.store(), migrations.bus(), streams, defaultWatchIntervalMillis));
+    server.callHandler(MigrationServiceGrpcService.VerifyTenant,
+        request -> new VerifyCall(request, migrations, streams));
+  }
+
+  /** The tenants a request names: either a list (validated, de-duplicated, in order) or every registered tenant. */
+  private Future<List<String>> tenants(List<String> listed, boolean all) {
+    try {
+      if (all && !listed.isEmpty()) {
+        throw GrpcErrors.invalidArgument("tenants", "must be empty when all_tenants is set");
+      }
+      if (!all && listed.isEmpty()) {
+        throw GrpcErrors.invalidArgument("tenants", "name at least one tenant, or set all_tenants");
+      }
+      List<String> out = new ArrayList<>();
+      for (int i = 0; i < listed.size(); i++) {
+        Validation.slug("tenants[" + i + "]", listed.get(i));
+        if (!out.contains(listed.get(i))) {
+          out.add(listed.get(i));
+        }
+      }
+      if (all) {
+        return migrations.allTenants().compose(found -> found.isEmpty()
+            ? Future.failedFuture(GrpcErrors.failedPrecondition("all_tenants: no tenants are registered"))
+            : Future.succeededFuture(found));
+      }
+      return migrations.requireTenants(out, "tenants").map(out);
+    } catch (StatusException e) {
+      return Future.failedFuture(e);
+    }
+  }
+
+  private Future<EncryptionPlan> plan(boolean has, MigrationDefinition definition) {
+    try {
+      EncryptionPlan plan = has ? MigrationProtos.plan(definition, migrations.defaults()) : migrations.defaults();
+      return migrations.requireSource(plan, "definition.source_namespace").map(plan);
+    } catch (EncryptionPlan.InvalidPlanException e) {
+      return Future.failedFuture(GrpcErrors.invalidArgument(e.field(), e.getMessage().substring(e.field().length() + 1)));
+    }
+  }
+
+  Future<PlanMigrationResponse> plan(PlanMigrationRequest request, CallContext ctx) {
+    return plan(request.hasDefinition(), request.getDefinition()).compose(plan ->
+        tenants(request.getTenantsList(), request.getAllTenants())
+            .compose(slugs -> migrations.plan(slugs, plan))
+            .map(plans -> {
+              PlanMigrationResponse.Builder out = PlanMigrationResponse.newBuilder();
+              for (Migrations.TenantPlan p : plans) {
+                TenantPlan.Builder tp = TenantPlan.newBuilder().setTenant(p.tenant()).setDocuments(p.documents())
+                    .setKeyExists(p.keyExists())
+                    .setEstimatedDuration(com.google.protobuf.Duration.newBuilder()
+                        .setSeconds(p.estimate().getSeconds()).setNanos(p.estimate().getNano()));
+                p.plan().fields().forEach(f -> tp.addFields(MigrationProtos.field(f)));
+                out.addPlans(tp);
+              }
+              return out.build();
+            }));
+  }
+
+  Future<StartMigrationResponse> start(StartMigrationRequest request, CallContext ctx) {
+    String idem = request.getIdempotencyKey();
+    try {
+      Validation.idempotencyKey("idempotency_key", idem);
+    } catch (StatusException e) {
+      return Future.failedFuture(e);
+    }
+    Future<Optional<String>> seen = idem.isEmpty() ? Future.succeededFuture(Optional.empty())
+        : idempotency.idempotentResource("StartMigration", idem);
+    return seen.compose(previous -> {
+      if (previous.isPresent()) {
+        return replayStart(request, previous.get());
+      }
+      return plan(request.hasDefinition(), request.getDefinition()).compose(plan ->
+          tenants(request.getTenantsList(), request.getAllTenants()).compose(slugs ->
+              migrations.start(slugs, plan, idem, ctx.caller()).compose(started -> {
+                StartMigrationResponse.Builder out = StartMigrationResponse.newBuilder();
+                List<String> ids = new ArrayList<>();
+                started.forEach(s -> {
+                  out.addMigrations(MigrationProtos.migration(s.migration()));
+                  ids.add(s.migration().id().toString());
+                });
+                StartMigrationResponse response = out.build();
+                return idem.isEmpty() ? Future.succeededFuture(response)
+                    : idempotency.rememberIdempotency("StartMigration", idem,
+                        requestFingerprint(request) + "|" + String.join(",", ids)).map(response);
+              })));
+    });
+  }
+
+  /** A retried start returns the migrations the first call started, as they are now. */
+  private Future<StartMigrationResponse> replayStart(StartMigrationRequest request, String recorded) {
+    int bar = recorded.lastIndexOf('|');
+    if (!recorded.substring(0, bar).equals(requestFingerprint(request))) {
+      return Future.failedFuture(GrpcErrors.failedPrecondition(
+          "idempotency_key was already used for a different StartMigration request"));
+    }
+    List<Future<MigrationRecord>> found = new ArrayList<>();
+    for (String id : recorded.substring(bar + 1).split(",")) {
+      found.add(migrations.get(UUID.fromString(id)));
+    }
+    return Future.all(found).map(all -> {
+      StartMigrationResponse.Builder out = StartMigrationResponse.newBuilder();
+      for (int i = 0; i < found.size(); i++) {
+        out.addMigrations(MigrationProtos.migration(all.resultAt(i)));
+      }
+      return out.build();
+    });
+  }
+
+  private static String requestFingerprint(StartMigrationRequest request) {
+    return (request.getAllTenants() ? "*" : String.join(" ", new TreeSet<>(request.getTenantsList())))
+        + "#" + Integer.toHexString(request.getDefinition().hashCode());
+  }
+
+  Future<GetMigrationResponse> get(GetMigrationRequest request, CallContext ctx) {
+    return id("migration_id", request.getMigrationId()).compose(migrations::get)
+        .map(m -> GetMigrationResponse.newBuilder().setMigration(MigrationProtos.migration(m)).build());
+  }
+
+  Future<ListMigrationsResponse> list(ListMigrationsRequest request, CallContext ctx) {
+    int pageSize;
+    String after;
+    List<String> states = new ArrayList<>();
+    OffsetDateTime afterTime = null;
+    UUID afterId = null;
+    try {
+      if (!request.getTenant().isEmpty()) {
+        Validation.slug("tenant", request.getTenant());
+      }
+      for (int i = 0; i < request.getStatesCount(); i++) {
+        String state = MigrationProtos.state(request.getStates(i));
+        if (state == null) {
+          throw GrpcErrors.invalidArgument("states[" + i + "]", "must be a specific state");
+        }
+        states.add(state);
+      }
+      pageSize = Validation.pageSize("page_size", request.getPageSize());
+      after = Validation.decodePageToken("page_token", LIST_PAGE, request.getPageToken());
+      if (!after.isEmpty()) {
+        String[] parts = after.split("\\|", 2);
+        afterTime = OffsetDateTime.parse(parts[0]);
+        afterId = UUID.fromString(parts[1]);
+      }
+    } catch (StatusException e) {
+      return Future.failedFuture(e);
+    } catch (RuntimeException e) {
+      return Future.failedFuture(GrpcErrors.invalidArgument("page_token", "is not a token returned by this list call"));
+    }
+    return migrations.store().list(request.getTenant(), states, afterTime, afterId, pageSize + 1).map(rows -> {
+      ListMigrationsResponse.Builder out = ListMigrationsResponse.newBuilder();
+      List<MigrationRecord> page = rows.size() > pageSize ? rows.subList(0, pageSize) : rows;
+      page.forEach(m -> out.addMigrations(MigrationProtos.migration(m)));
+      if (rows.size() > pageSize) {
+        MigrationRecord last = page.get(page.size() - 1);
+        out.setNextPageToken(Validation.encodePageToken(LIST_PAGE, last.createdAt() + "|" + last.id()));
+      }
+      return out.build();
+    });
+  }
+
+  Future<PauseMigrationResponse> pause(PauseMigrationRequest request, CallContext ctx) {
+    return id("migration_id", request.getMigrationId()).compose(id -> migrations.request(id, "PAUSE"))
+        .map(m -> PauseMigrationResponse.newBuilder().setMigration(MigrationProtos.migration(m)).build());
+  }
+
+  Future<ResumeMigrationResponse> resume(ResumeMigrationRequest request, CallContext ctx) {
+    return id("migration_id", request.getMigrationId()).compose(migrations::resume)
+        .map(m -> ResumeMigrationResponse.newBuilder().setMigration(MigrationProtos.migration(m)).build());
+  }
+
+  Future<CancelMigrationResponse> cancel(CancelMigrationRequest request, CallContext ctx) {
+    return id("migration_id", request.getMigrationId()).compose(id -> migrations.request(id, "CANCEL"))
+        .map(m -> CancelMigrationResponse.newBuilder().setMigration(MigrationProtos.migration(m)).build());
+  }
+
+  Future<RollbackMigrationResponse> rollback(RollbackMigrationRequest request, CallContext ctx) {
+    try {
+      Validation.slug("tenant", request.getTenant());
+      Validation.idempotencyKey("idempotency_key", request.getIdempotencyKey());
+    } catch (StatusException e) {
+      return Future.failedFuture(e);
+    }
+    Future<UUID> which = request.getMigrationId().isEmpty() ? Future.succeededFuture(null)
+        : id("migration_id", request.getMigrationId());
+    String idem = request.getIdempotencyKey();
+    return which.compose(id -> migrations.requireTenants(List.of(request.getTenant()), "tenant").map(id))
+        .compose(id -> (idem.isEmpty() ? Future.succeededFuture(Optional.<String>empty())
+            : idempotency.idempotentResource("RollbackMigration", idem)).compose(previous -> {
+              if (previous.isPresent() && !previous.get().startsWith(request.getTenant() + "#")) {
+                return Future.failedFuture(GrpcErrors.failedPrecondition(
+                    "idempotency_key was already used for another tenant's rollback"));
+              }
+              // A rollback is idempotent in itself (a second one removes nothing), so a replay simply runs again.
+              return migrations.rollback(request.getTenant(), id, ctx.caller()).compose(rolled -> {
+                RollbackMigrationResponse response = RollbackMigrationResponse.newBuilder()
+                    .setMigration(MigrationProtos.migration(rolled.migration()))
+                    .setDocumentsRemoved(rolled.documentsRemoved()).build();
+                return idem.isEmpty() || previous.isPresent() ? Future.succeededFuture(response)
+                    : idempotency.rememberIdempotency("RollbackMigration", idem,
+                        request.getTenant() + "#" + rolled.migration().id()).map(response);
+              });
+            }));
+  }
+
+  Future<PurgeSourceResponse> purge(PurgeSourceRequest request, CallContext ctx) {
+    try {
+      Validation.slug("tenant", request.getTenant());
+      if (request.getConfirm().isEmpty()) {
+        throw GrpcErrors.failedPrecondition("confirm is required and must equal the tenant slug");
+      }
+    } catch (StatusException e) {
+      return Future.failedFuture(e);
+    }
+    return migrations.requireTenants(List.of(request.getTenant()), "tenant")
+        .compose(v -> migrations.purge(request.getTenant(), request.getConfirm(), ctx.caller()))
+        .map(p -> PurgeSourceResponse.newBuilder().setDocumentsDeleted(p.documentsDeleted())
+            .setAuditId(p.auditId()).build());
+  }
+
+  Future<GetCompletionReportResponse> report(GetCompletionReportRequest request, CallContext ctx) {
+    int pageSize;
+    long afterSeq;
+    try {
+      pageSize = Validation.pageSize("page_size", request.getPageSize());
+      String after = Validation.decodePageToken("page_token", REPORT_PAGE, request.getPageToken());
+      afterSeq = after.isEmpty() ? 0 : Long.parseLong(after);
+    } catch (StatusException e) {
+      return Future.failedFuture(e);
+    } catch (NumberFormatException e) {
+      return Future.failedFuture(GrpcErrors.invalidArgument("page_token", "is not a token returned by this call"));
+    }
+    return id("migration_id", request.getMigrationId()).compose(migrations::get).compose(m ->
+        migrations.store().failures(m.id(), afterSeq, pageSize + 1).map(rows -> {
+          GetCompletionReportResponse.Builder out = GetCompletionReportResponse.newBuilder()
+              .setMigration(MigrationProtos.migration(m));
+          List<MigrationStore.Failure> page = rows.size() > pageSize ? rows.subList(0, pageSize) : rows;
+          page.forEach(f -> out.addItems(MigrationProtos.failedItem(f)));
+          if (rows.size() > pageSize) {
+            out.setNextPageToken(Validation.encodePageToken(REPORT_PAGE,
+                Long.toString(page.get(page.size() - 1).seq())));
+          }
+          return out.build();
+        }));
+  }
+
+  static Future<UUID> id(String field, String value) {
+    if (value == null || value.isEmpty()) {
+      return Future.failedFuture(GrpcErrors.invalidArgument(field, "is required"));
+    }
+    try {
+      return Future.succeededFuture(UUID.fromString(value));
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(GrpcErrors.invalidArgument(field, "'" + value + "' is not a migration id (a UUID)"));
+    }
+  }
+
+  /** The plan a verify uses: the request's, else the one the tenant's latest migration ran with, else the defaults. */
+  static Future<EncryptionPlan> verifyPlan(Migrations migrations, String tenant, boolean has, MigrationDefinition d) {
+    if (has) {
+      try {
+        return Future.succeededFuture(MigrationProtos.plan(d, migrations.defaults()));
+      } catch (EncryptionPlan.InvalidPlanException e) {
+        return Future.failedFuture(GrpcErrors.invalidArgument(e.field(),
+            e.getMessage().substring(e.field().length() + 1)));
+      }
+    }
+    return migrations.store().latest(tenant).map(latest -> latest
+        .map(m -> Definitions.fromJson(m.definition())).orElse(migrations.defaults()));
+  }
+}

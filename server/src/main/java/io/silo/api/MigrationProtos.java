@@ -1,0 +1,161 @@
+package io.silo.api;
+
+import com.google.protobuf.Timestamp;
+import io.silo.api.v1.EncryptionAlgorithm;
+import io.silo.api.v1.FailedItem;
+import io.silo.api.v1.FieldPlan;
+import io.silo.api.v1.Migration;
+import io.silo.api.v1.MigrationDefinition;
+import io.silo.api.v1.MigrationEvent;
+import io.silo.api.v1.MigrationPhase;
+import io.silo.api.v1.MigrationState;
+import io.silo.api.v1.PhaseProgress;
+import io.silo.jobs.Definitions;
+import io.silo.jobs.MigrationRecord;
+import io.silo.jobs.MigrationStore;
+import io.silo.jobs.ProgressBus;
+import io.silo.mongo.EncryptionPlan;
+import io.silo.mongo.FieldRule;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** Converts between the migration engine's records and the silo.v1 messages; requests are merged with defaults here. */
+final class MigrationProtos {
+
+  private MigrationProtos() {
+  }
+
+  /**
+   * The effective plan of a request: the deployment's defaults with every field the request sets replacing the
+   * default. Field plans are replaced as a whole, never merged entry by entry.
+   */
+  static EncryptionPlan plan(MigrationDefinition d, EncryptionPlan defaults) {
+    String prefix = "definition.";
+    EncryptionPlan.Namespace source = d.getSourceNamespace().isEmpty() ? defaults.source()
+        : EncryptionPlan.Namespace.parse(prefix + "source_namespace", d.getSourceNamespace());
+    EncryptionPlan.Namespace target = d.getTargetNamespace().isEmpty() ? defaults.target()
+        : EncryptionPlan.Namespace.parse(prefix + "target_namespace", d.getTargetNamespace());
+    String tenantField = d.getTenantField().isEmpty() ? defaults.tenantField() : d.getTenantField();
+    List<FieldRule> fields = defaults.fields();
+    if (d.getFieldsCount() > 0) {
+      fields = new ArrayList<>();
+      for (FieldPlan f : d.getFieldsList()) {
+        FieldRule.Algorithm algorithm = switch (f.getAlgorithm()) {
+          case ENCRYPTION_ALGORITHM_DETERMINISTIC -> FieldRule.Algorithm.DETERMINISTIC;
+          case ENCRYPTION_ALGORITHM_RANDOM -> FieldRule.Algorithm.RANDOM;
+          default -> null;
+        };
+        fields.add(new FieldRule(f.getPath(), algorithm, f.getBsonType()));
+      }
+    }
+    if (d.getBatchSize() < 0) {
+      throw new EncryptionPlan.InvalidPlanException(prefix + "batch_size", "must be 1-" + EncryptionPlan.MAX_BATCH_SIZE
+          + " (0 = the default " + defaults.batchSize() + "), got " + d.getBatchSize());
+    }
+    int batch = d.getBatchSize() == 0 ? defaults.batchSize() : d.getBatchSize();
+    return new EncryptionPlan(source, target, tenantField, List.copyOf(fields), batch).validate(prefix);
+  }
+
+  static MigrationDefinition definition(EncryptionPlan plan) {
+    MigrationDefinition.Builder out = MigrationDefinition.newBuilder()
+        .setSourceNamespace(plan.source().toString())
+        .setTargetNamespace(plan.target().toString())
+        .setTenantField(plan.tenantField())
+        .setBatchSize(plan.batchSize());
+    plan.fields().forEach(f -> out.addFields(field(f)));
+    return out.build();
+  }
+
+  static FieldPlan field(FieldRule f) {
+    return FieldPlan.newBuilder().setPath(f.path()).setBsonType(f.bsonType())
+        .setAlgorithm(f.algorithm() == FieldRule.Algorithm.DETERMINISTIC
+            ? EncryptionAlgorithm.ENCRYPTION_ALGORITHM_DETERMINISTIC : EncryptionAlgorithm.ENCRYPTION_ALGORITHM_RANDOM)
+        .build();
+  }
+
+  static Migration migration(MigrationRecord m) {
+    Migration.Builder out = Migration.newBuilder()
+        .setId(m.id().toString())
+        .setTenant(m.tenant())
+        .setState(MigrationState.valueOf("MIGRATION_STATE_" + m.state()))
+        .setPhase(phase(m.phase()))
+        .setDefinition(definition(Definitions.fromJson(m.definition())))
+        .setLastError(m.lastError() == null ? "" : m.lastError())
+        .setIdempotencyKey(m.idempotencyKey() == null ? "" : m.idempotencyKey());
+    int order = order(m.phase());
+    out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_KEYS)
+        .setTotal(1).setDone(m.keyId() != null || order > 1 ? 1 : 0));
+    out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_MONGO)
+        .setTotal(m.total()).setDone(m.done()).setFailed(m.failed()).setBytes(m.bytes()));
+    out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_VERIFY)
+        .setTotal(order >= 4 ? m.done() + m.failed() : 0).setDone(m.verifyChecked()).setFailed(m.verifyFindings()));
+    if (m.createdAt() != null) {
+      out.setCreateTime(ts(m.createdAt()));
+    }
+    if (m.updatedAt() != null) {
+      out.setUpdateTime(ts(m.updatedAt()));
+    }
+    if (m.completedAt() != null) {
+      out.setCompleteTime(ts(m.completedAt()));
+    }
+    return out.build();
+  }
+
+  static MigrationEvent event(ProgressBus.Snapshot s, long coalesced) {
+    MigrationEvent.Builder out = MigrationEvent.newBuilder()
+        .setMigration(migration(s.migration()))
+        .setRatePerSecond(s.ratePerSecond())
+        .setFinal(s.migration().isFinal())
+        .setCoalesced(coalesced);
+    if (s.eta() != null) {
+      out.setEta(com.google.protobuf.Duration.newBuilder().setSeconds(s.eta().getSeconds())
+          .setNanos(s.eta().getNano()));
+    }
+    return out.build();
+  }
+
+  static FailedItem failedItem(MigrationStore.Failure f) {
+    FailedItem.Builder out = FailedItem.newBuilder()
+        .setPhase(phase(f.phase()))
+        .setSourceId(f.sourceId())
+        .setKey(f.itemKey() == null ? "" : f.itemKey())
+        .setVersionId(f.versionId() == null ? "" : f.versionId())
+        .setErrorCode(f.errorCode())
+        .setMessage(f.message());
+    if (f.httpStatus() != null) {
+      out.setHttpStatus(f.httpStatus());
+    }
+    if (f.time() != null) {
+      out.setTime(ts(f.time()));
+    }
+    return out.build();
+  }
+
+  static MigrationPhase phase(String phase) {
+    return MigrationPhase.valueOf("MIGRATION_PHASE_" + phase);
+  }
+
+  /** The stored state name of a proto state, or null for UNSPECIFIED. */
+  static String state(MigrationState state) {
+    if (state == MigrationState.MIGRATION_STATE_UNSPECIFIED || state == MigrationState.UNRECOGNIZED) {
+      return null;
+    }
+    return state.name().substring("MIGRATION_STATE_".length()).toUpperCase(Locale.ROOT);
+  }
+
+  private static int order(String phase) {
+    return switch (phase) {
+      case "KEYS" -> 1;
+      case "MONGO" -> 2;
+      case "S3" -> 3;
+      case "VERIFY" -> 4;
+      default -> 5;
+    };
+  }
+
+  static Timestamp ts(OffsetDateTime t) {
+    return Timestamp.newBuilder().setSeconds(t.toEpochSecond()).setNanos(t.getNano()).build();
+  }
+}

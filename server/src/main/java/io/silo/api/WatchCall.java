@@ -1,0 +1,225 @@
+package io.silo.api;
+
+import io.silo.api.v1.WatchMigrationRequest;
+import io.silo.api.v1.WatchMigrationResponse;
+import io.silo.jobs.MigrationRecord;
+import io.silo.jobs.MigrationStore;
+import io.silo.jobs.ProgressBus;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.grpc.server.GrpcServerRequest;
+import io.vertx.grpc.server.GrpcServerResponse;
+import io.vertx.grpc.server.StatusException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.Predicate;
+
+/**
+ * One WatchMigration stream. It keeps only the newest snapshot per migration: a watcher that reads slowly (or not
+ * at all) gets coalesced snapshots when it catches up, holds at most one pending snapshot per migration, and never
+ * slows the migration, because the bus only hands it a reference. Writes stop while {@code writeQueueFull()} and
+ * resume on the drain handler.
+ */
+final class WatchCall {
+
+  private static final long MAX_INTERVAL_MILLIS = 60_000;
+
+  private final GrpcServerRequest<WatchMigrationRequest, WatchMigrationResponse> request;
+  private final GrpcServerResponse<WatchMigrationRequest, WatchMigrationResponse> response;
+  private final MigrationStore store;
+  private final ProgressBus bus;
+  private final ActiveStreams streams;
+  private final int defaultIntervalMillis;
+  private final Context context;
+  private final Map<UUID, ProgressBus.Snapshot> pending = new LinkedHashMap<>();
+  private final Map<UUID, Long> coalesced = new HashMap<>();
+  private AutoCloseable subscription;
+  private UUID onlyId;
+  private long intervalMillis;
+  private long lastFlush;
+  private long timer = -1;
+  private boolean drainArmed;
+  private boolean closed;
+
+  WatchCall(GrpcServerRequest<WatchMigrationRequest, WatchMigrationResponse> request, MigrationStore store,
+            ProgressBus bus, ActiveStreams streams, int defaultIntervalMillis) {
+    this.request = request;
+    this.response = request.response();
+    this.store = store;
+    this.bus = bus;
+    this.streams = streams;
+    this.defaultIntervalMillis = defaultIntervalMillis;
+    this.context = Vertx.currentContext();
+    request.handler(this::begin);
+    // A client cancel or an expired deadline shows up here only; drop the subscription so nothing leaks.
+    request.errorHandler(error -> close());
+    request.exceptionHandler(error -> close());
+    response.exceptionHandler(error -> close());
+  }
+
+  private void begin(WatchMigrationRequest message) {
+    Predicate<MigrationRecord> filter;
+    Future<List<MigrationRecord>> initial;
+    try {
+      int selectors = (message.getMigrationId().isEmpty() ? 0 : 1) + (message.getTenant().isEmpty() ? 0 : 1)
+          + (message.getAll() ? 1 : 0);
+      if (selectors != 1) {
+        throw GrpcErrors.invalidArgument("migration_id", "set exactly one of migration_id, tenant or all");
+      }
+      long interval = message.hasMinInterval()
+          ? message.getMinInterval().getSeconds() * 1000 + message.getMinInterval().getNanos() / 1_000_000
+          : defaultIntervalMillis;
+      if (interval < 0 || interval > MAX_INTERVAL_MILLIS) {
+        throw GrpcErrors.invalidArgument("min_interval", "must be between 0 and 60 s");
+      }
+      intervalMillis = interval;
+      if (!message.getMigrationId().isEmpty()) {
+        try {
+          onlyId = UUID.fromString(message.getMigrationId());
+        } catch (IllegalArgumentException e) {
+          throw GrpcErrors.invalidArgument("migration_id", "'" + message.getMigrationId()
+              + "' is not a migration id (a UUID)");
+        }
+        UUID id = onlyId;
+        filter = m -> m.id().equals(id);
+        initial = store.get(id).compose(found -> found.isPresent() ? Future.succeededFuture(List.of(found.get()))
+            : Future.failedFuture(GrpcErrors.notFound("migration_id: no migration " + id)));
+      } else if (!message.getTenant().isEmpty()) {
+        String tenant = Validation.slug("tenant", message.getTenant());
+        filter = m -> m.tenant().equals(tenant);
+        // The tenant's active runs, or else its newest one, so a late watcher sees where things stand.
+        initial = store.activeJobs(tenant).compose(active -> active.isEmpty()
+            ? store.latest(tenant).map(latest -> latest.map(List::of).orElse(List.of()))
+            : Future.succeededFuture(active));
+      } else {
+        filter = m -> true;
+        initial = store.activeJobs(null);
+      }
+    } catch (StatusException e) {
+      response.fail(e);
+      return;
+    }
+    if (!streams.register(response)) {
+      return;
+    }
+    // Subscribe before reading the store, so nothing published in between is missed; the newer snapshot wins.
+    subscription = bus.subscribe(filter, snapshot -> context.runOnContext(v -> offer(snapshot, false)));
+    initial.onComplete(done -> {
+      if (closed) {
+        return;
+      }
+      if (done.failed()) {
+        fail(GrpcErrors.toStatus(done.cause()));
+        return;
+      }
+      for (MigrationRecord record : done.result()) {
+        ProgressBus.Snapshot live = bus.latest(record.id()).orElse(null);
+        ProgressBus.Snapshot snapshot = live != null && !record.isFinal() ? live
+            : new ProgressBus.Snapshot(record, 0, null);
+        offer(snapshot, true);
+      }
+      flush();
+    });
+  }
+
+  private void offer(ProgressBus.Snapshot snapshot, boolean initialSnapshot) {
+    if (closed) {
+      return;
+    }
+    UUID id = snapshot.migration().id();
+    ProgressBus.Snapshot previous = pending.get(id);
+    if (initialSnapshot && previous != null) {
+      return; // a live snapshot arrived first and is newer
+    }
+    if (previous != null) {
+      coalesced.merge(id, 1L, Long::sum);
+    }
+    pending.put(id, snapshot);
+    if (snapshot.migration().isFinal() || initialSnapshot) {
+      flush();
+    } else {
+      schedule();
+    }
+  }
+
+  private void schedule() {
+    if (timer >= 0 || drainArmed) {
+      return;
+    }
+    long wait = lastFlush + intervalMillis - System.currentTimeMillis();
+    if (wait <= 0) {
+      flush();
+    } else {
+      timer = context.owner().setTimer(wait, t -> {
+        timer = -1;
+        flush();
+      });
+    }
+  }
+
+  private void flush() {
+    if (closed) {
+      return;
+    }
+    lastFlush = System.currentTimeMillis();
+    List<UUID> ids = new ArrayList<>(pending.keySet());
+    for (UUID id : ids) {
+      if (response.writeQueueFull()) {
+        if (!drainArmed) {
+          drainArmed = true;
+          response.drainHandler(v -> {
+            drainArmed = false;
+            flush();
+          });
+        }
+        return;
+      }
+      ProgressBus.Snapshot snapshot = pending.remove(id);
+      long skipped = coalesced.getOrDefault(id, 0L);
+      coalesced.remove(id);
+      response.write(WatchMigrationResponse.newBuilder()
+          .setEvent(MigrationProtos.event(snapshot, skipped)).build());
+      if (onlyId != null && snapshot.migration().isFinal()) {
+        closeSubscription();
+        closed = true;
+        streams.unregister(response);
+        response.end();
+        return;
+      }
+    }
+  }
+
+  private void fail(StatusException status) {
+    close();
+    response.fail(status);
+  }
+
+  private void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    pending.clear();
+    if (timer >= 0) {
+      context.owner().cancelTimer(timer);
+    }
+    closeSubscription();
+    streams.unregister(response);
+  }
+
+  private void closeSubscription() {
+    if (subscription != null) {
+      try {
+        subscription.close();
+      } catch (Exception ignored) {
+        // Removing a listener from a list cannot fail in a way the caller could act on.
+      }
+      subscription = null;
+    }
+  }
+}
