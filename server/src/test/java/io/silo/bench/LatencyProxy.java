@@ -25,7 +25,7 @@ public final class LatencyProxy implements AutoCloseable {
 
   private final ServerSocket server;
   private final InetSocketAddress target;
-  private final long delayNanos;
+  private volatile long delayNanos;
   private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
   private final AtomicInteger connections = new AtomicInteger();
   private volatile boolean closed;
@@ -42,6 +42,15 @@ public final class LatencyProxy implements AutoCloseable {
     LatencyProxy proxy = new LatencyProxy(server, target, delay.toNanos());
     daemon("latency-proxy-accept", proxy::acceptLoop).start();
     return proxy;
+  }
+
+  /** Changes the delay for bytes read from now on (calibration). */
+  public void setDelay(Duration delay) {
+    delayNanos = Math.max(0, delay.toNanos());
+  }
+
+  public Duration delay() {
+    return Duration.ofNanos(delayNanos);
   }
 
   public int port() {
