@@ -108,6 +108,7 @@ public final class MigrationBenchmark {
   }
 
   private void run() throws Exception {
+    String loadBefore = loadAverage();
     SiloConfig defaults = SiloConfig.of(options.siloSettings());
     plan = defaults.list("migration.fields").stream().map(FieldRule::parse).toList();
     source = Namespace.parse("migration.sourceNamespace", defaults.string("migration.sourceNamespace"));
@@ -141,7 +142,19 @@ public final class MigrationBenchmark {
         withLatency(uri, slugs);
       }
     }
+    notes.add("Load average (1/5/15 min) at start " + loadBefore + ", at end " + loadAverage() + ", on "
+        + Runtime.getRuntime().availableProcessors() + " cores: other work on the machine moves every number;"
+        + " the ratios come from this one run.");
     printTable();
+  }
+
+  private static String loadAverage() {
+    try {
+      String[] parts = java.nio.file.Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return parts[0] + " " + parts[1] + " " + parts[2];
+    } catch (java.io.IOException | RuntimeException e) {
+      return "unknown";
+    }
   }
 
   /** (a), (b), (c) and Silo against the dev Mongo as it is. */
@@ -300,8 +313,8 @@ public final class MigrationBenchmark {
         rows.add(new String[] {"Silo -Xmx" + options.heap() + " (own JVM)", m == null ? "-" : rate(m.docsPerSecond()),
             String.format(Locale.ROOT, "peak heap %.0f MB", peakMb), "completes in " + options.heap(),
             ok ? "PASS" : outcome.unimplemented() ? "N/A" : "FAILED",
-            (m == null ? "" : String.format(Locale.ROOT, "%,d docs in %.1f s; ", m.docs(), m.seconds()))
-                + (problem == null ? "" : problem)});
+            (m == null ? "" : String.format(Locale.ROOT, "%,d docs in %.1f s", m.docs(), m.seconds()))
+                + (problem == null ? "" : (m == null ? "" : "; ") + problem)});
       } finally {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
