@@ -67,6 +67,8 @@ final class SiloProcess implements AutoCloseable {
         config.toString());
     Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     SiloProcess silo = new SiloProcess(process, port, log);
+    // If the benchmark dies first, the server must not outlive it holding a port and a dropped database.
+    Runtime.getRuntime().addShutdownHook(new Thread(process::destroy, "bench-silo-process-stop"));
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
     while (!silo.listening()) {
       if (!process.isAlive()) {
