@@ -30,7 +30,10 @@ CREATE TABLE IF NOT EXISTS ${silo_schema}.migrations (
     created_by       text        NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
-    completed_at     timestamptz
+    completed_at     timestamptz,
+    -- When the MONGO phase first started and when it ended: plans estimate durations from these.
+    mongo_started_at timestamptz,
+    mongo_ended_at   timestamptz
 );
 
 -- At most one active run per tenant: a second start returns the running one.

@@ -29,7 +29,8 @@ public final class MigrationMetrics {
         .description("Batches being encrypted or written").register(registry);
     Gauge.builder("silo.migration.leases.held", leasesHeld, AtomicInteger::get)
         .description("Migration jobs this instance holds a lease on").register(registry);
-    Gauge.builder("silo.watchers.active", watchers, s -> s.get().doubleValue())
+    // Strong reference: the supplier is a lambda nobody else holds, and a weakly held one reads NaN after a GC.
+    Gauge.builder("silo.watchers.active", watchers, s -> s.get().doubleValue()).strongReference(true)
         .description("Open WatchMigration streams").register(registry);
   }
 

@@ -143,7 +143,10 @@ public final class MigrationStore {
   /** Moves to a phase (fenced); optional key id and total are recorded with it. */
   public Future<MigrationRecord> enterPhase(UUID id, long token, String phase, UUID keyId, Long total) {
     return fenced(id, "UPDATE " + table + " SET phase = $3, key_id = COALESCE($4, key_id),"
-        + " docs_total = COALESCE($5, docs_total), updated_at = now() WHERE id = $1 AND lease_token = $2"
+        + " docs_total = COALESCE($5, docs_total), updated_at = now(),"
+        + " mongo_started_at = CASE WHEN $3 = 'MONGO' THEN COALESCE(mongo_started_at, now()) ELSE mongo_started_at END,"
+        + " mongo_ended_at = CASE WHEN $3 IN ('S3', 'VERIFY', 'DONE') THEN COALESCE(mongo_ended_at, now())"
+        + " ELSE mongo_ended_at END WHERE id = $1 AND lease_token = $2"
         + " AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token, phase, keyId, total));
   }
 

@@ -152,15 +152,21 @@ public final class Migrations implements Collaborators.Verifier {
     });
   }
 
-  /** Docs/s of this deployment's newest completed migration, or a conservative default. */
+  /**
+   * MONGO-phase docs/s of this deployment's most recent completed migrations (up to 10, weighted by size), or a
+   * conservative default. Only the copy phase is timed; waiting and verification are not part of the rate.
+   */
   private Future<Double> estimateRate() {
-    return store.list(null, List.of("COMPLETED"), null, null, 1).map(rows -> {
-      if (rows.isEmpty() || rows.get(0).completedAt() == null) {
-        return DEFAULT_DOCS_PER_SECOND;
+    return store.list(null, List.of("COMPLETED"), null, null, 10).map(rows -> {
+      double docs = 0;
+      double seconds = 0;
+      for (MigrationRecord m : rows) {
+        if (m.mongoStartedAt() != null && m.mongoEndedAt() != null && m.done() > 0) {
+          docs += m.done();
+          seconds += Math.max(0.001, Duration.between(m.mongoStartedAt(), m.mongoEndedAt()).toMillis() / 1000.0);
+        }
       }
-      MigrationRecord m = rows.get(0);
-      double seconds = Duration.between(m.createdAt(), m.completedAt()).toMillis() / 1000.0;
-      return seconds <= 0 || m.done() == 0 ? DEFAULT_DOCS_PER_SECOND : m.done() / seconds;
+      return docs == 0 ? DEFAULT_DOCS_PER_SECOND : docs / seconds;
     });
   }
 
