@@ -235,8 +235,9 @@ public final class MigrationBenchmark {
     try (LatencyProxy proxy = LatencyProxy.start(
         new java.net.InetSocketAddress("127.0.0.1", stack.mongo().port()), delay)) {
       String slowUri = "mongodb://127.0.0.1:" + proxy.port() + "/?directConnection=true&compressors=";
-      double[] direct = pingMicros(uri);
-      double[] slow = pingMicros(slowUri);
+      double[][] pings = pingMicros(uri, slowUri);
+      double[] direct = pings[0];
+      double[] slow = pings[1];
       say(String.format(Locale.ROOT, "ping RTT direct: median %.0f us, p90 %.0f us; through the %s ms proxy: "
           + "median %.0f us, p90 %.0f us", direct[0], direct[1], trim(options.latencyMs()), slow[0], slow[1]));
       // The proxy's own hop (thread hand-offs, timer slack) adds to the delay; take it off so the added RTT is the
@@ -244,9 +245,11 @@ public final class MigrationBenchmark {
       double excessNanos = (slow[0] - direct[0]) * 1000 - delay.toNanos();
       if (Math.abs(excessNanos) > 50_000) {
         proxy.setDelay(delay.minusNanos((long) excessNanos));
-        slow = pingMicros(slowUri);
-        say(String.format(Locale.ROOT, "calibrated the proxy delay to %.0f us: ping median %.0f us, p90 %.0f us",
-            proxy.delay().toNanos() / 1000.0, slow[0], slow[1]));
+        pings = pingMicros(uri, slowUri);
+        direct = pings[0];
+        slow = pings[1];
+        say(String.format(Locale.ROOT, "calibrated the proxy delay to %.0f us: ping median %.0f us direct, %.0f us "
+            + "(p90 %.0f us) through the proxy", proxy.delay().toNanos() / 1000.0, direct[0], slow[0], slow[1]));
       }
       notes.add(String.format(Locale.ROOT, "Injected latency: ping median %.0f us direct, %.0f us via proxy "
           + "(+%.2f ms per round trip; proxy delay %.0f us on the request direction)", direct[0], slow[0],
@@ -457,21 +460,35 @@ public final class MigrationBenchmark {
     }
   }
 
-  /** Median and 90th percentile of a {@code ping} command's round trip, in microseconds. */
-  private static double[] pingMicros(String uri) {
-    try (MongoClient client = MongoClientFactory.sync(uri)) {
+  /**
+   * Median and 90th percentile of a {@code ping} command's round trip, in microseconds, directly ({@code [0]}) and
+   * through the proxy ({@code [1]}). The two alternate sample by sample so both see the same load on this noisy
+   * machine, which a direct run followed by a proxied one would not.
+   */
+  private static double[][] pingMicros(String directUri, String proxiedUri) {
+    try (MongoClient direct = MongoClientFactory.sync(directUri);
+         MongoClient proxied = MongoClientFactory.sync(proxiedUri)) {
       Document ping = new Document("ping", 1);
       for (int i = 0; i < 50; i++) {
-        client.getDatabase("admin").runCommand(ping);
+        direct.getDatabase("admin").runCommand(ping);
+        proxied.getDatabase("admin").runCommand(ping);
       }
-      long[] samples = new long[300];
-      for (int i = 0; i < samples.length; i++) {
-        long t0 = System.nanoTime();
-        client.getDatabase("admin").runCommand(ping);
-        samples[i] = System.nanoTime() - t0;
+      long[][] samples = new long[2][300];
+      for (int i = 0; i < samples[0].length; i++) {
+        MongoClient[] order = {direct, proxied};
+        for (int k = 0; k < 2; k++) {
+          long t0 = System.nanoTime();
+          order[k].getDatabase("admin").runCommand(ping);
+          samples[k][i] = System.nanoTime() - t0;
+        }
       }
-      Arrays.sort(samples);
-      return new double[] {samples[samples.length / 2] / 1000.0, samples[samples.length * 9 / 10] / 1000.0};
+      double[][] out = new double[2][];
+      for (int k = 0; k < 2; k++) {
+        Arrays.sort(samples[k]);
+        out[k] = new double[] {samples[k][samples[k].length / 2] / 1000.0,
+            samples[k][samples[k].length * 9 / 10] / 1000.0};
+      }
+      return out;
     }
   }
 
