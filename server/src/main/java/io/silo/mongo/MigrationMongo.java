@@ -89,7 +89,7 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
   @Override
   public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit) {
     return new MongoCopyPipeline(context, collection(plan.source(), RawBsonDocument.class),
-        collection(plan.target(), BsonDocument.class), crypto, cryptoThreads,
+        collection(plan.target(), RawBsonDocument.class), crypto, cryptoThreads,
         new DocumentEncryptor(plan, encryption), kmsPermit, plan, batchesInFlight, observer);
   }
 
