@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS ${silo_schema}.migrations (
 CREATE UNIQUE INDEX IF NOT EXISTS migrations_one_active_per_tenant
     ON ${silo_schema}.migrations (tenant_slug) WHERE state IN ('PLANNED', 'RUNNING', 'PAUSED');
 CREATE INDEX IF NOT EXISTS migrations_claimable
-    ON ${silo_schema}.migrations (created_at) WHERE state = 'RUNNING';
+    ON ${silo_schema}.migrations (created_at) WHERE state IN ('PLANNED', 'RUNNING');
 CREATE INDEX IF NOT EXISTS migrations_by_tenant
     ON ${silo_schema}.migrations (tenant_slug, created_at DESC);
 
