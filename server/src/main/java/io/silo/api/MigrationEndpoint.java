@@ -320,10 +320,22 @@ public final class MigrationEndpoint {
       return Future.failedFuture(GrpcErrors.invalidArgument(field, "is required"));
     }
     try {
-      return Future.succeededFuture(UUID.fromString(value));
+      return Future.succeededFuture(parseId(value));
     } catch (IllegalArgumentException e) {
       return Future.failedFuture(GrpcErrors.invalidArgument(field, "'" + value + "' is not a migration id (a UUID)"));
     }
+  }
+
+  /**
+   * Parses a migration id in its canonical 36-character form only: UUID.fromString also takes "1-2-3-4-5" and
+   * ids missing a digit, which would turn a copy-paste slip into NOT_FOUND for some other id.
+   */
+  static UUID parseId(String value) {
+    UUID id = UUID.fromString(value);
+    if (!id.toString().equalsIgnoreCase(value)) {
+      throw new IllegalArgumentException("not a canonical UUID: " + value);
+    }
+    return id;
   }
 
   /** The plan a verify uses: the request's, else the one the tenant's latest migration ran with, else the defaults. */

@@ -80,7 +80,7 @@ final class WatchCall {
       intervalMillis = interval;
       if (!message.getMigrationId().isEmpty()) {
         try {
-          onlyId = UUID.fromString(message.getMigrationId());
+          onlyId = MigrationEndpoint.parseId(message.getMigrationId());
         } catch (IllegalArgumentException e) {
           throw GrpcErrors.invalidArgument("migration_id", "'" + message.getMigrationId()
               + "' is not a migration id (a UUID)");
