@@ -29,7 +29,9 @@ public final class MigrationMetrics {
         .description("Batches being encrypted or written").register(registry);
     Gauge.builder("silo.migration.leases.held", leasesHeld, AtomicInteger::get)
         .description("Migration jobs this instance holds a lease on").register(registry);
-    Gauge.builder("silo.watchers.active", watchers, s -> s.get().doubleValue())
+    // Strong reference: the supplier is usually a method reference that nothing else holds, and a gauge's weak
+    // reference would let the GC take it, after which the gauge reads NaN.
+    Gauge.builder("silo.watchers.active", watchers, s -> s.get().doubleValue()).strongReference(true)
         .description("Open WatchMigration streams").register(registry);
   }
 
