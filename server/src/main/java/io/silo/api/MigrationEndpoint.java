@@ -70,7 +70,8 @@ public final class MigrationEndpoint {
     UnaryCalls.bind(server, MigrationServiceGrpcService.PurgeSource, this::purge);
     UnaryCalls.bind(server, MigrationServiceGrpcService.GetCompletionReport, this::report);
     server.callHandler(MigrationServiceGrpcService.WatchMigration,
-        request -> new WatchCall(request, migrations.store(), migrations.bus(), streams, defaultWatchIntervalMillis));
+        request -> new WatchCall(request, migrations.store(), migrations.bus(), streams,
+            tenant -> migrations.requireTenants(List.of(tenant), "tenant"), defaultWatchIntervalMillis));
     server.callHandler(MigrationServiceGrpcService.VerifyTenant,
         request -> new VerifyCall(request, migrations, streams));
   }
