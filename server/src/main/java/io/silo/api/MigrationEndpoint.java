@@ -32,8 +32,11 @@ import io.silo.store.KeyAuditStore;
 import io.vertx.core.Future;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.StatusException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.TreeSet;
@@ -180,9 +183,19 @@ public final class MigrationEndpoint {
     });
   }
 
+  /**
+   * What a retry must repeat: the tenants and a SHA-256 of the definition's bytes. Not the message's hashCode, which
+   * collides easily ("Aa" and "BB") and depends on descriptor identity, so it differs between instances and restarts.
+   */
   private static String requestFingerprint(StartMigrationRequest request) {
+    byte[] digest;
+    try {
+      digest = MessageDigest.getInstance("SHA-256").digest(request.getDefinition().toByteArray());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every Java runtime has SHA-256", e);
+    }
     return (request.getAllTenants() ? "*" : String.join(" ", new TreeSet<>(request.getTenantsList())))
-        + "#" + Integer.toHexString(request.getDefinition().hashCode());
+        + "#" + HexFormat.of().formatHex(digest);
   }
 
   Future<GetMigrationResponse> get(GetMigrationRequest request, CallContext ctx) {
