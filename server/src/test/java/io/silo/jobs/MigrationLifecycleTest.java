@@ -66,7 +66,7 @@ class MigrationLifecycleTest {
         "jobs.pollMillis", 100, "kms.budget.ratePerSecond", 20, "migration.verifyAfterCopy", false), keyDir);
     mongo = MigrationFixture.plainClient(server);
     MigrationFixture.registerTenants(server, "pause-co", "cancel-co", "idem-co", "dup-co", "rerun-co", "rb-a", "rb-b",
-        "purge-co", "purge-other");
+        "purge-co", "purge-other", "idem-hash");
     MigrationFixture.seed(mongo, SOURCE, 1000, "pause-co");
     MigrationFixture.seed(mongo, SOURCE, 600, "cancel-co");
     MigrationFixture.seed(mongo, SOURCE, 300, "dup-co");
@@ -219,6 +219,27 @@ class MigrationLifecycleTest {
     assertThat(otherTenant.getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
     assertThat(migrationRows(server, "idem-co")).isEqualTo(1);
     assertThat(migrationRows(server, "dup-co")).isZero();
+  }
+
+  @Test
+  void anIdempotencyKeyIsBoundToTheExactRequestNotToItsHash() throws Exception {
+    // "Aa" and "BB" have the same String.hashCode, so definitions that differ only there hash alike.
+    StartMigrationRequest first = StartMigrationRequest.newBuilder().addTenants("idem-hash")
+        .setIdempotencyKey("release-2026-11").setDefinition(MigrationDefinition.newBuilder().setTenantField("Aa"))
+        .build();
+    Migration started = api().startMigration(first).getMigrations(0);
+    assertThat(started.getDefinition().getTenantField()).isEqualTo("Aa");
+    awaitFinal(server, started.getId());
+
+    StartMigrationRequest other = first.toBuilder()
+        .setDefinition(MigrationDefinition.newBuilder().setTenantField("BB")).build();
+    assertThat(other.getDefinition().hashCode()).isEqualTo(first.getDefinition().hashCode());
+    Status reused = statusOf(() -> api().startMigration(other));
+    assertThat(reused.getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(reused.getDescription()).contains("idempotency_key");
+    assertThat(api().startMigration(first).getMigrationsList()).extracting(Migration::getId)
+        .containsExactly(started.getId());
+    assertThat(migrationRows(server, "idem-hash")).isEqualTo(1);
   }
 
   @Test
