@@ -64,6 +64,11 @@ final class WatchCall {
     request.errorHandler(error -> close());
     request.exceptionHandler(error -> close());
     response.exceptionHandler(error -> close());
+    // A deadline the server enforces itself ends the response without calling any handler above (a client that
+    // does not cancel on its deadline sends nothing), so the expiry must drop the subscription too.
+    if (request.deadline() != null) {
+      request.deadline().onSuccess(expired -> close());
+    }
   }
 
   private void begin(WatchMigrationRequest message) {
