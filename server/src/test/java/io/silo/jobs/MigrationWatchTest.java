@@ -18,10 +18,17 @@ import io.silo.api.v1.GetMigrationRequest;
 import io.silo.api.v1.Migration;
 import io.silo.api.v1.MigrationEvent;
 import io.silo.api.v1.MigrationServiceGrpc;
+import io.silo.api.v1.MigrationServiceGrpcClient;
 import io.silo.api.v1.MigrationState;
 import io.silo.api.v1.StartMigrationRequest;
 import io.silo.api.v1.WatchMigrationRequest;
 import io.silo.api.v1.WatchMigrationResponse;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.grpc.client.GrpcClient;
+import io.vertx.grpc.client.GrpcClientOptions;
+import io.vertx.grpc.common.GrpcStatus;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -286,6 +293,34 @@ class MigrationWatchTest {
     awaitTrue(java.time.Duration.ofSeconds(5), "the expired watcher is removed", () -> watchers() == before);
     assertThat(get(id).getState()).isEqualTo(MigrationState.MIGRATION_STATE_RUNNING);
     api().cancelMigration(CancelMigrationRequest.newBuilder().setMigrationId(id).build());
+  }
+
+  @Test
+  void theServerEndsAnExpiredWatchItselfWhenTheClientDoesNotEnforceItsDeadline() throws Exception {
+    // Browsers and some proxies only send grpc-timeout; the server's own deadline must then end the call and
+    // drop the watcher, or an idle tenant watcher stays subscribed forever.
+    double before = watchers();
+    GrpcClient client = GrpcClient.client(server.vertx, new GrpcClientOptions().setScheduleDeadlineAutomatically(false),
+        new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+    try {
+      CompletableFuture<GrpcStatus> status = new CompletableFuture<>();
+      client.request(SocketAddress.inetSocketAddress(server.server.port(), "127.0.0.1"),
+              MigrationServiceGrpcClient.WatchMigration)
+          .compose(request -> {
+            request.timeout(1, TimeUnit.SECONDS);
+            request.end(WatchMigrationRequest.newBuilder().setTenant("watch-idle").build());
+            return request.response();
+          })
+          .onSuccess(response -> response.handler(event -> seen.add(event.getEvent()))
+              .endHandler(v -> status.complete(response.status()))
+              .exceptionHandler(status::completeExceptionally))
+          .onFailure(status::completeExceptionally);
+      awaitTrue(java.time.Duration.ofSeconds(5), "the watcher subscribed", () -> watchers() == before + 1);
+      assertThat(status.get(10, TimeUnit.SECONDS)).isEqualTo(GrpcStatus.DEADLINE_EXCEEDED);
+      awaitTrue(java.time.Duration.ofSeconds(5), "the expired watcher is removed", () -> watchers() == before);
+    } finally {
+      client.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
   }
 
   @Test
