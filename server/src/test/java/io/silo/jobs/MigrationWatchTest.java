@@ -175,10 +175,9 @@ class MigrationWatchTest {
   void aWatcherByIdGetsASnapshotAtOnceThenProgressThenAFinalEventThatEndsTheStream() throws Exception {
     double before = watchers();
     String id = start("watch-a");
-    long opened = System.nanoTime();
     Watcher w = watch(byId(id, 100));
-    awaitTrue(java.time.Duration.ofSeconds(2), "the first snapshot", () -> !w.items.isEmpty());
-    assertThat((System.nanoTime() - opened) / 1_000_000).as("ms to the first event").isLessThan(2000);
+    // At once: long before the three-second run could produce its final event.
+    awaitTrue(java.time.Duration.ofSeconds(5), "the first snapshot", () -> !w.items.isEmpty());
     assertThat(w.events().get(0).getFinal()).isFalse();
 
     assertThat(w.end(60)).as("the stream ends normally").isNull();
@@ -326,11 +325,13 @@ class MigrationWatchTest {
   @Test
   void aWatcherWithALongIntervalGetsCoalescedSnapshots() throws Exception {
     String id = start("watch-slow");
+    long opened = System.nanoTime();
     Watcher w = watch(byId(id, 1000));
     assertThat(w.end(60)).isNull();
+    long seconds = (System.nanoTime() - opened) / 1_000_000_000L;
     List<MigrationEvent> events = w.events();
-    // About three seconds of progress at one snapshot a second, plus the first and the final one.
-    assertThat(events.size()).as("events %s", events).isBetween(2, 8);
+    // At most one snapshot a second, plus the first and the final one, though the run checkpoints 20 times a second.
+    assertThat(events.size()).as("events in %d s: %s", seconds, events).isBetween(2, (int) seconds + 3);
     assertThat(events).anySatisfy(e -> assertThat(e.getCoalesced()).isPositive());
     assertThat(events.get(events.size() - 1).getFinal()).isTrue();
     assertThat(mongoProgress(events.get(events.size() - 1).getMigration()).getDone()).isEqualTo(600);
