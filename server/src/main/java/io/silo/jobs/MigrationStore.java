@@ -216,13 +216,16 @@ public final class MigrationStore {
         + " completed_at = CASE WHEN $2 = 'CANCELLED' AND (state <> 'RUNNING' OR lease_expires_at IS NULL"
         + "   OR lease_expires_at < now()) THEN now() ELSE completed_at END,"
         + " updated_at = now() WHERE id = $1 AND state IN " + from + " RETURNING " + MigrationRecord.COLUMNS;
+    // A retry of a pause or cancel that was already applied answers with the job as it is: every verb is idempotent.
     return pool.preparedQuery(sql).execute(Tuple.of(id, target, what)).compose(rows -> rows.size() == 1
         ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
-        : get(id).compose(current -> Future.failedFuture(current.isEmpty()
-            ? SiloException.notFound("migration_id: no migration " + id)
-            : SiloException.precondition("migration " + id + " is " + current.get().state() + "; "
-                + (what.equals("PAUSE") ? "only a RUNNING migration can be paused"
-                : "only a RUNNING, PAUSED or PLANNED migration can be cancelled")))));
+        : get(id).compose(current -> current.isPresent() && current.get().state().equals(target)
+            ? Future.succeededFuture(current.get())
+            : Future.failedFuture(current.isEmpty()
+                ? SiloException.notFound("migration_id: no migration " + id)
+                : SiloException.precondition("migration " + id + " is " + current.get().state() + "; "
+                    + (what.equals("PAUSE") ? "only a RUNNING migration can be paused"
+                    : "only a RUNNING, PAUSED or PLANNED migration can be cancelled")))));
   }
 
   /** PAUSED or FAILED back to RUNNING, to be claimed by a runner; the unique index refuses it if another run is active. */
@@ -236,10 +239,11 @@ public final class MigrationStore {
             : failure))
         .compose(rows -> rows.size() == 1
             ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
-            : get(id).compose(current -> Future.failedFuture(current.isEmpty()
-                ? SiloException.notFound("migration_id: no migration " + id)
-                : current.get().state().equals("RUNNING")
-                    ? SiloException.precondition("migration " + id + " is already RUNNING")
+            // A retried resume finds the job RUNNING already and answers with it.
+            : get(id).compose(current -> current.isPresent() && current.get().state().equals("RUNNING")
+                ? Future.succeededFuture(current.get())
+                : Future.failedFuture(current.isEmpty()
+                    ? SiloException.notFound("migration_id: no migration " + id)
                     : SiloException.precondition("migration " + id + " is " + current.get().state()
                         + "; only a PAUSED or FAILED migration can be resumed"))));
   }
