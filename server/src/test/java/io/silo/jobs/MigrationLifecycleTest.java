@@ -140,10 +140,17 @@ class MigrationLifecycleTest {
     assertThat(still.getState()).isEqualTo(MigrationState.MIGRATION_STATE_PAUSED);
     assertThat(mongoProgress(still).getDone()).isEqualTo(atPause);
     assertThat(count(mongo, TARGET, "pause-co")).isEqualTo(targetAtPause);
+    // Every verb is idempotent: a retried pause answers with the paused migration.
+    assertThat(api().pauseMigration(PauseMigrationRequest.newBuilder().setMigrationId(id).build()).getMigration()
+        .getState()).isEqualTo(MigrationState.MIGRATION_STATE_PAUSED);
+    assertThat(mongoProgress(get(id)).getDone()).isEqualTo(atPause);
 
     Migration resumed = api().resumeMigration(ResumeMigrationRequest.newBuilder().setMigrationId(id).build())
         .getMigration();
     assertThat(resumed.getState()).isEqualTo(MigrationState.MIGRATION_STATE_RUNNING);
+    Migration retried = api().resumeMigration(ResumeMigrationRequest.newBuilder().setMigrationId(id).build())
+        .getMigration();
+    assertThat(retried.getState()).isIn(MigrationState.MIGRATION_STATE_RUNNING, MigrationState.MIGRATION_STATE_COMPLETED);
     Migration done = awaitFinal(server, id);
     assertThat(done.getState()).as(done.getLastError()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
     assertThat(mongoProgress(done).getDone()).isEqualTo(1000);
@@ -185,11 +192,12 @@ class MigrationLifecycleTest {
     assertThat(count(mongo, TARGET, "cancel-co")).isLessThan(600);
     assertThat(rawDocuments(mongo, SOURCE, "cancel-co")).isEqualTo(source);
 
-    // Cancelled is final: it cannot be resumed, paused or cancelled again.
+    // A retried cancel answers with the cancelled migration; cancelled is final, so resume and pause are refused.
+    assertThat(api().cancelMigration(CancelMigrationRequest.newBuilder().setMigrationId(id).build()).getMigration()
+        .getState()).isEqualTo(MigrationState.MIGRATION_STATE_CANCELLED);
     for (Runnable call : List.<Runnable>of(
         () -> api().resumeMigration(ResumeMigrationRequest.newBuilder().setMigrationId(id).build()),
-        () -> api().pauseMigration(PauseMigrationRequest.newBuilder().setMigrationId(id).build()),
-        () -> api().cancelMigration(CancelMigrationRequest.newBuilder().setMigrationId(id).build()))) {
+        () -> api().pauseMigration(PauseMigrationRequest.newBuilder().setMigrationId(id).build()))) {
       Status refused = statusOf(call);
       assertThat(refused.getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
       assertThat(refused.getDescription()).contains("CANCELLED");
