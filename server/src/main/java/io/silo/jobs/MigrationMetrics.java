@@ -29,8 +29,7 @@ public final class MigrationMetrics {
         .description("Batches being encrypted or written").register(registry);
     Gauge.builder("silo.migration.leases.held", leasesHeld, AtomicInteger::get)
         .description("Migration jobs this instance holds a lease on").register(registry);
-    // Strong reference: the supplier is usually a method reference that nothing else holds, and a gauge's weak
-    // reference would let the GC take it, after which the gauge reads NaN.
+    // Strong reference: the supplier is a lambda nobody else holds, and a weakly held one reads NaN after a GC.
     Gauge.builder("silo.watchers.active", watchers, s -> s.get().doubleValue()).strongReference(true)
         .description("Open WatchMigration streams").register(registry);
   }
