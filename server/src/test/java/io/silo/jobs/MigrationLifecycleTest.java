@@ -104,7 +104,8 @@ class MigrationLifecycleTest {
   }
 
   private VerifyTenantResponse verify(String tenant) {
-    Iterator<VerifyTenantResponse> stream = api().verifyTenant(VerifyTenantRequest.newBuilder().setTenant(tenant).build());
+    Iterator<VerifyTenantResponse> stream = api().verifyTenant(
+        VerifyTenantRequest.newBuilder().setTenant(tenant).build());
     VerifyTenantResponse last = null;
     while (stream.hasNext()) {
       last = stream.next();
@@ -150,7 +151,8 @@ class MigrationLifecycleTest {
     assertThat(resumed.getState()).isEqualTo(MigrationState.MIGRATION_STATE_RUNNING);
     Migration retried = api().resumeMigration(ResumeMigrationRequest.newBuilder().setMigrationId(id).build())
         .getMigration();
-    assertThat(retried.getState()).isIn(MigrationState.MIGRATION_STATE_RUNNING, MigrationState.MIGRATION_STATE_COMPLETED);
+    assertThat(retried.getState())
+        .isIn(MigrationState.MIGRATION_STATE_RUNNING, MigrationState.MIGRATION_STATE_COMPLETED);
     Migration done = awaitFinal(server, id);
     assertThat(done.getState()).as(done.getLastError()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
     assertThat(mongoProgress(done).getDone()).isEqualTo(1000);

@@ -81,8 +81,8 @@ class MigrationMetricsTest {
   }
 
   private List<Sample> scrape() throws Exception {
-    HttpResponse<String> response = http.send(HttpRequest.newBuilder(
-            URI.create("http://127.0.0.1:" + server.server.port() + "/metrics")).timeout(Duration.ofSeconds(10)).build(),
+    URI metrics = URI.create("http://127.0.0.1:" + server.server.port() + "/metrics");
+    HttpResponse<String> response = http.send(HttpRequest.newBuilder(metrics).timeout(Duration.ofSeconds(10)).build(),
         HttpResponse.BodyHandlers.ofString());
     assertThat(response.statusCode()).isEqualTo(200);
     assertThat(response.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t)

@@ -133,7 +133,8 @@ class MigrationValidationTest {
 
   @Test
   void unknownTenantsAreNotFoundByTheirPositionAndNothingStarts() throws Exception {
-    Status one = statusOf(() -> api().startMigration(StartMigrationRequest.newBuilder().addTenants("nobody-co").build()));
+    Status one = statusOf(() -> api().startMigration(
+        StartMigrationRequest.newBuilder().addTenants("nobody-co").build()));
     assertThat(one.getCode()).isEqualTo(Status.Code.NOT_FOUND);
     assertThat(one.getDescription()).startsWith("tenants[0]").contains("nobody-co");
     refused(StartMigrationRequest.newBuilder().addTenants("val-co").addTenants("nobody-co").build(),
@@ -272,8 +273,9 @@ class MigrationValidationTest {
       assertThat(list(ListMigrationsRequest.newBuilder().setPageSize(size).build())).as("page size %d", size)
           .extracting(Migration::getId).containsExactlyElementsOf(newestFirst);
     }
-    assertThat(list(ListMigrationsRequest.newBuilder().build())).extracting(m -> m.getCreateTime().getSeconds() * 1_000_000_000L
-        + m.getCreateTime().getNanos()).isSortedAccordingTo(Comparator.reverseOrder());
+    assertThat(list(ListMigrationsRequest.newBuilder().build()))
+        .extracting(m -> m.getCreateTime().getSeconds() * 1_000_000_000L + m.getCreateTime().getNanos())
+        .isSortedAccordingTo(Comparator.reverseOrder());
 
     assertThat(list(ListMigrationsRequest.newBuilder().setTenant("list-a").setPageSize(1).build()))
         .extracting(Migration::getId).containsExactly(made.get(3).getId(), made.get(0).getId());
