@@ -32,8 +32,11 @@ import io.silo.store.KeyAuditStore;
 import io.vertx.core.Future;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.StatusException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.TreeSet;
@@ -70,7 +73,8 @@ public final class MigrationEndpoint {
     UnaryCalls.bind(server, MigrationServiceGrpcService.PurgeSource, this::purge);
     UnaryCalls.bind(server, MigrationServiceGrpcService.GetCompletionReport, this::report);
     server.callHandler(MigrationServiceGrpcService.WatchMigration,
-        request -> new WatchCall(request, migrations.store(), migrations.bus(), streams, defaultWatchIntervalMillis));
+        request -> new WatchCall(request, migrations.store(), migrations.bus(), streams,
+            tenant -> migrations.requireTenants(List.of(tenant), "tenant"), defaultWatchIntervalMillis));
     server.callHandler(MigrationServiceGrpcService.VerifyTenant,
         request -> new VerifyCall(request, migrations, streams));
   }
@@ -179,9 +183,19 @@ public final class MigrationEndpoint {
     });
   }
 
+  /**
+   * What a retry must repeat: the tenants and a SHA-256 of the definition's bytes. Not the message's hashCode, which
+   * collides easily ("Aa" and "BB") and depends on descriptor identity, so it differs between instances and restarts.
+   */
   private static String requestFingerprint(StartMigrationRequest request) {
+    byte[] digest;
+    try {
+      digest = MessageDigest.getInstance("SHA-256").digest(request.getDefinition().toByteArray());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every Java runtime has SHA-256", e);
+    }
     return (request.getAllTenants() ? "*" : String.join(" ", new TreeSet<>(request.getTenantsList())))
-        + "#" + Integer.toHexString(request.getDefinition().hashCode());
+        + "#" + HexFormat.of().formatHex(digest);
   }
 
   Future<GetMigrationResponse> get(GetMigrationRequest request, CallContext ctx) {
@@ -320,10 +334,22 @@ public final class MigrationEndpoint {
       return Future.failedFuture(GrpcErrors.invalidArgument(field, "is required"));
     }
     try {
-      return Future.succeededFuture(UUID.fromString(value));
+      return Future.succeededFuture(parseId(value));
     } catch (IllegalArgumentException e) {
       return Future.failedFuture(GrpcErrors.invalidArgument(field, "'" + value + "' is not a migration id (a UUID)"));
     }
+  }
+
+  /**
+   * Parses a migration id in its canonical 36-character form only: UUID.fromString also takes "1-2-3-4-5" and
+   * ids missing a digit, which would turn a copy-paste slip into NOT_FOUND for some other id.
+   */
+  static UUID parseId(String value) {
+    UUID id = UUID.fromString(value);
+    if (!id.toString().equalsIgnoreCase(value)) {
+      throw new IllegalArgumentException("not a canonical UUID: " + value);
+    }
+    return id;
   }
 
   /** The plan a verify uses: the request's, else the one the tenant's latest migration ran with, else the defaults. */

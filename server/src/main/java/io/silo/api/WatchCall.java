@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.function.Function;
 import java.util.function.Predicate;
 
 /**
@@ -34,6 +35,7 @@ final class WatchCall {
   private final MigrationStore store;
   private final ProgressBus bus;
   private final ActiveStreams streams;
+  private final Function<String, Future<Void>> requireTenant;
   private final int defaultIntervalMillis;
   private final Context context;
   private final Map<UUID, ProgressBus.Snapshot> pending = new LinkedHashMap<>();
@@ -47,12 +49,14 @@ final class WatchCall {
   private boolean closed;
 
   WatchCall(GrpcServerRequest<WatchMigrationRequest, WatchMigrationResponse> request, MigrationStore store,
-            ProgressBus bus, ActiveStreams streams, int defaultIntervalMillis) {
+            ProgressBus bus, ActiveStreams streams, Function<String, Future<Void>> requireTenant,
+            int defaultIntervalMillis) {
     this.request = request;
     this.response = request.response();
     this.store = store;
     this.bus = bus;
     this.streams = streams;
+    this.requireTenant = requireTenant;
     this.defaultIntervalMillis = defaultIntervalMillis;
     this.context = Vertx.currentContext();
     request.handler(this::begin);
@@ -60,6 +64,11 @@ final class WatchCall {
     request.errorHandler(error -> close());
     request.exceptionHandler(error -> close());
     response.exceptionHandler(error -> close());
+    // A deadline the server enforces itself ends the response without calling any handler above (a client that
+    // does not cancel on its deadline sends nothing), so the expiry must drop the subscription too.
+    if (request.deadline() != null) {
+      request.deadline().onSuccess(expired -> close());
+    }
   }
 
   private void begin(WatchMigrationRequest message) {
@@ -80,7 +89,7 @@ final class WatchCall {
       intervalMillis = interval;
       if (!message.getMigrationId().isEmpty()) {
         try {
-          onlyId = UUID.fromString(message.getMigrationId());
+          onlyId = MigrationEndpoint.parseId(message.getMigrationId());
         } catch (IllegalArgumentException e) {
           throw GrpcErrors.invalidArgument("migration_id", "'" + message.getMigrationId()
               + "' is not a migration id (a UUID)");
@@ -92,10 +101,12 @@ final class WatchCall {
       } else if (!message.getTenant().isEmpty()) {
         String tenant = Validation.slug("tenant", message.getTenant());
         filter = m -> m.tenant().equals(tenant);
-        // The tenant's active runs, or else its newest one, so a late watcher sees where things stand.
-        initial = store.activeJobs(tenant).compose(active -> active.isEmpty()
-            ? store.latest(tenant).map(latest -> latest.map(List::of).orElse(List.of()))
-            : Future.succeededFuture(active));
+        // The tenant's active runs, or else its newest one, so a late watcher sees where things stand. A tenant
+        // that is not registered is NOT_FOUND, so a misspelt slug fails at once instead of waiting forever.
+        initial = requireTenant.apply(tenant).compose(v -> store.activeJobs(tenant))
+            .compose(active -> active.isEmpty()
+                ? store.latest(tenant).map(latest -> latest.map(List::of).orElse(List.of()))
+                : Future.succeededFuture(active));
       } else {
         filter = m -> true;
         initial = store.activeJobs(null);

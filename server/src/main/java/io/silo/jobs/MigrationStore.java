@@ -220,13 +220,16 @@ public final class MigrationStore {
         + " completed_at = CASE WHEN $2 = 'CANCELLED' AND (state <> 'RUNNING' OR lease_expires_at IS NULL"
         + "   OR lease_expires_at < now()) THEN now() ELSE completed_at END,"
         + " updated_at = now() WHERE id = $1 AND state IN " + from + " RETURNING " + MigrationRecord.COLUMNS;
+    // A retry of a pause or cancel that was already applied answers with the job as it is: every verb is idempotent.
     return pool.preparedQuery(sql).execute(Tuple.of(id, target, what)).compose(rows -> rows.size() == 1
         ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
-        : get(id).compose(current -> Future.failedFuture(current.isEmpty()
-            ? SiloException.notFound("migration_id: no migration " + id)
-            : SiloException.precondition("migration " + id + " is " + current.get().state() + "; "
-                + (what.equals("PAUSE") ? "only a PLANNED or RUNNING migration can be paused"
-                : "only a RUNNING, PAUSED or PLANNED migration can be cancelled")))));
+        : get(id).compose(current -> current.isPresent() && current.get().state().equals(target)
+            ? Future.succeededFuture(current.get())
+            : Future.failedFuture(current.isEmpty()
+                ? SiloException.notFound("migration_id: no migration " + id)
+                : SiloException.precondition("migration " + id + " is " + current.get().state() + "; "
+                    + (what.equals("PAUSE") ? "only a PLANNED or RUNNING migration can be paused"
+                    : "only a RUNNING, PAUSED or PLANNED migration can be cancelled")))));
   }
 
   /** PAUSED or FAILED back to PLANNED, to be claimed by a runner; the unique index refuses it if another run is active. */
@@ -240,10 +243,12 @@ public final class MigrationStore {
             : failure))
         .compose(rows -> rows.size() == 1
             ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
-            : get(id).compose(current -> Future.failedFuture(current.isEmpty()
-                ? SiloException.notFound("migration_id: no migration " + id)
-                : current.get().state().equals("RUNNING") || current.get().state().equals("PLANNED")
-                    ? SiloException.precondition("migration " + id + " is already " + current.get().state())
+            // A retried resume finds the job PLANNED or RUNNING already and answers with it.
+            : get(id).compose(current -> current.isPresent()
+                && (current.get().state().equals("RUNNING") || current.get().state().equals("PLANNED"))
+                ? Future.succeededFuture(current.get())
+                : Future.failedFuture(current.isEmpty()
+                    ? SiloException.notFound("migration_id: no migration " + id)
                     : SiloException.precondition("migration " + id + " is " + current.get().state()
                         + "; only a PAUSED or FAILED migration can be resumed"))));
   }

@@ -4,24 +4,35 @@ import com.mongodb.client.MongoClient;
 import com.mongodb.client.MongoCollection;
 import com.mongodb.client.model.Filters;
 import io.grpc.Context;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.silo.TestServer;
 import io.silo.api.v1.GetMigrationRequest;
 import io.silo.api.v1.Migration;
+import io.silo.api.v1.MigrationPhase;
 import io.silo.api.v1.MigrationServiceGrpc;
 import io.silo.api.v1.MigrationState;
+import io.silo.api.v1.PhaseProgress;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.TenantServiceGrpc;
 import io.silo.mongo.MongoClientFactory;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import org.bson.BsonDocument;
 import org.bson.BsonInt32;
 import org.bson.BsonString;
+import org.bson.BsonValue;
+import org.bson.RawBsonDocument;
 
 /** Shared set-up of migration tests: tenants, plaintext patients in legacy.patients, and polling helpers. */
 public final class MigrationFixture {
@@ -126,5 +137,75 @@ public final class MigrationFixture {
 
   static Context.CancellableContext cancellable() {
     return Context.current().withCancellation();
+  }
+
+  /** The MONGO phase's counters of a migration. */
+  public static PhaseProgress mongoProgress(Migration m) {
+    return m.getProgressList().stream().filter(p -> p.getPhase() == MigrationPhase.MIGRATION_PHASE_MONGO)
+        .findFirst().orElseThrow(() -> new AssertionError("no MONGO progress in " + m));
+  }
+
+  /** Runs a call that must fail and returns its status, so tests can assert the code and the field it names. */
+  public static Status statusOf(Runnable call) {
+    try {
+      call.run();
+    } catch (StatusRuntimeException e) {
+      return e.getStatus();
+    }
+    throw new AssertionError("the call succeeded but was expected to fail");
+  }
+
+  /** Polls a condition every 50 ms; fails with {@code what} when it does not hold within {@code timeout}. */
+  public static void awaitTrue(Duration timeout, String what, BooleanSupplier condition) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("not within " + timeout + ": " + what);
+      }
+      Thread.sleep(50);
+    }
+  }
+
+  /** Polls until the MONGO phase has done at least {@code done} documents, and returns that snapshot. */
+  public static Migration awaitDone(TestServer server, String id, long done) throws InterruptedException {
+    MigrationServiceGrpc.MigrationServiceBlockingStub stub = MigrationServiceGrpc.newBlockingStub(server.channel);
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (true) {
+      Migration m = stub.withDeadlineAfter(30, TimeUnit.SECONDS)
+          .getMigration(GetMigrationRequest.newBuilder().setMigrationId(id).build()).getMigration();
+      if (mongoProgress(m).getDone() >= done || FINAL.contains(m.getState())) {
+        return m;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("migration " + id + " did not reach " + done + " documents; it is " + m);
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  /** Every document of a tenant in a namespace, as raw BSON bytes by _id, for byte-for-byte comparisons. */
+  public static Map<BsonValue, ByteBuffer> rawDocuments(MongoClient mongo, String namespace, String tenant) {
+    String[] ns = namespace.split("\\.", 2);
+    Map<BsonValue, ByteBuffer> out = new TreeMap<>(Comparator.comparing(Object::toString));
+    mongo.getDatabase(ns[0]).getCollection(ns[1], RawBsonDocument.class).find(Filters.eq("tenantId", tenant))
+        .forEach(d -> out.put(d.get("_id"), d.getByteBuffer().asNIO()));
+    return out;
+  }
+
+  /** The number of rows of silo.migrations of a tenant. */
+  public static long migrationRows(TestServer server, String tenant) throws Exception {
+    return ((Number) server.queryOne("SELECT count(*) FROM silo.migrations WHERE tenant_slug = '" + tenant + "'"))
+        .longValue();
+  }
+
+  /** The value of a counter of this server's registry, 0 when it was never registered. */
+  public static double counter(TestServer server, String name, String... tags) {
+    var counter = server.server.metrics().find(name).tags(tags).counter();
+    return counter == null ? 0 : counter.count();
+  }
+
+  /** The value of a gauge of this server's registry. */
+  public static double gauge(TestServer server, String name, String... tags) {
+    return server.server.metrics().get(name).tags(tags).gauge().value();
   }
 }
