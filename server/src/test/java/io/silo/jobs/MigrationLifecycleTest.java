@@ -148,11 +148,12 @@ class MigrationLifecycleTest {
 
     Migration resumed = api().resumeMigration(ResumeMigrationRequest.newBuilder().setMigrationId(id).build())
         .getMigration();
-    assertThat(resumed.getState()).isEqualTo(MigrationState.MIGRATION_STATE_RUNNING);
+    // Resumed jobs wait as PLANNED until a runner claims them.
+    assertThat(resumed.getState()).isIn(MigrationState.MIGRATION_STATE_PLANNED, MigrationState.MIGRATION_STATE_RUNNING);
     Migration retried = api().resumeMigration(ResumeMigrationRequest.newBuilder().setMigrationId(id).build())
         .getMigration();
     assertThat(retried.getState())
-        .isIn(MigrationState.MIGRATION_STATE_RUNNING, MigrationState.MIGRATION_STATE_COMPLETED);
+        .isIn(MigrationState.MIGRATION_STATE_PLANNED, MigrationState.MIGRATION_STATE_RUNNING);
     Migration done = awaitFinal(server, id);
     assertThat(done.getState()).as(done.getLastError()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
     assertThat(mongoProgress(done).getDone()).isEqualTo(1000);
