@@ -48,6 +48,10 @@ final class VerifyCall {
     request.handler(this::begin);
     request.errorHandler(error -> cancel());
     request.exceptionHandler(error -> cancel());
+    // A deadline the server enforces ends the response without calling the handlers above; stop the worker too.
+    if (request.deadline() != null) {
+      request.deadline().onSuccess(expired -> cancel());
+    }
   }
 
   private void begin(VerifyTenantRequest message) {
