@@ -1,5 +1,6 @@
 package io.silo.jobs;
 
+import static io.silo.jobs.MigrationFixture.mongoProgress;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.mongodb.ClientEncryptionSettings;
@@ -7,30 +8,19 @@ import com.mongodb.client.MongoClient;
 import com.mongodb.client.model.Filters;
 import com.mongodb.client.vault.ClientEncryption;
 import com.mongodb.client.vault.ClientEncryptions;
-import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
+import io.silo.SiloProcess;
 import io.silo.TestPostgres;
 import io.silo.TestServer;
-import io.silo.api.v1.GetMigrationRequest;
 import io.silo.api.v1.Migration;
-import io.silo.api.v1.MigrationPhase;
 import io.silo.api.v1.MigrationServiceGrpc;
 import io.silo.api.v1.MigrationState;
-import io.silo.api.v1.PhaseProgress;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.StartMigrationRequest;
 import io.silo.api.v1.TenantServiceGrpc;
 import io.silo.api.v1.VerifyTenantRequest;
 import io.silo.api.v1.VerifyTenantResponse;
-import io.silo.config.SiloConfig;
 import io.silo.dev.mongo.DevMongoServer;
 import io.silo.mongo.MongoClientFactory;
-import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,8 +34,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.bson.BsonDocument;
 import org.bson.BsonValue;
 import org.junit.jupiter.api.AfterAll;
@@ -95,7 +83,7 @@ class MigrationCrashTest {
 
   @AfterAll
   void stopEverything() {
-    children.forEach(SiloProcess::kill);
+    children.forEach(SiloProcess::close);
     if (mongo != null) {
       mongo.close();
     }
@@ -129,17 +117,22 @@ class MigrationCrashTest {
     assertThat(ids).hasSize(TENANTS.size());
 
     // Kill as soon as every tenant has a checkpoint, so each one is part-way through its MONGO phase.
-    awaitAll(first, ids, Duration.ofSeconds(120), m -> mongoProgress(m).getDone() > 0,
-        "every migration to checkpoint its first batch");
+    for (String id : ids) {
+      MigrationFixture.await(first.channel, id, Duration.ofSeconds(120), m -> mongoProgress(m).getDone() > 0,
+          "its first checkpoint");
+    }
     first.killWithSigkill();
 
     // What the dead process left behind: the checkpoints a restart must resume from.
     Map<String, Long> doneAtKill = new HashMap<>();
     for (String id : ids) {
-      String state = (String) TestPostgres.queryOne(settings, "SELECT state FROM silo.migrations WHERE id = '" + id + "'");
-      long done = ((Number) TestPostgres.queryOne(settings,
-          "SELECT docs_done FROM silo.migrations WHERE id = '" + id + "'")).longValue();
+      String where = " FROM silo.migrations WHERE id = '" + id + "'";
+      String state = (String) TestPostgres.queryOne(settings, "SELECT state" + where);
+      Object leaseOwner = TestPostgres.queryOne(settings, "SELECT lease_owner" + where);
+      long done = ((Number) TestPostgres.queryOne(settings, "SELECT docs_done" + where)).longValue();
       assertThat(state).as("state of %s after the kill", id).isEqualTo("RUNNING");
+      // Nobody handed the lease back: the restart can only take over once it expires.
+      assertThat(leaseOwner).as("lease owner of %s after the kill", id).isNotNull();
       assertThat(done).as("checkpointed documents of %s at the kill", id).isPositive().isLessThan(PER_TENANT);
       doneAtKill.put(id, done);
     }
@@ -148,7 +141,7 @@ class MigrationCrashTest {
 
     SiloProcess second = launch("second");
     for (String id : ids) {
-      Migration done = await(second, id, Duration.ofSeconds(180),
+      Migration done = MigrationFixture.await(second.channel, id, Duration.ofSeconds(180),
           m -> MigrationFixture.FINAL.contains(m.getState()), "a final state");
       assertThat(done.getState()).as(done.getLastError()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
       assertThat(mongoProgress(done).getDone()).isEqualTo(PER_TENANT);
@@ -157,7 +150,7 @@ class MigrationCrashTest {
 
     // The restarted process resumed from the checkpoints: it read only what came after them (documents the dead
     // process wrote without checkpointing show up as already_present), never the tenants' whole collections again.
-    Map<String, Double> documents = second.documentCounters();
+    Map<String, Double> documents = second.metric("silo_migration_documents_total", "result");
     long expectedAfterCheckpoints = 0;
     for (long done : doneAtKill.values()) {
       expectedAfterCheckpoints += PER_TENANT - done;
@@ -247,141 +240,9 @@ class MigrationCrashTest {
     return last;
   }
 
-  private static PhaseProgress mongoProgress(Migration m) {
-    return m.getProgressList().stream().filter(p -> p.getPhase() == MigrationPhase.MIGRATION_PHASE_MONGO)
-        .findFirst().orElse(PhaseProgress.getDefaultInstance());
-  }
-
-  private interface Condition {
-    boolean test(Migration m);
-  }
-
-  private static Migration await(SiloProcess silo, String id, Duration timeout, Condition condition, String what)
-      throws InterruptedException {
-    MigrationServiceGrpc.MigrationServiceBlockingStub stub = MigrationServiceGrpc.newBlockingStub(silo.channel);
-    long deadline = System.nanoTime() + timeout.toNanos();
-    Migration m = null;
-    while (System.nanoTime() < deadline) {
-      m = stub.withDeadlineAfter(30, TimeUnit.SECONDS)
-          .getMigration(GetMigrationRequest.newBuilder().setMigrationId(id).build()).getMigration();
-      if (condition.test(m)) {
-        return m;
-      }
-      Thread.sleep(20);
-    }
-    throw new AssertionError("migration " + id + " did not reach " + what + " in " + timeout + "; it is " + m);
-  }
-
-  private static void awaitAll(SiloProcess silo, List<String> ids, Duration timeout, Condition condition, String what)
-      throws InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    for (String id : ids) {
-      await(silo, id, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())), condition, what);
-    }
-  }
-
   private SiloProcess launch(String name) throws Exception {
-    SiloProcess process = SiloProcess.start(name, settings, LOGS.resolve(name + ".log"));
+    SiloProcess process = SiloProcess.start(name, settings, LOGS.resolve(name + ".log"), "-Xmx512m");
     children.add(process);
     return process;
-  }
-
-  /** One `silo-server serve` child JVM configured through SILO_* variables, with its output in a log file. */
-  static final class SiloProcess {
-    private static final Pattern READY = Pattern.compile("silo-server ready: gRPC on [^:\\s]+:(\\d+)");
-
-    final String name;
-    final Process process;
-    final Path log;
-    final int port;
-    final ManagedChannel channel;
-
-    private SiloProcess(String name, Process process, Path log, int port) {
-      this.name = name;
-      this.process = process;
-      this.log = log;
-      this.port = port;
-      this.channel = ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
-    }
-
-    /**
-     * Starts the server on the test's own classpath (target/classes and every dependency), which is current
-     * under `./mvnw verify`, where tests run before the jar is packaged.
-     */
-    static SiloProcess start(String name, Map<String, Object> settings, Path log) throws Exception {
-      String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-      ProcessBuilder builder = new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"),
-          "io.silo.Main", "serve");
-      Map<String, String> env = builder.environment();
-      // Unknown SILO_* variables fail start-up, and inherited ones must not change what this test configures.
-      env.keySet().removeIf(k -> k.startsWith("SILO_"));
-      settings.forEach((key, value) -> env.put(SiloConfig.SETTINGS.get(key).envName(), String.valueOf(value)));
-      builder.redirectErrorStream(true).redirectOutput(log.toFile());
-      Process process = builder.start();
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
-      while (System.nanoTime() < deadline) {
-        Matcher ready = READY.matcher(Files.readString(log, StandardCharsets.UTF_8));
-        if (ready.find()) {
-          return new SiloProcess(name, process, log, Integer.parseInt(ready.group(1)));
-        }
-        if (!process.isAlive()) {
-          break;
-        }
-        Thread.sleep(100);
-      }
-      process.destroyForcibly();
-      throw new AssertionError("silo-server '" + name + "' did not become ready (alive: " + process.isAlive()
-          + "); its output ends with:\n" + tail(log));
-    }
-
-    /** SIGKILL, spelled out: no shutdown hook runs, no lease is handed back, nothing is flushed. */
-    void killWithSigkill() throws Exception {
-      channel.shutdownNow();
-      Process kill = new ProcessBuilder("kill", "-9", Long.toString(process.pid())).inheritIO().start();
-      assertThat(kill.waitFor()).as("exit code of kill -9").isZero();
-      assertThat(process.waitFor(30, TimeUnit.SECONDS)).as("the server died").isTrue();
-      // A JVM ended by signal N reports 128 + N; 137 is SIGKILL (a shutdown hook would make it exit with 143 or 0).
-      assertThat(process.exitValue()).as("exit status of the killed server").isEqualTo(137);
-    }
-
-    /** Counters of silo.migration.documents by result, from this process's GET /metrics. */
-    Map<String, Double> documentCounters() throws IOException, InterruptedException {
-      HttpResponse<String> metrics = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()
-          .send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).GET().build(),
-              HttpResponse.BodyHandlers.ofString());
-      assertThat(metrics.statusCode()).isEqualTo(200);
-      Map<String, Double> out = new HashMap<>();
-      Pattern line = Pattern.compile("^silo_migration_documents_total\\{.*result=\"([a-z_]+)\".*} (\\S+)$",
-          Pattern.MULTILINE);
-      Matcher m = line.matcher(metrics.body());
-      while (m.find()) {
-        out.put(m.group(1), Double.parseDouble(m.group(2)));
-      }
-      assertThat(out).as("silo_migration_documents_total in /metrics").isNotEmpty();
-      return out;
-    }
-
-    void kill() {
-      channel.shutdownNow();
-      process.destroyForcibly();
-      try {
-        process.waitFor(10, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
-
-    void printTail() {
-      System.err.println("---- silo-server '" + name + "' (" + log + ") ends with:\n" + tail(log));
-    }
-
-    private static String tail(Path log) {
-      try {
-        List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
-        return String.join("\n", lines.subList(Math.max(0, lines.size() - 60), lines.size()));
-      } catch (IOException e) {
-        return "(cannot read " + log + ": " + e.getMessage() + ")";
-      }
-    }
   }
 }

@@ -99,6 +99,31 @@ public final class MigrationFixture {
     throw new AssertionError("migration " + id + " did not reach " + states + " in " + timeout + "; it is " + m);
   }
 
+  /** Polls GetMigration over {@code channel} until {@code condition} holds; for servers in another process. */
+  public static Migration await(io.grpc.Channel channel, String id, Duration timeout,
+                                java.util.function.Predicate<Migration> condition, String what)
+      throws InterruptedException {
+    MigrationServiceGrpc.MigrationServiceBlockingStub stub = MigrationServiceGrpc.newBlockingStub(channel);
+    long deadline = System.nanoTime() + timeout.toNanos();
+    Migration m = null;
+    do {
+      m = stub.withDeadlineAfter(30, TimeUnit.SECONDS)
+          .getMigration(GetMigrationRequest.newBuilder().setMigrationId(id).build()).getMigration();
+      if (condition.test(m)) {
+        return m;
+      }
+      Thread.sleep(20);
+    } while (System.nanoTime() < deadline);
+    throw new AssertionError("migration " + id + " did not reach " + what + " in " + timeout + "; it is " + m);
+  }
+
+  /** The MONGO phase's progress of a migration. */
+  public static io.silo.api.v1.PhaseProgress mongoProgress(Migration m) {
+    return m.getProgressList().stream()
+        .filter(p -> p.getPhase() == io.silo.api.v1.MigrationPhase.MIGRATION_PHASE_MONGO)
+        .findFirst().orElse(io.silo.api.v1.PhaseProgress.getDefaultInstance());
+  }
+
   public static Migration awaitFinal(TestServer server, String id) throws InterruptedException {
     return await(server, id, Duration.ofSeconds(120), FINAL);
   }
