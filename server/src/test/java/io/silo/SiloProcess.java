@@ -59,6 +59,8 @@ public final class SiloProcess implements AutoCloseable {
     Files.createDirectories(log.getParent());
     builder.redirectErrorStream(true).redirectOutput(log.toFile());
     Process process = builder.start();
+    // Tests close their processes in @AfterAll; this covers a test JVM that exits without getting there.
+    Runtime.getRuntime().addShutdownHook(new Thread(process::destroyForcibly, "kill-" + name));
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
     while (System.nanoTime() < deadline) {
       Matcher ready = READY.matcher(Files.readString(log, StandardCharsets.UTF_8));

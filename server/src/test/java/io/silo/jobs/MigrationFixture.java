@@ -3,13 +3,16 @@ package io.silo.jobs;
 import com.mongodb.client.MongoClient;
 import com.mongodb.client.MongoCollection;
 import com.mongodb.client.model.Filters;
+import io.grpc.Channel;
 import io.grpc.Context;
 import io.grpc.stub.StreamObserver;
 import io.silo.TestServer;
 import io.silo.api.v1.GetMigrationRequest;
 import io.silo.api.v1.Migration;
+import io.silo.api.v1.MigrationPhase;
 import io.silo.api.v1.MigrationServiceGrpc;
 import io.silo.api.v1.MigrationState;
+import io.silo.api.v1.PhaseProgress;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.TenantServiceGrpc;
 import io.silo.mongo.MongoClientFactory;
@@ -19,6 +22,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 import org.bson.BsonDocument;
 import org.bson.BsonInt32;
 import org.bson.BsonString;
@@ -100,9 +104,8 @@ public final class MigrationFixture {
   }
 
   /** Polls GetMigration over {@code channel} until {@code condition} holds; for servers in another process. */
-  public static Migration await(io.grpc.Channel channel, String id, Duration timeout,
-                                java.util.function.Predicate<Migration> condition, String what)
-      throws InterruptedException {
+  public static Migration await(Channel channel, String id, Duration timeout, Predicate<Migration> condition,
+                                String what) throws InterruptedException {
     MigrationServiceGrpc.MigrationServiceBlockingStub stub = MigrationServiceGrpc.newBlockingStub(channel);
     long deadline = System.nanoTime() + timeout.toNanos();
     Migration m = null;
@@ -118,10 +121,9 @@ public final class MigrationFixture {
   }
 
   /** The MONGO phase's progress of a migration. */
-  public static io.silo.api.v1.PhaseProgress mongoProgress(Migration m) {
-    return m.getProgressList().stream()
-        .filter(p -> p.getPhase() == io.silo.api.v1.MigrationPhase.MIGRATION_PHASE_MONGO)
-        .findFirst().orElse(io.silo.api.v1.PhaseProgress.getDefaultInstance());
+  public static PhaseProgress mongoProgress(Migration m) {
+    return m.getProgressList().stream().filter(p -> p.getPhase() == MigrationPhase.MIGRATION_PHASE_MONGO)
+        .findFirst().orElse(PhaseProgress.getDefaultInstance());
   }
 
   public static Migration awaitFinal(TestServer server, String id) throws InterruptedException {

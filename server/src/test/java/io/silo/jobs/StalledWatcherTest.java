@@ -34,7 +34,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -147,10 +146,11 @@ class StalledWatcherTest {
     assertThat(MigrationFixture.count(mongo, "medical.patients", TENANTS.get(0))
         + MigrationFixture.count(mongo, "medical.patients", TENANTS.get(1))).isEqualTo(100_000);
 
-    // The stalled watchers were open the whole time and have received nothing.
+    // The stalled watchers were open the whole time, received nothing, and the server still serves them.
     assertThat(stalled.closed).as("the stalled watcher's call").isNotDone();
     assertThat(measured.closed).as("the second stalled watcher's call").isNotDone();
     assertThat(stalled.events).isEmpty();
+    assertThat(watchers()).as("silo_watchers_active after the migration").isEqualTo(3);
 
     // A watcher that reads saw both migrations to the end.
     awaitTrue(() -> finalEvents(reader.items.stream().map(WatchMigrationResponse::getEvent).toList()).size() == 2,
