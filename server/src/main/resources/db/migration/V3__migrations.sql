@@ -30,14 +30,17 @@ CREATE TABLE IF NOT EXISTS ${silo_schema}.migrations (
     created_by       text        NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
-    completed_at     timestamptz
+    completed_at     timestamptz,
+    -- When the MONGO phase first started and when it ended: plans estimate durations from these.
+    mongo_started_at timestamptz,
+    mongo_ended_at   timestamptz
 );
 
 -- At most one active run per tenant: a second start returns the running one.
 CREATE UNIQUE INDEX IF NOT EXISTS migrations_one_active_per_tenant
     ON ${silo_schema}.migrations (tenant_slug) WHERE state IN ('PLANNED', 'RUNNING', 'PAUSED');
 CREATE INDEX IF NOT EXISTS migrations_claimable
-    ON ${silo_schema}.migrations (created_at) WHERE state = 'RUNNING';
+    ON ${silo_schema}.migrations (created_at) WHERE state IN ('PLANNED', 'RUNNING');
 CREATE INDEX IF NOT EXISTS migrations_by_tenant
     ON ${silo_schema}.migrations (tenant_slug, created_at DESC);
 

@@ -15,6 +15,7 @@ import io.grpc.TlsChannelCredentials;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.AbstractStub;
 import io.silo.api.v1.KeyServiceGrpc;
+import io.silo.api.v1.MigrationServiceGrpc;
 import io.silo.api.v1.TenantServiceGrpc;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -78,6 +79,21 @@ public final class GrpcConnection implements AutoCloseable {
   /** A KeyService stub with the call deadline applied. */
   public KeyServiceGrpc.KeyServiceBlockingStub keys() {
     return stub(KeyServiceGrpc::newBlockingStub);
+  }
+
+  /** A MigrationService stub for the unary calls, with the call deadline applied. */
+  public MigrationServiceGrpc.MigrationServiceBlockingStub migrations() {
+    return stub(MigrationServiceGrpc::newBlockingStub);
+  }
+
+  /**
+   * A MigrationService stub for the server-streaming calls (WatchMigration,
+   * VerifyTenant) without a deadline: a watch lasts as long as the migration and
+   * a verify as long as the tenant's data takes, so --timeout would cut them
+   * off. They end when the server finishes them or the user presses Ctrl-C.
+   */
+  public MigrationServiceGrpc.MigrationServiceStub migrationStreams() {
+    return MigrationServiceGrpc.newStub(channel);
   }
 
   /** A grpc.health.v1 stub with the call deadline applied. */

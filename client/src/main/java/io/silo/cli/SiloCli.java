@@ -15,7 +15,12 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     versionProvider = SiloCli.Version.class,
     description = "Control Silo, the tenant storage isolation server, over gRPC.",
-    subcommands = {HealthCommand.class, TenantsCommand.class, KeysCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {
+        HealthCommand.class, TenantsCommand.class, KeysCommand.class,
+        PlanCommand.class, MigrateCommand.class, MigrateAllCommand.class, StatusCommand.class, WatchCommand.class,
+        PauseCommand.class, ResumeCommand.class, CancelCommand.class, ReportCommand.class,
+        VerifyCommand.class, VerifyAllCommand.class, RollbackCommand.class, PurgeCommand.class,
+        CommandLine.HelpCommand.class})
 public final class SiloCli implements Runnable {
 
   /** Default server address, matching the server's default gRPC port. */
@@ -74,7 +79,8 @@ public final class SiloCli implements Runnable {
       scope = ScopeType.INHERIT,
       defaultValue = "30s",
       converter = DurationConverter.class,
-      description = "Deadline of each call, e.g. 500ms, 30s, 2m (default 30s).")
+      description = "Deadline of each call, e.g. 500ms, 30s, 2m (default 30s). Streams (watch, --follow, "
+          + "verify) have none: they last as long as the work and end with Ctrl-C.")
   Duration timeout;
 
   private GrpcConnection connection;

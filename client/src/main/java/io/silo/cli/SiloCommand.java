@@ -2,6 +2,8 @@ package io.silo.cli;
 
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
@@ -17,6 +19,12 @@ public abstract class SiloCommand implements Callable<Integer> {
   public static final int OK = 0;
   /** Exit code of a failed call or an unhealthy answer. */
   public static final int FAILED = 1;
+  /** Exit code after Ctrl-C ended a stream: 128 + SIGINT, what the shell reports for an interrupted process anyway. */
+  public static final int INTERRUPTED = 130;
+
+  // How long Ctrl-C waits for the command to finish its output (closing progress
+  // bars, saying what keeps running on the server) before the JVM halts.
+  private static final long INTERRUPT_GRACE_MILLIS = 2_000;
 
   @Spec protected CommandSpec spec;
 
@@ -25,8 +33,26 @@ public abstract class SiloCommand implements Callable<Integer> {
 
   @Override
   public final Integer call() {
+    // Ctrl-C starts JVM shutdown; the hook cancels open streams (the server then
+    // stops sending at once instead of finding a dead peer later) and lets the
+    // command print its last lines before the JVM halts.
+    CountDownLatch finished = new CountDownLatch(1);
+    Thread onCtrlC = new Thread(() -> {
+      if (ServerStream.interruptOpen() > 0) {
+        try {
+          finished.await(INTERRUPT_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }, "silo-ctrl-c");
+    Runtime.getRuntime().addShutdownHook(onCtrlC);
     try {
       return execute();
+    } catch (ServerStream.Interrupted e) {
+      err().println("silo: interrupted: " + e.getMessage());
+      err().flush();
+      return INTERRUPTED;
     } catch (CommandLine.ParameterException e) {
       // Bad option values found only when used (e.g. --server) stay usage errors:
       // picocli prints them with the usage help and exits 2.
@@ -39,6 +65,12 @@ public abstract class SiloCommand implements Callable<Integer> {
       return FAILED;
     } finally {
       root().closeConnection();
+      finished.countDown();
+      try {
+        Runtime.getRuntime().removeShutdownHook(onCtrlC);
+      } catch (IllegalStateException shuttingDown) {
+        // Ctrl-C arrived: the hook is running and is waiting for `finished`.
+      }
     }
   }
 
@@ -55,6 +87,14 @@ public abstract class SiloCommand implements Callable<Integer> {
   /** A printer for the chosen --output format, writing to the command's stdout. */
   protected Printer printer() {
     return root().output().printer(out());
+  }
+
+  /**
+   * Whether progress may be drawn as live bars: a person at a terminal asked for
+   * table output. Pipes, files, CI logs and JSON get plain lines instead.
+   */
+  protected boolean interactive() {
+    return System.console() != null && root().output() == OutputFormat.TABLE;
   }
 
   /** The command's standard output (replaceable in tests via CommandLine.setOut). */

@@ -50,7 +50,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
-/** A real grpc-java server on a loopback port with in-memory TenantService and KeyService and a settable health status, recording what clients send. */
+/** A real grpc-java server on a loopback port with in-memory TenantService, KeyService and MigrationService and a settable health status, recording what clients send. */
 final class FakeSiloServer implements AutoCloseable {
 
   static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
@@ -72,6 +72,8 @@ final class FakeSiloServer implements AutoCloseable {
   /** What ShredTenantKey reports as effective_within_seconds. */
   static final long KEY_EXPIRATION_SECONDS = 60;
   private long nextAuditId = 100;
+  /** ListTenants page size when the client leaves it to the server; small values exercise paging. */
+  volatile int defaultTenantPageSize = 100;
   volatile HealthCheckResponse.ServingStatus health = HealthCheckResponse.ServingStatus.SERVING;
 
   // The TLS-mismatch test makes the server log a "Transport failed" stack trace;
@@ -81,6 +83,9 @@ final class FakeSiloServer implements AutoCloseable {
 
   private final Server server;
   private long nextId = 1;
+
+  /** The fake MigrationService; tests script it directly. */
+  final FakeMigrationService migrations = new FakeMigrationService(this::hasTenant);
 
   FakeSiloServer() throws IOException {
     ServerInterceptor recorder = new ServerInterceptor() {
@@ -101,6 +106,7 @@ final class FakeSiloServer implements AutoCloseable {
         .addService(ServerInterceptors.intercept(new Tenants(), recorder))
         .addService(ServerInterceptors.intercept(new Health(), recorder))
         .addService(ServerInterceptors.intercept(new Keys(), recorder))
+        .addService(ServerInterceptors.intercept(migrations, recorder))
         .build()
         .start();
   }
@@ -109,6 +115,10 @@ final class FakeSiloServer implements AutoCloseable {
     Logger logger = Logger.getLogger(name);
     logger.setLevel(Level.WARNING);
     return logger;
+  }
+
+  private synchronized boolean hasTenant(String slug) {
+    return tenants.containsKey(slug);
   }
 
   /** The address to pass as --server. */
@@ -189,7 +199,7 @@ final class FakeSiloServer implements AutoCloseable {
     @Override
     public void listTenants(ListTenantsRequest req, StreamObserver<ListTenantsResponse> out) {
       listRequests.add(req);
-      int size = req.getPageSize() == 0 ? 100 : req.getPageSize();
+      int size = req.getPageSize() == 0 ? defaultTenantPageSize : req.getPageSize();
       // The token is an opaque offset, prefixed so a test cannot pass for a bare number by accident.
       int offset = req.getPageToken().isEmpty() ? 0 : Integer.parseInt(req.getPageToken().substring("off-".length()));
       List<Tenant> all;

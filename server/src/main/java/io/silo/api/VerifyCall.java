@@ -76,7 +76,8 @@ final class VerifyCall {
           }
           TenantVerifier.Summary s = done.result();
           response.end(VerifyTenantResponse.newBuilder().setSummary(VerifySummary.newBuilder()
-              .setChecked(s.checked()).setFindings(s.findings()).setClean(s.clean())).build());
+              .setChecked(s.checked()).setFindings(s.findings()).setClean(s.clean())
+              .setExtraTargets(s.extraTargets())).build());
         });
   }
 

@@ -25,6 +25,9 @@ public final class Collaborators {
 
   /** The MONGO phase's resources. */
   public interface Mongo {
+    /** Makes the target ready (its tenant index), idempotently. */
+    Future<Void> prepareTarget(EncryptionPlan plan);
+
     /** Number of the tenant's source documents. */
     Future<Long> countSource(EncryptionPlan plan, String tenant);
 

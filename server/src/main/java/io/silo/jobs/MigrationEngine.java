@@ -14,7 +14,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Claims RUNNING jobs from PostgreSQL with leases and runs up to {@code maxConcurrent} of them. A single instance
+ * Claims PLANNED jobs (and RUNNING ones whose runner's lease expired) from PostgreSQL with leases and runs up to
+ * {@code maxConcurrent} of them. A single instance
  * uses the same claim path as a fleet, so a crashed instance's jobs are picked up by whoever polls after its lease
  * expires — including the same process restarted.
  */

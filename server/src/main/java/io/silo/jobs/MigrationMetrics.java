@@ -29,8 +29,7 @@ public final class MigrationMetrics {
         .description("Batches being encrypted or written").register(registry);
     Gauge.builder("silo.migration.leases.held", leasesHeld, AtomicInteger::get)
         .description("Migration jobs this instance holds a lease on").register(registry);
-    // Gauges hold their state object weakly, and nothing else keeps this supplier alive: without a strong
-    // reference the gauge reads NaN after the first garbage collection.
+    // Strong reference: the supplier is a lambda nobody else holds, and a weakly held one reads NaN after a GC.
     Gauge.builder("silo.watchers.active", watchers, s -> s.get().doubleValue()).strongReference(true)
         .description("Open WatchMigration streams").register(registry);
   }

@@ -120,7 +120,8 @@ final class MigrationRunner {
     if (!job.phase().equals("MONGO")) {
       return Future.succeededFuture(false);
     }
-    return mongo.countSource(plan, job.tenant())
+    return mongo.prepareTarget(plan)
+        .compose(v -> mongo.countSource(plan, job.tenant()))
         .compose(total -> store.enterPhase(job.id(), token, "MONGO", key.keyId(), total))
         .compose(updated -> {
           job = updated;
@@ -187,11 +188,19 @@ final class MigrationRunner {
       return Future.succeededFuture();
     }
     long[] lastPublish = {0};
+    RateMeter verifyRate = new RateMeter();
+    long[] lastChecked = {0};
     return verifier.verify(job.tenant(), job.keyId(), plan, checked -> context.runOnContext(v -> {
+          verifyRate.record(checked - lastChecked[0]);
+          lastChecked[0] = checked;
           long now = System.nanoTime();
           if (now - lastPublish[0] > 500_000_000L) {
             lastPublish[0] = now;
-            publish(job);
+            MigrationRecord progress = job.withVerifyProgress(checked);
+            double perSecond = verifyRate.perSecond();
+            long left = Math.max(0, job.done() + job.failed() - checked);
+            bus.publish(new ProgressBus.Snapshot(progress, perSecond,
+                perSecond > 0 ? Duration.ofMillis((long) (left / perSecond * 1000)) : null));
           }
         }))
         .compose(result -> store.recordVerification(job.tenant(), job.id(), plan.source().toString(),
@@ -223,7 +232,7 @@ final class MigrationRunner {
   }
 
   private void publish(MigrationRecord record) {
-    double perSecond = record.state().equals("RUNNING") ? rate.perSecond() : 0;
+    double perSecond = record.state().equals("RUNNING") && record.phase().equals("MONGO") ? rate.perSecond() : 0;
     Duration eta = null;
     if (perSecond > 0 && record.phase().equals("MONGO")) {
       long left = Math.max(0, record.total() - record.done() - record.failed());

@@ -57,12 +57,12 @@ public final class MigrationStore {
   }
 
   /**
-   * Creates a RUNNING job for the tenant unless one is active; the partial unique index settles races between
+   * Creates a PLANNED job (waiting for a runner) for the tenant unless one is active; the partial unique index settles races between
    * callers and instances, and the loser reads the winner's job.
    */
   public Future<Started> startOrGetActive(String tenant, JsonObject definition, String idempotencyKey, String caller) {
     String insert = "INSERT INTO " + table + " (id, tenant_slug, state, phase, definition, idempotency_key, created_by)"
-        + " VALUES ($1, $2, 'RUNNING', 'KEYS', $3, $4, $5) ON CONFLICT (tenant_slug)"
+        + " VALUES ($1, $2, 'PLANNED', 'KEYS', $3, $4, $5) ON CONFLICT (tenant_slug)"
         + " WHERE state IN ('PLANNED', 'RUNNING', 'PAUSED') DO NOTHING RETURNING " + MigrationRecord.COLUMNS;
     return pool.preparedQuery(insert)
         .execute(Tuple.of(UUID.randomUUID(), tenant, definition, emptyToNull(idempotencyKey), caller))
@@ -120,14 +120,15 @@ public final class MigrationStore {
   }
 
   /**
-   * Claims one RUNNING job whose lease is free or expired. SKIP LOCKED lets several instances poll at once
+   * Claims one PLANNED job, or a RUNNING one whose lease expired (its runner died), and marks it RUNNING. SKIP LOCKED lets several instances poll at once
    * without waiting on each other's candidate rows; the new token comes from a sequence, so it outranks every
    * token handed out before.
    */
   public Future<Optional<MigrationRecord>> claim(String owner, int leaseSeconds) {
-    String sql = "UPDATE " + table + " SET lease_owner = $1, lease_token = nextval('" + schema + ".lease_tokens'),"
+    String sql = "UPDATE " + table + " SET state = 'RUNNING', lease_owner = $1,"
+        + " lease_token = nextval('" + schema + ".lease_tokens'),"
         + " lease_expires_at = now() + make_interval(secs => $2), updated_at = now()"
-        + " WHERE id = (SELECT id FROM " + table + " WHERE state = 'RUNNING'"
+        + " WHERE id = (SELECT id FROM " + table + " WHERE state IN ('PLANNED', 'RUNNING')"
         + " AND (lease_expires_at IS NULL OR lease_expires_at < now())"
         + " ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING " + MigrationRecord.COLUMNS;
     return one(sql, Tuple.of(owner, (double) leaseSeconds));
@@ -143,7 +144,10 @@ public final class MigrationStore {
   /** Moves to a phase (fenced); optional key id and total are recorded with it. */
   public Future<MigrationRecord> enterPhase(UUID id, long token, String phase, UUID keyId, Long total) {
     return fenced(id, "UPDATE " + table + " SET phase = $3, key_id = COALESCE($4, key_id),"
-        + " docs_total = COALESCE($5, docs_total), updated_at = now() WHERE id = $1 AND lease_token = $2"
+        + " docs_total = COALESCE($5, docs_total), updated_at = now(),"
+        + " mongo_started_at = CASE WHEN $3 = 'MONGO' THEN COALESCE(mongo_started_at, now()) ELSE mongo_started_at END,"
+        + " mongo_ended_at = CASE WHEN $3 IN ('S3', 'VERIFY', 'DONE') THEN COALESCE(mongo_ended_at, now())"
+        + " ELSE mongo_ended_at END WHERE id = $1 AND lease_token = $2"
         + " AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token, phase, keyId, total));
   }
 
@@ -208,7 +212,7 @@ public final class MigrationStore {
    */
   public Future<MigrationRecord> request(UUID id, String what) {
     String target = what.equals("PAUSE") ? "PAUSED" : "CANCELLED";
-    String from = what.equals("PAUSE") ? "('RUNNING')" : "('RUNNING', 'PAUSED', 'PLANNED')";
+    String from = what.equals("PAUSE") ? "('RUNNING', 'PLANNED')" : "('RUNNING', 'PAUSED', 'PLANNED')";
     String sql = "UPDATE " + table + " SET"
         + " state = CASE WHEN state <> 'RUNNING' OR lease_expires_at IS NULL OR lease_expires_at < now() THEN $2"
         + "   ELSE state END,"
@@ -221,13 +225,13 @@ public final class MigrationStore {
         : get(id).compose(current -> Future.failedFuture(current.isEmpty()
             ? SiloException.notFound("migration_id: no migration " + id)
             : SiloException.precondition("migration " + id + " is " + current.get().state() + "; "
-                + (what.equals("PAUSE") ? "only a RUNNING migration can be paused"
+                + (what.equals("PAUSE") ? "only a PLANNED or RUNNING migration can be paused"
                 : "only a RUNNING, PAUSED or PLANNED migration can be cancelled")))));
   }
 
-  /** PAUSED or FAILED back to RUNNING, to be claimed by a runner; the unique index refuses it if another run is active. */
+  /** PAUSED or FAILED back to PLANNED, to be claimed by a runner; the unique index refuses it if another run is active. */
   public Future<MigrationRecord> resume(UUID id) {
-    String sql = "UPDATE " + table + " SET state = 'RUNNING', requested = NULL, last_error = NULL, completed_at = NULL,"
+    String sql = "UPDATE " + table + " SET state = 'PLANNED', requested = NULL, last_error = NULL, completed_at = NULL,"
         + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()"
         + " WHERE id = $1 AND state IN ('PAUSED', 'FAILED') RETURNING " + MigrationRecord.COLUMNS;
     return pool.preparedQuery(sql).execute(Tuple.of(id))
@@ -238,20 +242,21 @@ public final class MigrationStore {
             ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
             : get(id).compose(current -> Future.failedFuture(current.isEmpty()
                 ? SiloException.notFound("migration_id: no migration " + id)
-                : current.get().state().equals("RUNNING")
-                    ? SiloException.precondition("migration " + id + " is already RUNNING")
+                : current.get().state().equals("RUNNING") || current.get().state().equals("PLANNED")
+                    ? SiloException.precondition("migration " + id + " is already " + current.get().state())
                     : SiloException.precondition("migration " + id + " is " + current.get().state()
                         + "; only a PAUSED or FAILED migration can be resumed"))));
   }
 
-  /** Marks a job ROLLED_BACK; any non-running state may be rolled back. */
+  /** Marks a job ROLLED_BACK; any state but PLANNED and RUNNING (which a runner may hold) may be rolled back. */
   public Future<MigrationRecord> markRolledBack(UUID id) {
     return pool.preparedQuery("UPDATE " + table + " SET state = 'ROLLED_BACK', requested = NULL, updated_at = now(),"
-            + " completed_at = now() WHERE id = $1 AND state <> 'RUNNING' RETURNING " + MigrationRecord.COLUMNS)
+            + " completed_at = now() WHERE id = $1 AND state NOT IN ('RUNNING', 'PLANNED') RETURNING "
+            + MigrationRecord.COLUMNS)
         .execute(Tuple.of(id)).compose(rows -> rows.size() == 1
             ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
             : Future.failedFuture(SiloException.precondition("migration " + id
-                + " is RUNNING; pause or cancel it before rolling back")));
+                + " was resumed concurrently; pause or cancel it before rolling back")));
   }
 
   /** One page of failed items in the order they were recorded. */

@@ -152,15 +152,21 @@ public final class Migrations implements Collaborators.Verifier {
     });
   }
 
-  /** Docs/s of this deployment's newest completed migration, or a conservative default. */
+  /**
+   * MONGO-phase docs/s of this deployment's most recent completed migrations (up to 10, weighted by size), or a
+   * conservative default. Only the copy phase is timed; waiting and verification are not part of the rate.
+   */
   private Future<Double> estimateRate() {
-    return store.list(null, List.of("COMPLETED"), null, null, 1).map(rows -> {
-      if (rows.isEmpty() || rows.get(0).completedAt() == null) {
-        return DEFAULT_DOCS_PER_SECOND;
+    return store.list(null, List.of("COMPLETED"), null, null, 10).map(rows -> {
+      double docs = 0;
+      double seconds = 0;
+      for (MigrationRecord m : rows) {
+        if (m.mongoStartedAt() != null && m.mongoEndedAt() != null && m.done() > 0) {
+          docs += m.done();
+          seconds += Math.max(0.001, Duration.between(m.mongoStartedAt(), m.mongoEndedAt()).toMillis() / 1000.0);
+        }
       }
-      MigrationRecord m = rows.get(0);
-      double seconds = Duration.between(m.createdAt(), m.completedAt()).toMillis() / 1000.0;
-      return seconds <= 0 || m.done() == 0 ? DEFAULT_DOCS_PER_SECOND : m.done() / seconds;
+      return docs == 0 ? DEFAULT_DOCS_PER_SECOND : docs / seconds;
     });
   }
 
@@ -237,9 +243,9 @@ public final class Migrations implements Collaborators.Verifier {
         return Future.failedFuture(SiloException.invalid("migration_id", "migration " + m.id()
             + " belongs to tenant '" + m.tenant() + "', not '" + tenant + "'"));
       }
-      if (m.state().equals("RUNNING")) {
-        return Future.failedFuture(SiloException.precondition("migration " + m.id()
-            + " is RUNNING; pause or cancel it before rolling back"));
+      if (m.state().equals("RUNNING") || m.state().equals("PLANNED")) {
+        return Future.failedFuture(SiloException.precondition("migration " + m.id() + " is " + m.state()
+            + "; pause or cancel it before rolling back"));
       }
       EncryptionPlan plan = Definitions.fromJson(m.definition());
       return store.purgedSince(tenant, m.createdAt()).compose(purged -> {
@@ -247,17 +253,17 @@ public final class Migrations implements Collaborators.Verifier {
           return Future.failedFuture(SiloException.precondition("the source of tenant '" + tenant
               + "' was purged after this migration; rolling back would delete the only copy"));
         }
-        return mongo.deleteTenant(plan.target(), plan.tenantField(), tenant)
+        // Marked first, so the job cannot be resumed and write again while its documents are being removed.
+        return store.markRolledBack(m.id()).compose(rolled -> mongo.deleteTenant(plan.target(), plan.tenantField(), tenant)
             .recover(failure -> store.audit(tenant, "ROLLBACK", m.id(), null, plan.target().toString(), 0, caller,
                 MigrationRunner.safeMessage(failure)).transform(x -> Future.failedFuture(failure)))
-            .compose(removed -> store.markRolledBack(m.id())
-                .compose(rolled -> store.audit(tenant, "ROLLBACK", m.id(), null, plan.target().toString(), removed,
-                    caller, null).map(auditId -> {
-                      bus.publish(rolled);
-                      LOG.warn("migration {} tenant={} rolled back by {}: {} target documents removed", m.id(), tenant,
-                          caller, removed);
-                      return new RolledBack(rolled, removed);
-                    })));
+            .compose(removed -> store.audit(tenant, "ROLLBACK", m.id(), null, plan.target().toString(), removed,
+                caller, null).map(auditId -> {
+                  bus.publish(rolled);
+                  LOG.warn("migration {} tenant={} rolled back by {}: {} target documents removed", m.id(), tenant,
+                      caller, removed);
+                  return new RolledBack(rolled, removed);
+                })));
       });
     });
   }

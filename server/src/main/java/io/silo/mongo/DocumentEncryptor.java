@@ -44,13 +44,25 @@ public final class DocumentEncryptor {
 
   /** Checks every planned field first, then encrypts; the source document is not modified. */
   public Outcome encrypt(BsonDocument source, BsonBinary keyId) {
+    return encrypt(source, keyId, true);
+  }
+
+  /**
+   * As {@link #encrypt}, but encrypts in place: for a document the caller owns and will not use again (the
+   * pipeline decodes a fresh copy per document), it saves a deep copy per document.
+   */
+  public Outcome encryptOwned(BsonDocument document, BsonBinary keyId) {
+    return encrypt(document, keyId, false);
+  }
+
+  private Outcome encrypt(BsonDocument source, BsonBinary keyId, boolean copy) {
     for (FieldRule rule : plan.fields()) {
       Failed misfit = misfit(source, rule);
       if (misfit != null) {
         return misfit;
       }
     }
-    BsonDocument target = source.clone();
+    BsonDocument target = copy ? source.clone() : source;
     for (FieldRule rule : plan.fields()) {
       Located at = locate(target, rule.path());
       if (at == null || !at.parent.containsKey(at.name)) {

@@ -57,6 +57,17 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
     return client;
   }
 
+  /**
+   * Index on (tenant field, _id) in the target: verify, rollback and per-tenant reads filter by tenant and walk
+   * _id order. The source is not touched (no index is created there); see the README for the index to add.
+   */
+  @Override
+  public Future<Void> prepareTarget(EncryptionPlan plan) {
+    return Reactive.single(vertx.getOrCreateContext(), collection(plan.target(), BsonDocument.class)
+        .createIndex(com.mongodb.client.model.Indexes.ascending(plan.tenantField(), "_id"),
+            new com.mongodb.client.model.IndexOptions().name("silo_tenant_id"))).mapEmpty();
+  }
+
   @Override
   public Future<Long> countSource(EncryptionPlan plan, String tenant) {
     return Reactive.single(vertx.getOrCreateContext(), collection(plan.source(), BsonDocument.class)
@@ -78,7 +89,7 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
   @Override
   public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit) {
     return new MongoCopyPipeline(context, collection(plan.source(), RawBsonDocument.class),
-        collection(plan.target(), BsonDocument.class), crypto, cryptoThreads,
+        collection(plan.target(), RawBsonDocument.class), crypto, cryptoThreads,
         new DocumentEncryptor(plan, encryption), kmsPermit, plan, batchesInFlight, observer);
   }
 

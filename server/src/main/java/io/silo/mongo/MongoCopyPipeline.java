@@ -47,6 +47,8 @@ public final class MongoCopyPipeline {
 
   private static final Logger LOG = LoggerFactory.getLogger(MongoCopyPipeline.class);
   private static final int IO_ATTEMPTS = 3;
+  /** Item failure code: the target holds another document under the same _id. */
+  public static final String TARGET_ID_CONFLICT = "TARGET_ID_CONFLICT";
   private static final org.bson.codecs.BsonDocumentCodec DOCUMENT_CODEC = new org.bson.codecs.BsonDocumentCodec();
 
   /** One document that did not fit the plan. */
@@ -80,7 +82,7 @@ public final class MongoCopyPipeline {
 
   private final Context context;
   private final MongoCollection<RawBsonDocument> source;
-  private final MongoCollection<BsonDocument> target;
+  private final MongoCollection<RawBsonDocument> target;
   private final ExecutorService crypto;
   private final int cryptoParallelism;
   private final DocumentEncryptor encryptor;
@@ -90,7 +92,7 @@ public final class MongoCopyPipeline {
   private final Observer observer;
 
   public MongoCopyPipeline(Context context, MongoCollection<RawBsonDocument> source,
-                           MongoCollection<BsonDocument> target, ExecutorService crypto, int cryptoParallelism,
+                           MongoCollection<RawBsonDocument> target, ExecutorService crypto, int cryptoParallelism,
                            DocumentEncryptor encryptor, Supplier<Future<Void>> kmsPermit, EncryptionPlan plan,
                            int batchesInFlight, Observer observer) {
     this.context = context;
@@ -105,20 +107,31 @@ public final class MongoCopyPipeline {
     this.observer = observer == null ? new Observer() { } : observer;
   }
 
-  /** Copies the tenant's documents after {@code afterId} (null = from the start). Completes on the pipeline's context. */
+  /**
+   * Copies the tenant's documents after {@code afterId} (null = from the start). Completes on the pipeline's context.
+   *
+   * <p>First it reads the greatest {@code _id} the target already holds for the tenant (the high-water mark). Only
+   * batches that reach down to it can contain documents that are already there — after a crash, a pause or on a
+   * re-run — so only those batches ask the target which of their documents exist; a fresh copy writes straight away.
+   */
   public Future<Outcome> run(String tenant, BsonBinary keyId, BsonValue afterId, Progress progress) {
-    Run run = new Run(keyId, progress);
     Bson filter = afterId == null ? Filters.eq(plan.tenantField(), tenant)
         : Filters.and(Filters.eq(plan.tenantField(), tenant), Filters.gt("_id", afterId));
-    context.runOnContext(v -> source.find(filter).sort(Sorts.ascending("_id")).batchSize(plan.batchSize())
-        .subscribe(run));
-    return run.done.future();
+    return retrying(() -> Reactive.single(context, target.find(Filters.eq(plan.tenantField(), tenant))
+        .sort(Sorts.descending("_id")).projection(Projections.include("_id")).limit(1)))
+        .compose(highest -> {
+          Run run = new Run(tenant, keyId, progress, highest == null ? null : highest.get("_id"));
+          source.find(filter).sort(Sorts.ascending("_id")).batchSize(plan.batchSize()).subscribe(run);
+          return run.done.future();
+        });
   }
 
   /** One execution: a source subscriber plus the ordered queue of batches in flight. */
   private final class Run implements Subscriber<RawBsonDocument> {
+    private final String tenant;
     private final BsonBinary keyId;
     private final Progress progress;
+    private final BsonValue highWater;
     private final Promise<Outcome> done = Promise.promise();
     private final ArrayDeque<Batch> inFlight = new ArrayDeque<>();
     private Subscription subscription;
@@ -128,9 +141,11 @@ public final class MongoCopyPipeline {
     private boolean stopping;
     private boolean committing;
 
-    Run(BsonBinary keyId, Progress progress) {
+    Run(String tenant, BsonBinary keyId, Progress progress, BsonValue highWater) {
+      this.tenant = tenant;
       this.keyId = keyId;
       this.progress = progress;
+      this.highWater = highWater;
     }
 
     @Override
@@ -186,7 +201,7 @@ public final class MongoCopyPipeline {
       filling = new ArrayList<>();
       inFlight.add(batch);
       observer.batchStarted();
-      process(batch.docs, keyId).onComplete(result -> {
+      process(tenant, batch.docs, keyId, mayBePresent(batch.docs.get(0).get("_id"))).onComplete(result -> {
         observer.batchFinished();
         if (result.failed()) {
           fail(result.cause());
@@ -229,6 +244,15 @@ public final class MongoCopyPipeline {
       });
     }
 
+    /** Whether a batch starting at {@code firstId} can overlap what the target held when this run began. */
+    private boolean mayBePresent(BsonValue firstId) {
+      if (highWater == null) {
+        return false;
+      }
+      Integer order = IdOrder.compare(firstId, highWater);
+      return order == null || order <= 0;
+    }
+
     private void stop() {
       stopping = true;
       filling.clear();
@@ -264,8 +288,11 @@ public final class MongoCopyPipeline {
     }
   }
 
-  /** Skip what is already in the target, encrypt the rest in parallel, write unordered; replaying is harmless. */
-  Future<BatchResult> process(List<RawBsonDocument> docs, BsonBinary keyId) {
+  /**
+   * Skips what is already in the target (asked only when the batch may overlap it), encrypts the rest in parallel,
+   * writes unordered; replaying is harmless.
+   */
+  Future<BatchResult> process(String tenant, List<RawBsonDocument> docs, BsonBinary keyId, boolean mayBePresent) {
     List<BsonValue> ids = new ArrayList<>(docs.size());
     long bytes = 0;
     for (RawBsonDocument doc : docs) {
@@ -274,65 +301,80 @@ public final class MongoCopyPipeline {
     }
     long batchBytes = bytes;
     BsonValue lastId = ids.get(ids.size() - 1);
-    return retrying(() -> Reactive.collect(context,
-        target.find(Filters.in("_id", ids)).projection(Projections.include("_id"))))
-        .compose(present -> {
-          Set<BsonValue> existing = new HashSet<>();
-          present.forEach(d -> existing.add(d.get("_id")));
-          List<RawBsonDocument> todo = new ArrayList<>(docs.size());
-          for (RawBsonDocument doc : docs) {
-            if (!existing.contains(doc.get("_id"))) {
-              todo.add(doc);
-            }
+    Future<Set<BsonValue>> present = !mayBePresent ? Future.succeededFuture(Set.of())
+        : retrying(() -> Reactive.collect(context,
+            target.find(Filters.in("_id", ids)).projection(Projections.include("_id"))))
+            .map(found -> {
+              Set<BsonValue> existing = new HashSet<>();
+              found.forEach(d -> existing.add(d.get("_id")));
+              return existing;
+            });
+    return present.compose(existing -> {
+      List<RawBsonDocument> todo = new ArrayList<>(docs.size());
+      for (RawBsonDocument doc : docs) {
+        if (!existing.contains(doc.get("_id"))) {
+          todo.add(doc);
+        }
+      }
+      if (todo.isEmpty()) {
+        return Future.succeededFuture(new BatchResult(lastId, 0, docs.size(), batchBytes, List.of()));
+      }
+      return kmsPermit.get().compose(v -> encryptAll(todo, keyId)).compose(outcomes -> {
+        List<RawBsonDocument> writes = new ArrayList<>(todo.size());
+        List<ItemFailure> failures = new ArrayList<>();
+        for (int i = 0; i < todo.size(); i++) {
+          Object outcome = outcomes.get(i);
+          if (outcome instanceof RawBsonDocument encoded) {
+            writes.add(encoded);
+          } else if (outcome instanceof DocumentEncryptor.Failed f) {
+            failures.add(new ItemFailure(todo.get(i).get("_id"), f.code(), f.message()));
           }
-          if (todo.isEmpty()) {
-            return Future.succeededFuture(new BatchResult(lastId, 0, docs.size(), batchBytes, List.of()));
-          }
-          return kmsPermit.get().compose(v -> encryptAll(todo, keyId)).compose(outcomes -> {
-            List<BsonDocument> writes = new ArrayList<>(todo.size());
-            List<ItemFailure> failures = new ArrayList<>();
-            for (int i = 0; i < todo.size(); i++) {
-              DocumentEncryptor.Outcome outcome = outcomes.get(i);
-              if (outcome instanceof DocumentEncryptor.Encrypted e) {
-                writes.add(e.target());
-              } else if (outcome instanceof DocumentEncryptor.Failed f) {
-                failures.add(new ItemFailure(todo.get(i).get("_id"), f.code(), f.message()));
-              }
-            }
-            int skipped = docs.size() - todo.size();
-            if (writes.isEmpty()) {
-              return Future.succeededFuture(new BatchResult(lastId, 0, skipped, batchBytes, failures));
-            }
-            return retrying(() -> insertUnordered(writes)).map(duplicates ->
-                new BatchResult(lastId, writes.size() - duplicates, skipped + duplicates, batchBytes, failures));
-          });
-        });
+        }
+        int skipped = docs.size() - todo.size();
+        if (writes.isEmpty()) {
+          return Future.succeededFuture(new BatchResult(lastId, 0, skipped, batchBytes, failures));
+        }
+        return retrying(() -> insertUnordered(writes)).compose(duplicates ->
+            (duplicates.isEmpty() ? Future.succeededFuture(List.<ItemFailure>of()) : foreign(tenant, duplicates))
+                .map(conflicts -> {
+                  List<ItemFailure> all = new ArrayList<>(failures);
+                  all.addAll(conflicts);
+                  return new BatchResult(lastId, writes.size() - duplicates.size(),
+                      skipped + duplicates.size() - conflicts.size(), batchBytes, all);
+                }));
+      });
+    });
   }
 
-  /** Splits the batch across the crypto pool; results keep the batch's order. */
-  private Future<List<DocumentEncryptor.Outcome>> encryptAll(List<RawBsonDocument> docs, BsonBinary keyId) {
+  /**
+   * Splits the batch across the crypto pool; results keep the batch's order. Each result is the encoded target
+   * document or a {@link DocumentEncryptor.Failed}. Decoding and encoding happen on the pool too, so the event loop
+   * never walks document bytes and the driver only copies the encoded bytes.
+   */
+  private Future<List<Object>> encryptAll(List<RawBsonDocument> docs, BsonBinary keyId) {
     int chunks = Math.min(cryptoParallelism, docs.size());
     int per = (docs.size() + chunks - 1) / chunks;
-    List<CompletableFuture<List<DocumentEncryptor.Outcome>>> parts = new ArrayList<>();
+    List<CompletableFuture<List<Object>>> parts = new ArrayList<>();
     for (int from = 0; from < docs.size(); from += per) {
       List<RawBsonDocument> slice = docs.subList(from, Math.min(docs.size(), from + per));
       parts.add(CompletableFuture.supplyAsync(() -> {
-        List<DocumentEncryptor.Outcome> out = new ArrayList<>(slice.size());
+        List<Object> out = new ArrayList<>(slice.size());
         for (RawBsonDocument raw : slice) {
-          // Decoding happens here too, so the event loop never walks document bytes.
-          out.add(encryptor.encrypt(raw.decode(DOCUMENT_CODEC), keyId));
+          DocumentEncryptor.Outcome outcome = encryptor.encryptOwned(raw.decode(DOCUMENT_CODEC), keyId);
+          out.add(outcome instanceof DocumentEncryptor.Encrypted e ? new RawBsonDocument(e.target(), DOCUMENT_CODEC)
+              : outcome);
         }
         return out;
       }, crypto));
     }
-    CompletableFuture<List<DocumentEncryptor.Outcome>> all = CompletableFuture
+    CompletableFuture<List<Object>> all = CompletableFuture
         .allOf(parts.toArray(new CompletableFuture[0]))
         .thenApply(v -> {
-          List<DocumentEncryptor.Outcome> out = new ArrayList<>(docs.size());
+          List<Object> out = new ArrayList<>(docs.size());
           parts.forEach(p -> out.addAll(p.join()));
           return out;
         });
-    Promise<List<DocumentEncryptor.Outcome>> promise = Promise.promise();
+    Promise<List<Object>> promise = Promise.promise();
     all.whenComplete((result, failure) -> context.runOnContext(v -> {
       if (failure != null) {
         promise.fail(failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
@@ -345,25 +387,45 @@ public final class MongoCopyPipeline {
   }
 
   /**
-   * Inserts without stopping at the first error. A duplicate _id means the document is already in the target
-   * (another runner, or a replay), which is success; any other write error fails the batch. Returns the number of
-   * duplicates.
+   * Inserts without stopping at the first error. A duplicate _id usually means the document is already in the
+   * target (a replay, or a stale runner); any other write error fails the batch. Returns the duplicate _ids.
    */
-  private Future<Integer> insertUnordered(List<BsonDocument> writes) {
+  private Future<List<BsonValue>> insertUnordered(List<RawBsonDocument> writes) {
     return Reactive.single(context, target.insertMany(writes, new InsertManyOptions().ordered(false)))
-        .map(r -> 0)
+        .map(r -> List.<BsonValue>of())
         .recover(failure -> {
           if (failure instanceof MongoBulkWriteException bulk && bulk.getWriteConcernError() == null) {
-            int duplicates = 0;
+            List<BsonValue> duplicates = new ArrayList<>();
             for (BulkWriteError error : bulk.getWriteErrors()) {
               if (ErrorCategory.fromErrorCode(error.getCode()) != ErrorCategory.DUPLICATE_KEY) {
                 return Future.failedFuture(failure);
               }
-              duplicates++;
+              duplicates.add(writes.get(error.getIndex()).get("_id"));
             }
             return Future.succeededFuture(duplicates);
           }
           return Future.failedFuture(failure);
+        });
+  }
+
+  /**
+   * Of the duplicate _ids, those whose target document is not this tenant's: the target holds someone else's
+   * document under that _id, which must be reported rather than counted as migrated.
+   */
+  private Future<List<ItemFailure>> foreign(String tenant, List<BsonValue> duplicates) {
+    return retrying(() -> Reactive.collect(context, target.find(Filters.and(Filters.in("_id", duplicates),
+            Filters.eq(plan.tenantField(), tenant))).projection(Projections.include("_id"))))
+        .map(ours -> {
+          Set<BsonValue> mine = new HashSet<>();
+          ours.forEach(d -> mine.add(d.get("_id")));
+          List<ItemFailure> conflicts = new ArrayList<>();
+          for (BsonValue id : duplicates) {
+            if (!mine.contains(id)) {
+              conflicts.add(new ItemFailure(id, TARGET_ID_CONFLICT, "the target already holds a document with this _id"
+                  + " that does not belong to tenant '" + tenant + "'"));
+            }
+          }
+          return conflicts;
         });
   }
 

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
-/** Reflection (several requests on one reused stream, as grpcurl sends them), health, and UNIMPLEMENTED for planned RPCs. */
+/** Reflection (several requests on one reused stream, as grpcurl sends them), health, and clear statuses for RPCs that cannot run. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ReflectionAndHealthTest {
 
@@ -178,11 +178,11 @@ class ReflectionAndHealthTest {
   }
 
   @Test
-  void plannedStreamingRpcIsUnimplementedRatherThanHanging() {
+  void streamingRpcWithoutMongoConfiguredFailsNamingTheSettingRatherThanHanging() {
     Iterator<?> events = MigrationServiceGrpc.newBlockingStub(server.channel).withDeadlineAfter(10, TimeUnit.SECONDS)
         .watchMigration(WatchMigrationRequest.newBuilder().setAll(true).build());
     StatusRuntimeException e = catchThrowableOfType(StatusRuntimeException.class, events::hasNext);
-    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNIMPLEMENTED);
-    assertThat(e.getStatus().getDescription()).contains("migration engine");
+    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(e.getStatus().getDescription()).contains("mongo.uri");
   }
 }

@@ -1,0 +1,62 @@
+package io.silo.cli;
+
+import io.silo.api.v1.FieldPlan;
+import io.silo.api.v1.PlanMigrationRequest;
+import io.silo.api.v1.PlanMigrationResponse;
+import io.silo.api.v1.TenantPlan;
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code silo plan}: dry run of a migration for some or all tenants (PlanMigration). Changes nothing. */
+@Command(
+    name = "plan",
+    mixinStandardHelpOptions = true,
+    description = "Preview a migration without changing anything: documents and objects to move, fields to encrypt, "
+        + "whether the data key exists and the estimated time. Give tenants or --all.")
+public final class PlanCommand extends SiloCommand {
+
+  @Parameters(arity = "0..*", paramLabel = "TENANT", description = "Tenant slugs to plan.")
+  List<String> tenants = new ArrayList<>();
+
+  @Option(names = "--all", description = "Plan every registered tenant.")
+  boolean all;
+
+  @Override
+  protected int execute() {
+    if (all == !tenants.isEmpty()) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          all ? "Give tenants or --all, not both" : "Give at least one TENANT, or --all");
+    }
+    PlanMigrationRequest request = PlanMigrationRequest.newBuilder().addAllTenants(tenants).setAllTenants(all).build();
+    PlanMigrationResponse response = connection().migrations().planMigration(request);
+    Printer printer = printer();
+    printer.print(response, () -> table(response.getPlansList()));
+    if (response.getPlansCount() > 1) {
+      long documents = response.getPlansList().stream().mapToLong(TenantPlan::getDocuments).sum();
+      long seconds = response.getPlansList().stream().mapToLong(p -> p.getEstimatedDuration().getSeconds()).sum();
+      printer.note(response.getPlansCount() + " tenants, " + documents + " documents"
+          + (seconds > 0 ? ", about " + MigrationText.duration(seconds) + " if run one after another" : ""));
+    }
+    return OK;
+  }
+
+  private static Table table(List<TenantPlan> plans) {
+    Table table = new Table("TENANT", "DOCUMENTS", "OBJECTS", "FIELDS", "KEY", "EST. TIME");
+    for (TenantPlan p : plans) {
+      List<String> fields = p.getFieldsList().stream().map(FieldPlan::getPath).toList();
+      table.row(
+          p.getTenant(),
+          Long.toString(p.getDocuments()),
+          Long.toString(p.getObjects()),
+          String.join(",", fields),
+          // A missing key is not a problem: the migration's KEYS phase creates it.
+          p.getKeyExists() ? "exists" : "created at start",
+          MigrationText.duration(p.hasEstimatedDuration() ? p.getEstimatedDuration() : null));
+    }
+    return table;
+  }
+}
