@@ -3,6 +3,7 @@ package io.silo.jobs;
 import com.mongodb.client.MongoClient;
 import com.mongodb.client.MongoCollection;
 import com.mongodb.client.model.Filters;
+import io.grpc.Channel;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -28,6 +29,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.Predicate;
 import org.bson.BsonDocument;
 import org.bson.BsonInt32;
 import org.bson.BsonString;
@@ -110,6 +112,29 @@ public final class MigrationFixture {
     throw new AssertionError("migration " + id + " did not reach " + states + " in " + timeout + "; it is " + m);
   }
 
+  /** Polls GetMigration over {@code channel} until {@code condition} holds; for servers in another process. */
+  public static Migration await(Channel channel, String id, Duration timeout, Predicate<Migration> condition,
+                                String what) throws InterruptedException {
+    MigrationServiceGrpc.MigrationServiceBlockingStub stub = MigrationServiceGrpc.newBlockingStub(channel);
+    long deadline = System.nanoTime() + timeout.toNanos();
+    Migration m = null;
+    do {
+      m = stub.withDeadlineAfter(30, TimeUnit.SECONDS)
+          .getMigration(GetMigrationRequest.newBuilder().setMigrationId(id).build()).getMigration();
+      if (condition.test(m)) {
+        return m;
+      }
+      Thread.sleep(20);
+    } while (System.nanoTime() < deadline);
+    throw new AssertionError("migration " + id + " did not reach " + what + " in " + timeout + "; it is " + m);
+  }
+
+  /** The MONGO phase's progress of a migration. */
+  public static PhaseProgress mongoProgress(Migration m) {
+    return m.getProgressList().stream().filter(p -> p.getPhase() == MigrationPhase.MIGRATION_PHASE_MONGO)
+        .findFirst().orElse(PhaseProgress.getDefaultInstance());
+  }
+
   public static Migration awaitFinal(TestServer server, String id) throws InterruptedException {
     return await(server, id, Duration.ofSeconds(120), FINAL);
   }
@@ -137,12 +162,6 @@ public final class MigrationFixture {
 
   static Context.CancellableContext cancellable() {
     return Context.current().withCancellation();
-  }
-
-  /** The MONGO phase's counters of a migration. */
-  public static PhaseProgress mongoProgress(Migration m) {
-    return m.getProgressList().stream().filter(p -> p.getPhase() == MigrationPhase.MIGRATION_PHASE_MONGO)
-        .findFirst().orElseThrow(() -> new AssertionError("no MONGO progress in " + m));
   }
 
   /** Runs a call that must fail and returns its status, so tests can assert the code and the field it names. */
