@@ -217,7 +217,7 @@ public final class SiloServer {
                                                  GrpcServer grpc) {
     ProgressBus bus = new ProgressBus();
     MigrationMetrics migrationMetrics = new MigrationMetrics(metrics, bus::watcherCount);
-    MigrationMongo mongo = new MigrationMongo(vertx, config.string("mongo.uri"), keyVault.encryption(),
+    MigrationMongo mongo = new MigrationMongo(vertx, config.string("mongo.uri"), keyVault.fresh(),
         config.integer("migration.encryptThreads"), config.integer("migration.batchesInFlight"),
         new MongoCopyPipeline.Observer() {
           @Override

@@ -35,9 +35,14 @@ public final class DocumentEncryptor {
   }
 
   private final EncryptionPlan plan;
-  private final ClientEncryption encryption;
+  private final java.util.function.Supplier<ClientEncryption> encryption;
 
   public DocumentEncryptor(EncryptionPlan plan, ClientEncryption encryption) {
+    this(plan, () -> encryption);
+  }
+
+  /** @param encryption the ClientEncryption to use on the calling thread (e.g. one per pool thread) */
+  public DocumentEncryptor(EncryptionPlan plan, java.util.function.Supplier<ClientEncryption> encryption) {
     this.plan = plan;
     this.encryption = encryption;
   }
@@ -63,6 +68,7 @@ public final class DocumentEncryptor {
       }
     }
     BsonDocument target = copy ? source.clone() : source;
+    ClientEncryption encryption = this.encryption.get();
     for (FieldRule rule : plan.fields()) {
       Located at = locate(target, rule.path());
       if (at == null || !at.parent.containsKey(at.name)) {

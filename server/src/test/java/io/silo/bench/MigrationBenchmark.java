@@ -214,7 +214,7 @@ public final class MigrationBenchmark {
     try (InProcessSilo server = startSilo(uri)) {
       SiloMigrationRun run = new SiloMigrationRun(server.channel, line -> { });
       run.prepareTenants(slugs);
-      SiloMigrationRun.Outcome outcome = run.migrate("warm-up", List.of(slugs.get(0)), WARM_UP, 0,
+      SiloMigrationRun.Outcome outcome = run.migrate("warm-up", slugs, WARM_UP, 0,
           Duration.ofSeconds(options.timeoutSeconds()));
       if (outcome.problem() != null) {
         say("Warm-up: " + outcome.problem());
