@@ -120,16 +120,20 @@ final class MigrationRunner {
     if (!job.phase().equals("MONGO")) {
       return Future.succeededFuture(false);
     }
+    // A first copy of the tenant into this target skips asking the target what it holds (on a stand-in without
+    // secondary indexes that is a collection scan); whatever is there anyway is caught as a duplicate _id on insert.
+    Future<Boolean> mayOverlap = job.checkpointId() != null ? Future.succeededFuture(true)
+        : store.copiedBefore(job.tenant(), plan.target().toString(), job.id());
     return mongo.prepareTarget(plan)
         .compose(v -> mongo.countSource(plan, job.tenant()))
         .compose(total -> store.enterPhase(job.id(), token, "MONGO", key.keyId(), total))
-        .compose(updated -> {
+        .compose(updated -> mayOverlap.compose(overlap -> {
           job = updated;
           publish(job);
           BsonValue after = job.checkpointId() == null ? null : SourceIds.decode(job.checkpointId());
           MongoCopyPipeline pipeline = mongo.pipeline(plan, context, key.kmsPermit());
-          return pipeline.run(job.tenant(), TenantKeys.uuidBinary(key.keyId()), after, this::committed);
-        })
+          return pipeline.run(job.tenant(), TenantKeys.uuidBinary(key.keyId()), after, overlap, this::committed);
+        }))
         .compose(outcome -> {
           if (outcome == MongoCopyPipeline.Outcome.SOURCE_EXHAUSTED) {
             return store.enterPhase(job.id(), token, verifyAfterCopy ? "VERIFY" : "DONE", null, null)

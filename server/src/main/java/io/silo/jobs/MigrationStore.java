@@ -318,6 +318,16 @@ public final class MigrationStore {
         .map(rows -> rows.iterator().next().getLong(0));
   }
 
+  /**
+   * True when another migration of the tenant into the same target namespace got as far as copying: only then can
+   * the target already hold some of the tenant's documents.
+   */
+  public Future<Boolean> copiedBefore(String tenant, String targetNamespace, UUID exclude) {
+    return pool.preparedQuery("SELECT 1 FROM " + table + " WHERE tenant_slug = $1 AND id <> $2"
+            + " AND mongo_started_at IS NOT NULL AND definition->>'target' = $3 LIMIT 1")
+        .execute(Tuple.of(tenant, exclude, targetNamespace)).map(rows -> rows.size() > 0);
+  }
+
   /** True when the tenant's source was purged at or after {@code since}. */
   public Future<Boolean> purgedSince(String tenant, OffsetDateTime since) {
     return pool.preparedQuery("SELECT 1 FROM " + schema + ".data_audit WHERE tenant_slug = $1 AND action = 'PURGE_SOURCE'"

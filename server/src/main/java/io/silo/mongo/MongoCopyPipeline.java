@@ -110,15 +110,20 @@ public final class MongoCopyPipeline {
   /**
    * Copies the tenant's documents after {@code afterId} (null = from the start). Completes on the pipeline's context.
    *
-   * <p>First it reads the greatest {@code _id} the target already holds for the tenant (the high-water mark). Only
-   * batches that reach down to it can contain documents that are already there — after a crash, a pause or on a
-   * re-run — so only those batches ask the target which of their documents exist; a fresh copy writes straight away.
+   * <p>When the target may already hold some of the tenant's documents (a resumed run, or a re-run), it first reads
+   * the greatest {@code _id} the target holds for the tenant (the high-water mark). Only batches that reach down to
+   * it can contain documents that are already there, so only those ask the target which of their documents exist
+   * and skip encrypting them; a fresh copy writes straight away. Either way a duplicate {@code _id} on insert counts
+   * as already migrated, so skipping the check never duplicates anything — it only saves encryption.
    */
-  public Future<Outcome> run(String tenant, BsonBinary keyId, BsonValue afterId, Progress progress) {
+  public Future<Outcome> run(String tenant, BsonBinary keyId, BsonValue afterId, boolean targetMayHoldTenant,
+                             Progress progress) {
     Bson filter = afterId == null ? Filters.eq(plan.tenantField(), tenant)
         : Filters.and(Filters.eq(plan.tenantField(), tenant), Filters.gt("_id", afterId));
-    return retrying(() -> Reactive.single(context, target.find(Filters.eq(plan.tenantField(), tenant))
-        .sort(Sorts.descending("_id")).projection(Projections.include("_id")).limit(1)))
+    Future<RawBsonDocument> highWater = !targetMayHoldTenant ? Future.succeededFuture(null)
+        : retrying(() -> Reactive.single(context, target.find(Filters.eq(plan.tenantField(), tenant))
+            .sort(Sorts.descending("_id")).projection(Projections.include("_id")).limit(1)));
+    return highWater
         .compose(highest -> {
           Run run = new Run(tenant, keyId, progress, highest == null ? null : highest.get("_id"));
           source.find(filter).sort(Sorts.ascending("_id")).batchSize(plan.batchSize()).subscribe(run);
