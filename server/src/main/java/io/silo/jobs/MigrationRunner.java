@@ -223,6 +223,11 @@ final class MigrationRunner {
       return Future.succeededFuture();
     }
     String message = safeMessage(failure);
+    if (message.contains("not all keys requested were satisfied")) {
+      // libmongocrypt's wording points at configuration; the usual cause during a run is a shredded or deleted key.
+      message = "the tenant's data key " + job.keyId() + " is no longer in the key vault (shredded or deleted?); "
+          + "libmongocrypt: not all keys requested were satisfied";
+    }
     LOG.error("migration {} tenant={} failed in phase {}: {}", job.id(), job.tenant(), job.phase(), message);
     return store.finishRun(job.id(), token, "FAILED", null, message)
         .map(updated -> {
