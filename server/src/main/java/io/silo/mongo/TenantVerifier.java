@@ -33,9 +33,19 @@ import org.slf4j.LoggerFactory;
  * document has a target with the same {@code _id}, every planned field is ciphertext of the plan's algorithm under the
  * tenant's key that decrypts to the source value, every other field is equal, and no target document lacks a source.
  *
- * <p>Blocking: call {@link #verify} from a worker thread. Memory is bounded by {@link EncryptionPlan#batchSize()}
- * documents whatever the collection size. Findings, messages and logs name fields, BSON types, key ids and
- * {@code _id}s only, never a source or decrypted value, because they end up in gRPC streams and terminals.
+ * <p>Source and target documents of the tenant are both read in {@code _id} order and joined like a merge, so a
+ * verify reads each collection once and needs no per-batch {@code $in} query (which the dev stand-in answers with a
+ * collection scan, making verify quadratic). Findings arrive in {@code _id} order: a source document's findings
+ * together, and an {@link Kind#EXTRA_TARGET} between the source documents around its {@code _id}. The merge relies on
+ * {@link IdOrder} knowing the server's order; from the first {@code _id} pair it cannot order (mixed or unsupported
+ * {@code _id} types, or a cursor out of IdOrder's order) the rest of the run looks documents up by {@code _id} instead,
+ * and the extra target documents the merge had not reached yet come after all source documents. Either way the
+ * findings are the same, and a document the merge could not pair is decided by an {@code _id} lookup.
+ *
+ * <p>Blocking: call {@link #verify} from a worker thread. Memory is bounded by about one
+ * {@link EncryptionPlan#batchSize()} of source documents, their targets and extra target ids, whatever the collection
+ * size. Findings, messages and logs name fields, BSON types, key ids and {@code _id}s only, never a source or
+ * decrypted value, because they end up in gRPC streams and terminals.
  */
 public final class TenantVerifier {
 
@@ -43,6 +53,9 @@ public final class TenantVerifier {
 
   /** FLE1 ciphertext: tag byte, 16-byte key UUID, original BSON type byte, then the encrypted payload. */
   private static final int FLE1_HEADER_LENGTH = 18;
+
+  /** Both collections are walked in this order; it is also the order of the findings. */
+  private static final Bson BY_ID = Sorts.ascending("_id");
 
   /** What is wrong; names mirror the proto {@code FindingKind}. */
   public enum Kind { MISSING_TARGET, NOT_ENCRYPTED, VALUE_MISMATCH, FIELD_MISMATCH, EXTRA_TARGET }
@@ -101,7 +114,7 @@ public final class TenantVerifier {
   }
 
   /**
-   * Checks every source document of {@code tenant}, then looks for target documents of the tenant without a source.
+   * Checks every source document of {@code tenant} and looks for target documents of the tenant without a source.
    *
    * @param tenantKeyId the tenant's data key id, or null when the tenant has no key (then no ciphertext can be right)
    * @throws RuntimeException whatever the sink or the database throws; a {@link CancellationException} when the
@@ -110,91 +123,284 @@ public final class TenantVerifier {
   public Summary verify(String tenant, UUID tenantKeyId, Sink sink) {
     long startNanos = System.nanoTime();
     Counter counter = new Counter(sink);
-    MongoCollection<BsonDocument> source = collection(plan.source());
-    MongoCollection<BsonDocument> target = collection(plan.target());
-    Bson tenantFilter = Filters.eq(plan.tenantField(), tenant);
-
     long checked = 0;
-    // Source in _id order so findings arrive in the same order on every run and two runs can be compared.
-    try (MongoCursor<BsonDocument> cursor = source.find(tenantFilter).sort(Sorts.ascending("_id"))
-        .batchSize(plan.batchSize()).iterator()) {
+    boolean merged;
+    // Both collections in _id order: the merge needs it, and findings arrive in the same order on every run, so two
+    // runs can be compared.
+    try (Run run = new Run(tenant, tenantKeyId, counter);
+         MongoCursor<BsonDocument> cursor = run.source.find(run.tenantFilter).sort(BY_ID)
+             .batchSize(plan.batchSize()).iterator()) {
       List<BsonDocument> batch = new ArrayList<>(plan.batchSize());
       while (cursor.hasNext()) {
         batch.add(cursor.next());
         if (batch.size() == plan.batchSize() || !cursor.hasNext()) {
-          checkSourceBatch(batch, target, tenantKeyId, counter);
+          run.sourceBatch(batch);
           checked += batch.size();
           batch.clear();
           sink.checked(checked);
         }
       }
-    }
-
-    // Second pass from the target side. Existence is checked with $in per batch rather than by merging two sorted
-    // streams, because MongoDB orders mixed-type _ids by type bracket and a merge would have to mirror that exactly.
-    try (MongoCursor<BsonDocument> cursor = target.find(tenantFilter).projection(Projections.include("_id"))
-        .batchSize(plan.batchSize()).iterator()) {
-      List<BsonValue> ids = new ArrayList<>(plan.batchSize());
-      while (cursor.hasNext()) {
-        ids.add(cursor.next().get("_id"));
-        if (ids.size() == plan.batchSize() || !cursor.hasNext()) {
-          checkTargetBatch(ids, source, tenantFilter, tenant, counter);
-          ids.clear();
-        }
-      }
+      run.remainingTargets();
+      merged = run.merging;
     }
 
     Summary summary = new Summary(checked, counter.findings, counter.extraTargets, counter.findings == 0);
-    LOG.info("verified tenant={} source={} target={} checked={} findings={} extraTargets={} in {} ms", tenant,
+    LOG.info("verified tenant={} source={} target={} checked={} findings={} extraTargets={} by {} in {} ms", tenant,
         plan.source(), plan.target(), checked, counter.findings, counter.extraTargets,
-        (System.nanoTime() - startNanos) / 1_000_000);
+        merged ? "merge" : "_id lookups", (System.nanoTime() - startNanos) / 1_000_000);
     return summary;
   }
 
-  // ---- pass 1: source documents -----------------------------------------------------------------------------------
+  // ---- walking source and target together -------------------------------------------------------------------------
 
-  /** A planned field whose ciphertext passed the header checks and still has to decrypt to the source value. */
-  private record DecryptCheck(String path, BsonBinary ciphertext, BsonValue expected) {
+  /**
+   * One position in {@code _id} order: a source document and its target (null when the merge found none there), or
+   * ({@code source == null}) the {@code _id} of a target document the merge found no source document for.
+   */
+  private record Step(BsonDocument source, BsonDocument target, BsonValue extraId) {
   }
 
-  private void checkSourceBatch(List<BsonDocument> batch, MongoCollection<BsonDocument> target, UUID tenantKeyId,
-                                Counter counter) {
-    List<BsonValue> ids = new ArrayList<>(batch.size());
-    batch.forEach(doc -> ids.add(doc.get("_id")));
-    // Keyed by the canonical extended JSON of the _id: it keeps BSON types apart (an int32 1 is not an int64 1)
-    // and field order of document _ids, as MongoDB's own _id identity does.
-    Map<String, BsonDocument> targets = new HashMap<>();
-    for (BsonDocument doc : target.find(Filters.in("_id", ids)).batchSize(batch.size())) {
-      targets.put(SourceIds.encode(doc.get("_id")), doc);
+  /**
+   * The state of one {@link #verify}: the target cursor of the merge, and the steps not yet emitted. While every
+   * {@code _id} order is known the target is read alongside the source; from the first one that is not, the rest of
+   * the run looks documents up by {@code _id} ("falls back") as the verifier did before it merged.
+   */
+  private final class Run implements AutoCloseable {
+    private final String tenant;
+    private final UUID tenantKeyId;
+    private final Counter counter;
+    private final MongoCollection<BsonDocument> source;
+    private final MongoCollection<BsonDocument> target;
+    private final Bson tenantFilter;
+    /** The tenant's target documents in _id order, sorted by the server that sorts the source the same way. */
+    private final MongoCursor<BsonDocument> targets;
+    /** Checked and emitted together: at most one source batch with its targets and one batch of extra ids. */
+    private final List<Step> steps = new ArrayList<>();
+    private int pendingExtras;
+
+    private boolean merging = true;
+    /** Read from {@link #targets} but not placed yet; null when none is. */
+    private BsonDocument nextTarget;
+    private BsonValue lastTargetId;
+    private BsonValue lastSourceId;
+    /** Target documents the merge placed: a prefix of the sorted target, which the fallback's target pass skips. */
+    private long targetsPlaced;
+
+    Run(String tenant, UUID tenantKeyId, Counter counter) {
+      this.tenant = tenant;
+      this.tenantKeyId = tenantKeyId;
+      this.counter = counter;
+      this.source = collection(plan.source());
+      this.target = collection(plan.target());
+      this.tenantFilter = Filters.eq(plan.tenantField(), tenant);
+      this.targets = target.find(tenantFilter).sort(BY_ID).batchSize(plan.batchSize()).iterator();
     }
 
-    // Header checks are cheap and run on this thread; decryption is queued per document so the pool's cores work on
-    // the whole batch while findings are still emitted in _id order.
-    List<List<Finding>> structural = new ArrayList<>(batch.size());
-    List<CompletableFuture<List<Finding>>> decrypted = new ArrayList<>(batch.size());
-    try {
-      queueChecks(batch, targets, tenantKeyId, structural, decrypted);
-      for (int i = 0; i < batch.size(); i++) {
-        List<Finding> valueFindings = await(decrypted.get(i));
-        // Planned-field findings first, in plan order, then the other fields: one document's findings together.
-        List<Finding> ordered = new ArrayList<>(structural.get(i));
-        ordered.addAll(valueFindings);
-        ordered.sort((a, b) -> Integer.compare(planOrder(a), planOrder(b)));
-        for (Finding finding : ordered) {
-          counter.emit(finding);
+    /** Checks one batch of source documents (in _id order) and emits its findings, and extra targets among them. */
+    void sourceBatch(List<BsonDocument> batch) {
+      int placed = 0;
+      while (merging && placed < batch.size()) {
+        if (!place(batch.get(placed))) {
+          fallBack();
+          break;
+        }
+        placed++;
+      }
+      for (int i = placed; i < batch.size(); i++) {
+        steps.add(new Step(batch.get(i), null, null)); // looked up by _id when emitted
+      }
+      flush();
+    }
+
+    /** After the last source batch: target documents of the tenant that no source document was placed against. */
+    void remainingTargets() {
+      while (merging) {
+        if (!readTarget()) {
+          fallBack();
+        } else if (nextTarget == null) {
+          break;
+        } else {
+          extra(takeTarget().get("_id")); // the source is exhausted, so no source document can match it
         }
       }
-    } finally {
-      // After a failure (usually the sink's) nothing else of this batch is wanted; queued decryptions are skipped.
-      decrypted.forEach(future -> future.cancel(false));
+      flush();
+      if (!merging) {
+        targetPass();
+      }
     }
-  }
 
-  private void queueChecks(List<BsonDocument> batch, Map<String, BsonDocument> targets, UUID tenantKeyId,
-                           List<List<Finding>> structural, List<CompletableFuture<List<Finding>>> decrypted) {
-    for (BsonDocument sourceDoc : batch) {
+    /**
+     * Adds a step for the source document, first one for every target document before its _id; the target with the
+     * same _id becomes its target. False, adding no step for the document, when an _id order is not known.
+     */
+    private boolean place(BsonDocument sourceDoc) {
+      BsonValue id = sourceDoc.get("_id");
+      if (lastSourceId != null && !ascending(lastSourceId, id)) {
+        return false;
+      }
+      BsonDocument match = null;
+      while (true) {
+        if (!readTarget()) {
+          return false;
+        }
+        if (nextTarget == null) {
+          break;
+        }
+        BsonValue targetId = nextTarget.get("_id");
+        Integer order = IdOrder.compare(targetId, id);
+        if (order == null) {
+          unknownOrder(targetId, id);
+          return false;
+        }
+        if (order > 0) {
+          break;
+        }
+        if (order == 0) {
+          // Same place in the order is not the same _id when the types differ (int 7 and long 7 are two _ids, as the
+          // lookups keyed by canonical JSON always treated them); such a target stays for the next source document.
+          if (SourceIds.encode(targetId).equals(SourceIds.encode(id))) {
+            match = takeTarget();
+          }
+          break;
+        }
+        extra(takeTarget().get("_id"));
+      }
+      steps.add(new Step(sourceDoc, match, null));
+      lastSourceId = id;
+      return true;
+    }
+
+    /**
+     * Reads the next target document into {@link #nextTarget} unless one is waiting (null at the end). False when
+     * its _id is not after the previous one by {@link IdOrder}: the server sorts in an order IdOrder does not know
+     * (a collection collation; the dev stand-in orders strings by UTF-16 units), and merging would pair it wrongly.
+     */
+    private boolean readTarget() {
+      if (nextTarget != null || !targets.hasNext()) {
+        return true;
+      }
+      BsonDocument doc = targets.next();
+      if (lastTargetId != null && !ascending(lastTargetId, doc.get("_id"))) {
+        return false;
+      }
+      lastTargetId = doc.get("_id");
+      nextTarget = doc;
+      return true;
+    }
+
+    private BsonDocument takeTarget() {
+      BsonDocument doc = nextTarget;
+      nextTarget = null;
+      targetsPlaced++;
+      return doc;
+    }
+
+    /** Queues a target document without a source document at its place; emits early if such ids pile up. */
+    private void extra(BsonValue id) {
+      steps.add(new Step(null, null, id));
+      if (++pendingExtras >= plan.batchSize()) {
+        flush();
+      }
+    }
+
+    private boolean ascending(BsonValue earlier, BsonValue later) {
+      Integer order = IdOrder.compare(earlier, later);
+      if (order == null || order >= 0) {
+        unknownOrder(earlier, later);
+        return false;
+      }
+      return true;
+    }
+
+    private void unknownOrder(BsonValue a, BsonValue b) {
+      // Types tell an operator why (mixed _id types, a collation); the values would add nothing.
+      LOG.info("verify tenant={} target={}: cannot merge by _id ({} then {}: order unknown here or not the server's); "
+          + "looking the rest up by _id", tenant, plan.target(), a == null ? "no _id" : typeName(a),
+          b == null ? "no _id" : typeName(b));
+    }
+
+    /** From now on source documents are looked up by _id and the unplaced targets get their own pass. */
+    private void fallBack() {
+      merging = false;
+      nextTarget = null; // not placed: the target pass reads it again
+      targets.close();
+    }
+
+    /**
+     * The fallback's pass over the target: every target document of the tenant the merge did not place, checked for
+     * a source document by _id. Read in the merge's order and skipping what it placed, so no extra target already
+     * emitted is emitted again.
+     */
+    private void targetPass() {
+      try (MongoCursor<BsonDocument> cursor = target.find(tenantFilter).projection(Projections.include("_id"))
+          .sort(BY_ID).skip(Math.toIntExact(targetsPlaced)).batchSize(plan.batchSize()).iterator()) {
+        while (cursor.hasNext()) {
+          extra(cursor.next().get("_id"));
+        }
+      }
+      flush();
+    }
+
+    /**
+     * Checks and emits the pending steps in order. Steps the merge did not pair are decided by _id lookups, exactly
+     * as before there was a merge: a source document's target by _id in the whole target (so a target moved to
+     * another tenant is still compared), a target's source by _id among the tenant's source documents. A clean
+     * verify that merged has none; and a cursor order IdOrder misjudged costs lookups rather than wrong findings.
+     */
+    private void flush() {
+      if (steps.isEmpty()) {
+        return;
+      }
+      List<BsonValue> unpaired = new ArrayList<>();
+      List<BsonValue> extraIds = new ArrayList<>();
+      for (Step step : steps) {
+        if (step.source() == null) {
+          extraIds.add(step.extraId());
+        } else if (step.target() == null) {
+          unpaired.add(step.source().get("_id"));
+        }
+      }
+      Map<String, BsonDocument> found = unpaired.isEmpty() ? Map.of() : targetsById(unpaired);
+      Set<String> sourced = extraIds.isEmpty() ? Set.of() : tenantSourceIds(extraIds);
+
+      // Header checks are cheap and run on this thread; decryption is queued per document so the pool's cores work
+      // on the whole batch while findings are still emitted in _id order.
+      List<List<Finding>> structural = new ArrayList<>(steps.size());
+      List<CompletableFuture<List<Finding>>> decrypted = new ArrayList<>(steps.size());
+      try {
+        for (Step step : steps) {
+          queueChecks(step, found, sourced, structural, decrypted);
+        }
+        for (int i = 0; i < steps.size(); i++) {
+          List<Finding> valueFindings = await(decrypted.get(i));
+          // Planned-field findings first, in plan order, then the other fields: one document's findings together.
+          List<Finding> ordered = new ArrayList<>(structural.get(i));
+          ordered.addAll(valueFindings);
+          ordered.sort((a, b) -> Integer.compare(planOrder(a), planOrder(b)));
+          for (Finding finding : ordered) {
+            counter.emit(finding);
+          }
+        }
+      } finally {
+        // After a failure (usually the sink's) nothing else of these steps is wanted; queued decryptions are skipped.
+        decrypted.forEach(future -> future.cancel(false));
+        steps.clear();
+        pendingExtras = 0;
+      }
+    }
+
+    private void queueChecks(Step step, Map<String, BsonDocument> found, Set<String> sourced,
+                             List<List<Finding>> structural, List<CompletableFuture<List<Finding>>> decrypted) {
+      if (step.source() == null) {
+        structural.add(sourced.contains(SourceIds.encode(step.extraId())) ? List.of()
+            : List.of(new Finding(Kind.EXTRA_TARGET, SourceIds.display(step.extraId()), "", "target document of tenant '"
+            + tenant + "' has no source document of that tenant in " + plan.source())));
+        decrypted.add(CompletableFuture.completedFuture(List.of()));
+        return;
+      }
+      BsonDocument sourceDoc = step.source();
       String sourceId = SourceIds.display(sourceDoc.get("_id"));
-      BsonDocument targetDoc = targets.get(SourceIds.encode(sourceDoc.get("_id")));
+      BsonDocument targetDoc = step.target() != null ? step.target() : found.get(SourceIds.encode(sourceDoc.get("_id")));
       List<Finding> findings = new ArrayList<>();
       List<DecryptCheck> checks = new ArrayList<>();
       if (targetDoc == null) {
@@ -207,6 +413,39 @@ public final class TenantVerifier {
       decrypted.add(checks.isEmpty() ? CompletableFuture.completedFuture(List.of())
           : CompletableFuture.supplyAsync(() -> decryptAndCompare(sourceId, checks), decryptPool));
     }
+
+    /**
+     * Target documents with these _ids, of any tenant. Keyed by the canonical extended JSON of the _id: it keeps BSON
+     * types apart (an int32 1 is not an int64 1) and field order of document _ids, as MongoDB's own _id identity does.
+     */
+    private Map<String, BsonDocument> targetsById(List<BsonValue> ids) {
+      Map<String, BsonDocument> found = new HashMap<>();
+      for (BsonDocument doc : target.find(Filters.in("_id", ids)).batchSize(ids.size())) {
+        found.put(SourceIds.encode(doc.get("_id")), doc);
+      }
+      return found;
+    }
+
+    /** Which of these _ids the tenant's source documents have, keyed as in {@link #targetsById}. */
+    private Set<String> tenantSourceIds(List<BsonValue> ids) {
+      Set<String> inSource = new HashSet<>();
+      for (BsonDocument doc : source.find(Filters.and(tenantFilter, Filters.in("_id", ids)))
+          .projection(Projections.include("_id")).batchSize(ids.size())) {
+        inSource.add(SourceIds.encode(doc.get("_id")));
+      }
+      return inSource;
+    }
+
+    @Override
+    public void close() {
+      targets.close();
+    }
+  }
+
+  // ---- source documents against their targets --------------------------------------------------------------------
+
+  /** A planned field whose ciphertext passed the header checks and still has to decrypt to the source value. */
+  private record DecryptCheck(String path, BsonBinary ciphertext, BsonValue expected) {
   }
 
   private String missingTargetMessage(BsonDocument sourceDoc) {
@@ -332,23 +571,6 @@ public final class TenantVerifier {
       }
     }
     return fields.size();
-  }
-
-  // ---- pass 2: target documents without a source ------------------------------------------------------------------
-
-  private void checkTargetBatch(List<BsonValue> targetIds, MongoCollection<BsonDocument> source, Bson tenantFilter,
-                                String tenant, Counter counter) {
-    Set<String> inSource = new HashSet<>();
-    for (BsonDocument doc : source.find(Filters.and(tenantFilter, Filters.in("_id", targetIds)))
-        .projection(Projections.include("_id")).batchSize(targetIds.size())) {
-      inSource.add(SourceIds.encode(doc.get("_id")));
-    }
-    for (BsonValue id : targetIds) {
-      if (!inSource.contains(SourceIds.encode(id))) {
-        counter.emit(new Finding(Kind.EXTRA_TARGET, SourceIds.display(id), "", "target document of tenant '" + tenant
-            + "' has no source document of that tenant in " + plan.source()));
-      }
-    }
   }
 
   // ---- helpers ----------------------------------------------------------------------------------------------------

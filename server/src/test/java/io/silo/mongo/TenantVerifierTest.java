@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.tuple;
 
 import com.mongodb.ClientEncryptionSettings;
+import com.mongodb.MongoClientSettings;
 import com.mongodb.client.MongoClient;
+import com.mongodb.client.MongoClients;
 import com.mongodb.client.MongoCollection;
 import com.mongodb.client.model.Filters;
 import com.mongodb.client.model.Sorts;
@@ -14,6 +16,8 @@ import com.mongodb.client.model.vault.DataKeyOptions;
 import com.mongodb.client.model.vault.EncryptOptions;
 import com.mongodb.client.vault.ClientEncryption;
 import com.mongodb.client.vault.ClientEncryptions;
+import com.mongodb.event.CommandListener;
+import com.mongodb.event.CommandStartedEvent;
 import io.silo.dev.mongo.DevMongoServer;
 import io.silo.keys.TenantKeys;
 import io.silo.mongo.TenantVerifier.Finding;
@@ -22,13 +26,16 @@ import io.silo.mongo.TenantVerifier.Summary;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.IntStream;
 import org.bson.BsonBinary;
 import org.bson.BsonDocument;
 import org.bson.BsonInt32;
@@ -327,6 +334,179 @@ class TenantVerifierTest {
     assertThat(counts).isEmpty();
   }
 
+  // ---- merging source and target in _id order ---------------------------------------------------------------------
+
+  @Test
+  void extraTargetsBetweenSourceIdsAreReportedAtTheirPlaceInIdOrder(TestInfo test) {
+    Fixture f = migrated(test, "acme", acmeKey, ACME_DOCS, 16, IdStyle.STRING);
+    for (String id : List.of("a-first", "p003a", "p015a", "p020a", "p039z")) {
+      f.target.insertOne(stray(new BsonString(id), "acme"));
+    }
+    f.target.insertOne(stray(new BsonString("p004a"), "globex"));
+    f.target.deleteOne(Filters.eq("_id", f.id(10)));
+
+    RecordingSink sink = new RecordingSink();
+    Summary summary = new TenantVerifier(mongo, encryption, pool, f.plan).verify("acme", acmeKey, sink);
+
+    // Batches are p000-p015, p016-p031 and p032-p039: p015a is met while placing p016, p039z after the last batch.
+    assertThat(sink.events).containsExactly("finding a-first", "finding p003a", "finding p010", "checked 16",
+        "finding p015a", "finding p020a", "checked 32", "checked 40", "finding p039z");
+    assertThat(sink.findings).filteredOn(finding -> finding.kind() == Kind.EXTRA_TARGET)
+        .containsExactly(extra(f, "acme", "a-first"), extra(f, "acme", "p003a"), extra(f, "acme", "p015a"),
+            extra(f, "acme", "p020a"), extra(f, "acme", "p039z"));
+    assertThat(f.findingFor(new Run(summary, sink.findings), 10).kind()).isEqualTo(Kind.MISSING_TARGET);
+    assertThat(summary).isEqualTo(new Summary(ACME_DOCS, 6, 5, false));
+    assertThat(verify(f, "globex", globexKey).findings).containsExactly(extra(f, "globex", "p004a"));
+  }
+
+  @Test
+  void moreExtraTargetsInARowThanABatchAreReportedInOrder(TestInfo test) {
+    Fixture f = migrated(test, "acme", acmeKey, 6, 4, IdStyle.STRING);
+    List<String> strays = IntStream.range(0, 10).mapToObj(i -> "p001-" + i).toList();
+    strays.forEach(id -> f.target.insertOne(stray(new BsonString(id), "acme")));
+
+    RecordingSink sink = new RecordingSink();
+    Summary summary = new TenantVerifier(mongo, encryption, pool, f.plan).verify("acme", acmeKey, sink);
+
+    List<String> expected = new ArrayList<>(strays.stream().map(id -> "finding " + id).toList());
+    expected.addAll(List.of("checked 4", "checked 6"));
+    assertThat(sink.events).containsExactlyElementsOf(expected);
+    assertThat(summary).isEqualTo(new Summary(6, 10, 10, false));
+  }
+
+  @Test
+  void targetMovedToAnotherTenantIsComparedNotMissing(TestInfo test) {
+    Fixture f = migrated(test, "acme", acmeKey, ACME_DOCS, 16, IdStyle.STRING);
+    f.setTarget(6, "tenant", new BsonString("globex"));
+
+    // As with lookups by _id: the acme source document finds its target outside acme's part of the target ...
+    assertThat(verify(f, "acme", acmeKey).findings).containsExactly(
+        new Finding(Kind.FIELD_MISMATCH, f.display(6), "tenant", "value differs (both string)"));
+    // ... and for globex that target has no source document.
+    assertThat(verify(f, "globex", globexKey).findings).containsExactly(extra(f, "globex", f.display(6)));
+  }
+
+  @Test
+  void cleanVerifyOfObjectIdOrStringIdsIssuesNoInQuery(TestInfo test) {
+    FindRecorder finds = new FindRecorder();
+    try (MongoClient recording = MongoClients.create(MongoClientSettings.builder(
+        MongoClientFactory.settings(dev.connectionString())).addCommandListener(finds).build())) {
+      for (IdStyle style : List.of(IdStyle.OBJECT_ID, IdStyle.STRING)) {
+        Fixture f = migrated(test, "acme", acmeKey, ACME_DOCS, 16, style);
+        finds.filters.clear();
+
+        Summary summary = new TenantVerifier(recording, encryption, pool, f.plan).verify("acme", acmeKey,
+            new RecordingSink());
+
+        assertThat(summary).isEqualTo(new Summary(ACME_DOCS, 0, 0, true));
+        // One sorted find on each collection, then only getMores.
+        assertThat(finds.on(f)).as("finds of a %s verify", style).hasSize(2)
+            .allSatisfy(filter -> assertThat(filter).doesNotContain("$in"));
+      }
+
+      // The control: a run that falls back looks documents up with $in, and the recorder sees it.
+      Fixture mixed = migrated(test, "acme", acmeKey, ACME_DOCS, 16, IdStyle.MIXED);
+      finds.filters.clear();
+      new TenantVerifier(recording, encryption, pool, mixed.plan).verify("acme", acmeKey, new RecordingSink());
+      assertThat(finds.on(mixed)).anySatisfy(filter -> assertThat(filter).contains("\"_id\": {\"$in\""));
+    }
+  }
+
+  @Test
+  void sinkThatThrowsStopsAMergingVerify(TestInfo test) {
+    Fixture f = migrated(test, "acme", acmeKey, ACME_DOCS, 16, IdStyle.STRING);
+    f.target.deleteMany(Filters.eq("tenant", "acme"));
+    f.target.insertOne(stray(new BsonString("a-stray"), "acme"));
+    List<Finding> seen = new ArrayList<>();
+    TenantVerifier.Sink goneAway = new TenantVerifier.Sink() {
+      @Override
+      public void finding(Finding finding) {
+        if (seen.size() == 3) {
+          throw new CancellationException("caller went away");
+        }
+        seen.add(finding);
+      }
+
+      @Override
+      public void checked(long soFar) {
+        throw new AssertionError("no batch completes");
+      }
+    };
+
+    assertThatThrownBy(() -> new TenantVerifier(mongo, encryption, pool, f.plan).verify("acme", acmeKey, goneAway))
+        .isInstanceOf(CancellationException.class).hasMessage("caller went away");
+    assertThat(seen).extracting(Finding::kind)
+        .containsExactly(Kind.EXTRA_TARGET, Kind.MISSING_TARGET, Kind.MISSING_TARGET);
+  }
+
+  // ---- falling back to lookups by _id ------------------------------------------------------------------------------
+
+  @Test
+  void mixedIdTypesFallBackAndReportAMissingAndAnExtraTargetOnceEach(TestInfo test) {
+    Fixture f = migrated(test, "acme", acmeKey, ACME_DOCS, 16, IdStyle.MIXED);
+    assertThat(verify(f, "acme", acmeKey).summary).isEqualTo(new Summary(ACME_DOCS, 0, 0, true));
+
+    f.target.deleteOne(Filters.eq("_id", f.id(9)));
+    f.target.insertOne(stray(new BsonInt32(1000), "acme"));
+    f.target.insertOne(stray(new BsonString("p001a"), "acme"));
+
+    Run run = verify(f, "acme", acmeKey);
+
+    assertThat(f.id(9)).isEqualTo(new BsonInt32(9));
+    // Numbers sort before strings: the run merges the int _ids, then falls back at the first string.
+    assertThat(run.findings).containsExactly(
+        new Finding(Kind.MISSING_TARGET, "9", "", "no document with this _id in " + f.plan.target()),
+        extra(f, "acme", "1000"),
+        extra(f, "acme", "p001a"));
+    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS, 3, 2, false));
+  }
+
+  @Test
+  void fallbackLateInTheRunReportsNoExtraTargetTwice(TestInfo test) {
+    Fixture f = migrated(test, "acme", acmeKey, ACME_DOCS, 16, IdStyle.STRING);
+    f.target.insertOne(stray(new BsonString("p005a"), "acme"));
+    f.target.deleteOne(Filters.eq("_id", f.id(30)));
+    // ObjectIds sort after strings: the merge reaches this document last, cannot order it and falls back there.
+    BsonDocument late = patient(new BsonObjectId(new ObjectId()), "acme", 99);
+    f.source.insertOne(late);
+    f.target.insertOne(encrypted(new DocumentEncryptor(f.plan, encryption), late, acmeKey));
+    ObjectId strayId = new ObjectId();
+    f.target.insertOne(stray(new BsonObjectId(strayId), "acme"));
+
+    Run run = verify(f, "acme", acmeKey);
+
+    assertThat(run.findings).containsExactly(
+        extra(f, "acme", "p005a"),
+        new Finding(Kind.MISSING_TARGET, f.display(30), "", "no document with this _id in " + f.plan.target()),
+        extra(f, "acme", strayId.toHexString()));
+    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS + 1, 3, 2, false));
+  }
+
+  @Test
+  void cursorOrderThatIdOrderDoesNotShareCostsLookupsNotWrongFindings(TestInfo test) {
+    Fixture f = migrated(test, "acme", acmeKey, 3, 16, IdStyle.STRING);
+    // U+FF5E sorts before U+1F600 by UTF-8 bytes (MongoDB, IdOrder), after it by UTF-16 units (the dev stand-in).
+    BsonString tilde = new BsonString("\uFF5E");
+    BsonString emoji = new BsonString("\uD83D\uDE00");
+    DocumentEncryptor encryptor = new DocumentEncryptor(f.plan, encryption);
+    for (BsonString id : List.of(tilde, emoji)) {
+      BsonDocument doc = patient(id, "acme", 50);
+      f.source.insertOne(doc);
+      f.target.insertOne(encrypted(encryptor, doc, acmeKey));
+    }
+    f.target.deleteOne(Filters.eq("_id", emoji));
+    List<BsonValue> served = new ArrayList<>();
+    f.source.find(Filters.eq("tenant", "acme")).sort(Sorts.ascending("_id")).forEach(doc -> served.add(doc.get("_id")));
+    assertThat(served).as("premise: the dev stand-in sorts strings by UTF-16 units").endsWith(emoji, tilde);
+
+    // The merge meets the tilde target first and takes it for an extra target; the lookup by _id corrects that.
+    Run run = verify(f, "acme", acmeKey);
+
+    assertThat(run.findings).containsExactly(new Finding(Kind.MISSING_TARGET, emoji.getValue(), "",
+        "no document with this _id in " + f.plan.target()));
+    assertThat(run.summary).isEqualTo(new Summary(5, 1, 0, false));
+  }
+
   // ---- no plaintext leaves the verifier ----------------------------------------------------------------------------
 
   @Test
@@ -391,12 +571,39 @@ class TenantVerifierTest {
     }
   }
 
-  /**
-   * Source collection with {@code count} documents of {@code tenant} (mixed _id types, every fifth without notes) and
-   * five of globex, and the target written the way the copy pipeline writes it.
-   */
+  /** How the fixture's documents of the tenant are identified. */
+  private enum IdStyle {
+    /** int32, string and ObjectId in turn: no order between them is known, so the verifier falls back to lookups. */
+    MIXED,
+    /** "p000", "p001"...: index order is _id order, and the verifier merges. */
+    STRING,
+    /** Fresh ObjectIds: the verifier merges. */
+    OBJECT_ID;
+
+    BsonValue id(int i) {
+      return switch (this) {
+        case MIXED -> switch (i % 3) {
+          case 0 -> new BsonInt32(i);
+          case 1 -> new BsonString(String.format("p%03d", i));
+          default -> new BsonObjectId(new ObjectId());
+        };
+        case STRING -> new BsonString(String.format("p%03d", i));
+        case OBJECT_ID -> new BsonObjectId(new ObjectId());
+      };
+    }
+  }
+
+  /** {@link #migrated(TestInfo, String, UUID, int, int, IdStyle)} with mixed _id types. */
   private Fixture migrated(TestInfo test, String tenant, UUID key, int count, int batchSize) {
-    String name = test.getTestMethod().orElseThrow().getName();
+    return migrated(test, tenant, key, count, batchSize, IdStyle.MIXED);
+  }
+
+  /**
+   * Source collection with {@code count} documents of {@code tenant} (_ids as {@code ids} makes them, every fifth
+   * without notes) and five of globex, and the target written the way the copy pipeline writes it.
+   */
+  private Fixture migrated(TestInfo test, String tenant, UUID key, int count, int batchSize, IdStyle ids) {
+    String name = test.getTestMethod().orElseThrow().getName() + "_" + ids.name().toLowerCase(Locale.ROOT);
     EncryptionPlan plan = new EncryptionPlan(new EncryptionPlan.Namespace("legacy", name),
         new EncryptionPlan.Namespace("medical", name), "tenant", List.of(
         FieldRule.parse("ssn:DETERMINISTIC:string"),
@@ -406,12 +613,7 @@ class TenantVerifierTest {
     MongoCollection<BsonDocument> target = mongo.getDatabase("medical").getCollection(name, BsonDocument.class);
     List<BsonDocument> docs = new ArrayList<>();
     for (int i = 0; i < count; i++) {
-      BsonValue id = switch (i % 3) {
-        case 0 -> new BsonInt32(i);
-        case 1 -> new BsonString(String.format("p%03d", i));
-        default -> new BsonObjectId(new ObjectId());
-      };
-      docs.add(patient(id, tenant, i));
+      docs.add(patient(ids.id(i), tenant, i));
     }
     List<BsonDocument> others = new ArrayList<>();
     if (!tenant.equals("globex")) {
@@ -482,6 +684,15 @@ class TenantVerifierTest {
         .asUuid(UuidRepresentation.STANDARD);
   }
 
+  private static BsonDocument stray(BsonValue id, String tenant) {
+    return new BsonDocument("_id", id).append("tenant", new BsonString(tenant));
+  }
+
+  private static Finding extra(Fixture f, String tenant, String id) {
+    return new Finding(Kind.EXTRA_TARGET, id, "", "target document of tenant '" + tenant
+        + "' has no source document of that tenant in " + f.plan.source());
+  }
+
   // ---- sinks --------------------------------------------------------------------------------------------------------
 
   private record Run(Summary summary, List<Finding> findings) {
@@ -508,6 +719,27 @@ class TenantVerifierTest {
     @Override
     public void checked(long soFar) {
       events.add("checked " + soFar);
+    }
+  }
+
+  /** Records the namespace and filter of every {@code find} command a client sends. */
+  private static final class FindRecorder implements CommandListener {
+    final List<String> filters = new CopyOnWriteArrayList<>();
+
+    @Override
+    public void commandStarted(CommandStartedEvent event) {
+      if (event.getCommandName().equals("find")) {
+        // Rendered now: the command document belongs to the driver once the callback returns.
+        BsonDocument command = event.getCommand();
+        filters.add(event.getDatabaseName() + "." + command.getString("find").getValue() + " "
+            + command.getDocument("filter", new BsonDocument()).toJson());
+      }
+    }
+
+    /** Filters of the finds on the fixture's source or target collection. */
+    List<String> on(Fixture f) {
+      return filters.stream().filter(entry -> entry.startsWith(f.plan.source() + " ")
+          || entry.startsWith(f.plan.target() + " ")).map(entry -> entry.substring(entry.indexOf(' ') + 1)).toList();
     }
   }
 }
