@@ -263,23 +263,32 @@ final class MigrationRunner {
     return text.length() > 400 ? text.substring(0, 400) + "…" : text;
   }
 
-  /** Exponentially weighted docs/s over recent batches, so the rate follows changes without jumping on every batch. */
+  /**
+   * Items per second over a sliding window of recent batches. Batches finish in bursts (several land together when
+   * their writes complete), so a per-batch rate jumps; a few seconds of history gives a steady figure and ETA.
+   */
   static final class RateMeter {
-    private long lastNanos;
-    private double rate;
+    private static final long WINDOW_NANOS = 5_000_000_000L;
+    private final java.util.ArrayDeque<long[]> samples = new java.util.ArrayDeque<>();
+    private long total;
 
     void record(long items) {
       long now = System.nanoTime();
-      if (lastNanos != 0) {
-        double seconds = Math.max(1e-3, (now - lastNanos) / 1e9);
-        double instant = items / seconds;
-        rate = rate == 0 ? instant : rate * 0.8 + instant * 0.2;
+      total += items;
+      samples.addLast(new long[] {now, total});
+      while (samples.size() > 2 && now - samples.peekFirst()[0] > WINDOW_NANOS) {
+        samples.pollFirst();
       }
-      lastNanos = now;
     }
 
     double perSecond() {
-      return rate;
+      if (samples.size() < 2) {
+        return 0;
+      }
+      long[] first = samples.peekFirst();
+      long[] last = samples.peekLast();
+      double seconds = (last[0] - first[0]) / 1e9;
+      return seconds <= 0 ? 0 : (last[1] - first[1]) / seconds;
     }
   }
 }
