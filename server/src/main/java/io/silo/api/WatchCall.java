@@ -45,6 +45,16 @@ final class WatchCall {
   private long intervalMillis;
   private long lastFlush;
   private long timer = -1;
+  /**
+   * How often the stream also reads its scope from the store. Runs on this instance publish every batch on the bus;
+   * runs on other instances sharing the database (and changes they make) reach this watcher through this poll.
+   */
+  static final long STORE_POLL_MILLIS = 2000;
+  private final Map<UUID, java.time.OffsetDateTime> newest = new HashMap<>();
+  private final java.util.Set<UUID> activeSeen = new java.util.HashSet<>();
+  private java.util.function.Supplier<Future<List<MigrationRecord>>> scope;
+  private long pollTimer = -1;
+  private boolean polling;
   private boolean drainArmed;
   private boolean closed;
 
@@ -103,12 +113,14 @@ final class WatchCall {
         filter = m -> m.tenant().equals(tenant);
         // The tenant's active runs, or else its newest one, so a late watcher sees where things stand. A tenant
         // that is not registered is NOT_FOUND, so a misspelt slug fails at once instead of waiting forever.
+        scope = () -> store.activeJobs(tenant);
         initial = requireTenant.apply(tenant).compose(v -> store.activeJobs(tenant))
             .compose(active -> active.isEmpty()
                 ? store.latest(tenant).map(latest -> latest.map(List::of).orElse(List.of()))
                 : Future.succeededFuture(active));
       } else {
         filter = m -> true;
+        scope = () -> store.activeJobs(null);
         initial = store.activeJobs(null);
       }
     } catch (StatusException e) {
@@ -135,6 +147,49 @@ final class WatchCall {
         offer(snapshot, true);
       }
       flush();
+      if (!closed) {
+        pollTimer = context.owner().setPeriodic(STORE_POLL_MILLIS, t -> pollStore());
+      }
+    });
+  }
+
+  /**
+   * Offers what the store shows that is newer than anything offered so far, including the final state of runs that
+   * left the active set. Local runs' rows are never newer than what they published, so nothing is sent twice.
+   */
+  private void pollStore() {
+    if (closed || polling) {
+      return;
+    }
+    polling = true;
+    Future<List<MigrationRecord>> current = onlyId != null
+        ? store.get(onlyId).map(found -> found.map(List::of).orElse(List.of()))
+        : scope.get().compose(active -> {
+          java.util.Set<UUID> still = new java.util.HashSet<>();
+          active.forEach(m -> still.add(m.id()));
+          List<Future<java.util.Optional<MigrationRecord>>> left = new ArrayList<>();
+          for (UUID id : activeSeen) {
+            if (!still.contains(id)) {
+              left.add(store.get(id));
+            }
+          }
+          return Future.all(left).map(done -> {
+            List<MigrationRecord> out = new ArrayList<>(active);
+            left.forEach(f -> f.result().ifPresent(out::add));
+            return out;
+          });
+        });
+    current.onComplete(done -> {
+      polling = false;
+      if (done.failed() || closed) {
+        return; // a failed poll is retried at the next tick; the bus keeps local runs flowing meanwhile
+      }
+      for (MigrationRecord record : done.result()) {
+        java.time.OffsetDateTime seen = newest.get(record.id());
+        if (seen == null || record.updatedAt().isAfter(seen)) {
+          offer(new ProgressBus.Snapshot(record, 0, null), false);
+        }
+      }
     });
   }
 
@@ -146,6 +201,15 @@ final class WatchCall {
     ProgressBus.Snapshot previous = pending.get(id);
     if (initialSnapshot && previous != null) {
       return; // a live snapshot arrived first and is newer
+    }
+    MigrationRecord m = snapshot.migration();
+    if (m.updatedAt() != null) {
+      newest.merge(id, m.updatedAt(), (a, b) -> b.isAfter(a) ? b : a);
+    }
+    if (m.isActive()) {
+      activeSeen.add(id);
+    } else {
+      activeSeen.remove(id);
     }
     if (previous != null) {
       coalesced.merge(id, 1L, Long::sum);
@@ -196,9 +260,7 @@ final class WatchCall {
       response.write(WatchMigrationResponse.newBuilder()
           .setEvent(MigrationProtos.event(snapshot, skipped)).build());
       if (onlyId != null && snapshot.migration().isFinal()) {
-        closeSubscription();
-        closed = true;
-        streams.unregister(response);
+        close();
         response.end();
         return;
       }
@@ -218,6 +280,9 @@ final class WatchCall {
     pending.clear();
     if (timer >= 0) {
       context.owner().cancelTimer(timer);
+    }
+    if (pollTimer >= 0) {
+      context.owner().cancelTimer(pollTimer);
     }
     closeSubscription();
     streams.unregister(response);
