@@ -107,7 +107,7 @@ public final class MigrationEngine {
     metrics.leaseAcquired();
     Future<Void> run = runner.run().onComplete(done -> {
       running.remove(job.id());
-      metrics.leaseReleased(false);
+      metrics.leaseReleased(runner.leaseLost());
       claimMore();
     });
     runs.add(run);

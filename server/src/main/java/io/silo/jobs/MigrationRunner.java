@@ -61,6 +61,11 @@ final class MigrationRunner {
     return job.id();
   }
 
+  /** Whether the run stopped because its lease was taken over or its job was changed under it. */
+  boolean leaseLost() {
+    return leaseLost;
+  }
+
   /** Asks the run to stop after its current batch and hand the lease back (orderly shutdown). */
   void shutdown() {
     shuttingDown = true;
@@ -218,6 +223,7 @@ final class MigrationRunner {
 
   private Future<Void> onFailure(Throwable failure) {
     if (failure instanceof MigrationStore.LeaseLostException || leaseLost) {
+      leaseLost = true;
       LOG.warn("migration {} tenant={}: lease lost ({}); another runner or an operator owns it", job.id(),
           job.tenant(), failure.getMessage());
       return Future.succeededFuture();
