@@ -1,0 +1,99 @@
+package io.silo.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import io.silo.TestPostgres;
+import io.silo.config.SiloConfig;
+import io.silo.store.Database;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** Leases and fencing against real PostgreSQL: a runner whose lease was taken over can no longer write. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class MigrationStoreLeaseTest {
+
+  private Vertx vertx;
+  private Database database;
+  private MigrationStore store;
+  private Map<String, Object> settings;
+
+  @BeforeAll
+  void start() throws Exception {
+    vertx = Vertx.vertx();
+    settings = TestPostgres.freshDatabase();
+    database = await(Database.open(vertx, SiloConfig.of(settings)));
+    store = new MigrationStore(database.pool(), database.tables());
+  }
+
+  @AfterAll
+  void stop() throws Exception {
+    database.close();
+    await(vertx.close());
+  }
+
+  private static <T> T await(Future<T> future) throws Exception {
+    return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  private static JsonObject definition() {
+    return new JsonObject().put("source", "legacy.patients").put("target", "medical.patients")
+        .put("tenantField", "tenantId").put("batchSize", 10)
+        .put("fields", new io.vertx.core.json.JsonArray().add(new JsonObject().put("path", "ssn")
+            .put("algorithm", "DETERMINISTIC").put("bsonType", "string")));
+  }
+
+  @Test
+  void aRunnerWhoseLeaseExpiredAndWasTakenOverIsFencedOutOfEveryWrite() throws Exception {
+    MigrationRecord created = await(store.startOrGetActive("fence-co", definition(), "", "test")).migration();
+    assertThat(created.state()).isEqualTo("PLANNED");
+
+    MigrationRecord stale = await(store.claim("instance-a", 30)).orElseThrow();
+    assertThat(stale.id()).isEqualTo(created.id());
+    assertThat(stale.state()).isEqualTo("RUNNING");
+    // While the lease is live nobody else can claim the job.
+    assertThat(await(store.claim("instance-b", 30))).isEmpty();
+
+    // Instance A stalls past its lease (a long GC pause, a partition); B takes the job over.
+    TestPostgres.queryOne(settings, "UPDATE silo.migrations SET lease_expires_at = now() - interval '1 second'"
+        + " WHERE id = '" + created.id() + "' RETURNING id");
+    MigrationRecord fresh = await(store.claim("instance-b", 30)).orElseThrow();
+    assertThat(fresh.leaseToken()).isGreaterThan(stale.leaseToken());
+
+    MigrationStore.Checkpoint b = new MigrationStore.Checkpoint("{\"v\": \"p-20\"}", 20, 2000, List.of());
+    await(store.checkpoint(fresh.id(), fresh.leaseToken(), "MONGO", b));
+
+    // A wakes up and tries to write its older progress: every fenced write is refused and B's checkpoint stands.
+    MigrationStore.Checkpoint a = new MigrationStore.Checkpoint("{\"v\": \"p-10\"}", 10, 1000, List.of(
+        new MigrationStore.Failure("MONGO", "p-3", null, null, "FIELD_TYPE_MISMATCH", null, "x", 0, null)));
+    Throwable checkpoint = catchThrowable(() -> await(store.checkpoint(stale.id(), stale.leaseToken(), "MONGO", a)));
+    assertThat(checkpoint).isInstanceOf(ExecutionException.class)
+        .hasCauseInstanceOf(MigrationStore.LeaseLostException.class);
+    Throwable heartbeat = catchThrowable(() -> {
+      if (!await(store.heartbeat(stale.id(), stale.leaseToken(), 30))) {
+        throw new IllegalStateException("heartbeat refused");
+      }
+    });
+    assertThat(heartbeat).hasMessageContaining("heartbeat refused");
+    Throwable finish = catchThrowable(() -> await(store.finishRun(stale.id(), stale.leaseToken(), "FAILED", null, "x")));
+    assertThat(finish).hasCauseInstanceOf(MigrationStore.LeaseLostException.class);
+
+    Optional<MigrationRecord> now = await(store.get(created.id()));
+    assertThat(now.orElseThrow().checkpointId()).isEqualTo("{\"v\": \"p-20\"}");
+    assertThat(now.get().done()).isEqualTo(20);
+    assertThat(now.get().state()).isEqualTo("RUNNING");
+    assertThat(now.get().leaseOwner()).isEqualTo("instance-b");
+    // The refused checkpoint's failure rows were rolled back with it.
+    assertThat(await(store.failures(created.id(), 0, 10))).isEmpty();
+  }
+}
