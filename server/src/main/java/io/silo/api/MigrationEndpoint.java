@@ -107,6 +107,11 @@ public final class MigrationEndpoint {
   }
 
   private Future<EncryptionPlan> plan(boolean has, MigrationDefinition definition) {
+    if (has && definition.getIncludeS3()) {
+      // Refused rather than ignored: a caller asking for the S3 phase must not get a run that silently skips it.
+      return Future.failedFuture(GrpcErrors.failedPrecondition(
+          "definition.include_s3: the S3 phase is not available in this version; leave it unset or false"));
+    }
     try {
       EncryptionPlan plan = has ? MigrationProtos.plan(definition, migrations.defaults()) : migrations.defaults();
       return migrations.requireSource(plan, "definition.source_namespace").map(plan);

@@ -145,6 +145,11 @@ class MigrationValidationTest {
   }
 
   @Test
+  void askingForTheS3PhaseIsRefusedRatherThanSilentlySkipped() throws Exception {
+    refused(d -> d.setIncludeS3(true), Status.Code.FAILED_PRECONDITION, "definition.include_s3");
+  }
+
+  @Test
   void tenantsAndAllTenantsAreExclusiveAndOneIsRequired() throws Exception {
     refused(StartMigrationRequest.newBuilder().addTenants("val-co").setAllTenants(true).build(),
         Status.Code.INVALID_ARGUMENT, "tenants");
