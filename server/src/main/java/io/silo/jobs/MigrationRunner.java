@@ -38,6 +38,8 @@ final class MigrationRunner {
   private long timerId = -1;
   private volatile boolean leaseLost;
   private volatile boolean shuttingDown;
+  /** A pause or cancel seen by a heartbeat; the VERIFY phase, which has no checkpoints, stops on it. */
+  private volatile String stopRequested;
   private final RateMeter rate = new RateMeter();
 
   MigrationRunner(Context context, MigrationStore store, ProgressBus bus, Collaborators.Keys keys,
@@ -75,9 +77,11 @@ final class MigrationRunner {
   Future<Void> run() {
     long period = Math.max(200, leaseSeconds * 1000L / 3);
     timerId = context.owner().setPeriodic(period, t -> store.heartbeat(job.id(), token, leaseSeconds)
-        .onSuccess(held -> {
-          if (!held) {
+        .onSuccess(lease -> {
+          if (!lease.held()) {
             leaseLost = true;
+          } else if (lease.requested() != null) {
+            stopRequested = lease.requested();
           }
         }));
     LOG.info("migration {} tenant={} claimed (phase {}, token {})", job.id(), job.tenant(), job.phase(), token);
@@ -95,7 +99,7 @@ final class MigrationRunner {
       if (stopped) {
         return Future.succeededFuture();
       }
-      return verifyPhase().compose(v -> store.finishRun(job.id(), token, "COMPLETED", "DONE",
+      return verifyPhase().compose(verifyStopped -> verifyStopped ? applyStop(stopRequested) : store.finishRun(job.id(), token, "COMPLETED", "DONE",
               job.verifyFindings() > 0 ? "verification found " + job.verifyFindings()
                   + " problem(s); run `silo verify " + job.tenant() + "` for details" : null)
           .map(done -> {
@@ -148,7 +152,7 @@ final class MigrationRunner {
                   return false;
                 });
           }
-          return applyStop().map(true);
+          return applyStop(job.requested()).map(true);
         });
   }
 
@@ -175,13 +179,13 @@ final class MigrationRunner {
   }
 
   /** After the pipeline stopped early: apply a requested pause/cancel, or hand the lease back on shutdown. */
-  private Future<Void> applyStop() {
+  private Future<Void> applyStop(String requested) {
     if (leaseLost) {
       LOG.warn("migration {} tenant={}: lease lost, stopping without changing state", job.id(), job.tenant());
       return Future.succeededFuture();
     }
-    if (job.requested() != null) {
-      String state = job.requested().equals("PAUSE") ? "PAUSED" : "CANCELLED";
+    if (requested != null) {
+      String state = requested.equals("PAUSE") ? "PAUSED" : "CANCELLED";
       return store.finishRun(job.id(), token, state, null, null).map(updated -> {
         job = updated;
         publish(job);
@@ -192,32 +196,47 @@ final class MigrationRunner {
     return store.releaseLease(job.id(), token);
   }
 
-  private Future<Void> verifyPhase() {
+  private void publishVerifyProgress(long checked, RateMeter verifyRate, long[] lastChecked, long[] lastPublish) {
+    verifyRate.record(checked - lastChecked[0]);
+    lastChecked[0] = checked;
+    long now = System.nanoTime();
+    if (now - lastPublish[0] > 500_000_000L) {
+      lastPublish[0] = now;
+      double perSecond = verifyRate.perSecond();
+      long left = Math.max(0, job.done() + job.failed() - checked);
+      bus.publish(new ProgressBus.Snapshot(job.withVerifyProgress(checked), perSecond,
+          perSecond > 0 ? Duration.ofMillis((long) (left / perSecond * 1000)) : null));
+    }
+  }
+
+  /** Verifies the copy; true when it stopped early for a pause, cancel or shutdown (it starts over on resume). */
+  private Future<Boolean> verifyPhase() {
     if (!job.phase().equals("VERIFY")) {
-      return Future.succeededFuture();
+      return Future.succeededFuture(false);
     }
     long[] lastPublish = {0};
     RateMeter verifyRate = new RateMeter();
     long[] lastChecked = {0};
-    return verifier.verify(job.tenant(), job.keyId(), plan, checked -> context.runOnContext(v -> {
-          verifyRate.record(checked - lastChecked[0]);
-          lastChecked[0] = checked;
-          long now = System.nanoTime();
-          if (now - lastPublish[0] > 500_000_000L) {
-            lastPublish[0] = now;
-            MigrationRecord progress = job.withVerifyProgress(checked);
-            double perSecond = verifyRate.perSecond();
-            long left = Math.max(0, job.done() + job.failed() - checked);
-            bus.publish(new ProgressBus.Snapshot(progress, perSecond,
-                perSecond > 0 ? Duration.ofMillis((long) (left / perSecond * 1000)) : null));
+    return verifier.verify(job.tenant(), job.keyId(), plan, checked -> {
+          // Runs on the verifier's thread after each batch: throwing here is how the verify is cut short.
+          if (stopRequested != null || shuttingDown || leaseLost) {
+            throw new java.util.concurrent.CancellationException("migration stop requested");
           }
-        }))
+          context.runOnContext(v -> publishVerifyProgress(checked, verifyRate, lastChecked, lastPublish));
+        })
         .compose(result -> store.recordVerification(job.tenant(), job.id(), plan.source().toString(),
                 plan.target().toString(), result.checked(), result.findings(), "migration " + job.id())
             .compose(id -> store.verified(job.id(), token, result.checked(), result.findings())))
         .map(updated -> {
           job = updated;
-          return null;
+          return false;
+        })
+        .recover(failure -> {
+          if (failure instanceof java.util.concurrent.CancellationException && (stopRequested != null || shuttingDown)
+              && !leaseLost) {
+            return Future.succeededFuture(true);
+          }
+          return Future.failedFuture(failure);
         });
   }
 

@@ -134,11 +134,19 @@ public final class MigrationStore {
     return one(sql, Tuple.of(owner, (double) leaseSeconds));
   }
 
-  /** Extends the lease; false when the token no longer holds it. */
-  public Future<Boolean> heartbeat(UUID id, long token, int leaseSeconds) {
+  /** What a heartbeat learned: whether the lease is still held, and a pause or cancel asked meanwhile (or null). */
+  public record Lease(boolean held, String requested) {
+  }
+
+  /**
+   * Extends the lease and reports any requested pause or cancel, so a phase without checkpoints (VERIFY) still
+   * learns of it within a heartbeat.
+   */
+  public Future<Lease> heartbeat(UUID id, long token, int leaseSeconds) {
     return pool.preparedQuery("UPDATE " + table + " SET lease_expires_at = now() + make_interval(secs => $3)"
-            + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING'")
-        .execute(Tuple.of(id, token, (double) leaseSeconds)).map(rows -> rows.rowCount() == 1);
+            + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING requested")
+        .execute(Tuple.of(id, token, (double) leaseSeconds))
+        .map(rows -> rows.size() == 1 ? new Lease(true, rows.iterator().next().getString(0)) : new Lease(false, null));
   }
 
   /** Moves to a phase (fenced); optional key id and total are recorded with it. */

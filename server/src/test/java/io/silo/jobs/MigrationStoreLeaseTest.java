@@ -80,7 +80,7 @@ class MigrationStoreLeaseTest {
     assertThat(checkpoint).isInstanceOf(ExecutionException.class)
         .hasCauseInstanceOf(MigrationStore.LeaseLostException.class);
     Throwable heartbeat = catchThrowable(() -> {
-      if (!await(store.heartbeat(stale.id(), stale.leaseToken(), 30))) {
+      if (!await(store.heartbeat(stale.id(), stale.leaseToken(), 30)).held()) {
         throw new IllegalStateException("heartbeat refused");
       }
     });

@@ -1,0 +1,153 @@
+package io.silo.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.silo.TestPostgres;
+import io.silo.config.SiloConfig;
+import io.silo.mongo.EncryptionPlan;
+import io.silo.mongo.MongoCopyPipeline;
+import io.silo.store.Database;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.time.Duration;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongConsumer;
+import java.util.function.Supplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * The engine driven with stand-in collaborators (real PostgreSQL): a pause asked during the VERIFY phase, which
+ * writes no checkpoints, reaches the runner through its heartbeat, cuts the verify short, and a resume verifies again.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class MigrationRunnerVerifyStopTest {
+
+  private Vertx vertx;
+  private Database database;
+  private MigrationStore store;
+  private Map<String, Object> settings;
+
+  @BeforeAll
+  void start() throws Exception {
+    vertx = Vertx.vertx();
+    settings = TestPostgres.freshDatabase();
+    database = await(Database.open(vertx, SiloConfig.of(settings)));
+    store = new MigrationStore(database.pool(), database.tables());
+  }
+
+  @AfterAll
+  void stop() throws Exception {
+    database.close();
+    await(vertx.close());
+  }
+
+  private static <T> T await(Future<T> future) throws Exception {
+    return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  /** A verifier that reports progress every 20 ms until told to stop (by the callback throwing), or finishes fast. */
+  private static final class SlowVerifier implements Collaborators.Verifier {
+    final CountDownLatch started = new CountDownLatch(1);
+    final AtomicBoolean cutShort = new AtomicBoolean();
+    final AtomicInteger calls = new AtomicInteger();
+
+    @Override
+    public Future<Collaborators.VerifyResult> verify(String tenant, UUID keyId, EncryptionPlan plan,
+                                                     LongConsumer checked) {
+      int call = calls.incrementAndGet();
+      return Vertx.currentContext().owner().executeBlocking(() -> {
+        started.countDown();
+        long limit = call == 1 ? 1_000 : 5;
+        for (long i = 1; i <= limit; i++) {
+          try {
+            checked.accept(i * 10);
+          } catch (java.util.concurrent.CancellationException e) {
+            cutShort.set(true);
+            throw e;
+          }
+          Thread.sleep(20);
+        }
+        return new Collaborators.VerifyResult(100, 0);
+      }, false);
+    }
+  }
+
+  @Test
+  void aPauseDuringVerifyStopsItWithinAHeartbeatAndResumeVerifiesAgainToCompletion() throws Exception {
+    JsonObject definition = new JsonObject().put("source", "legacy.patients").put("target", "medical.patients")
+        .put("tenantField", "tenantId").put("batchSize", 10)
+        .put("fields", new JsonArray().add(new JsonObject().put("path", "ssn").put("algorithm", "DETERMINISTIC")
+            .put("bsonType", "string")));
+    UUID id = await(store.startOrGetActive("verify-co", definition, "", "test")).migration().id();
+    // As if the copy were done: the job waits in its VERIFY phase.
+    TestPostgres.queryOne(settings, "UPDATE silo.migrations SET phase = 'VERIFY', docs_total = 100, docs_done = 100,"
+        + " key_id = gen_random_uuid() WHERE id = '" + id + "' RETURNING id");
+
+    SlowVerifier verifier = new SlowVerifier();
+    Collaborators.Keys keys = (tenant, caller) -> Future.succeededFuture(
+        new Collaborators.TenantKey(UUID.randomUUID(), () -> Future.succeededFuture()));
+    Collaborators.Mongo noMongo = new Collaborators.Mongo() {
+      @Override
+      public Future<Void> prepareTarget(EncryptionPlan plan) {
+        return Future.failedFuture(new AssertionError("the MONGO phase is done"));
+      }
+
+      @Override
+      public Future<Long> countSource(EncryptionPlan plan, String tenant) {
+        return Future.failedFuture(new AssertionError("the MONGO phase is done"));
+      }
+
+      @Override
+      public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> permit) {
+        throw new AssertionError("the MONGO phase is done");
+      }
+    };
+    ProgressBus bus = new ProgressBus();
+    MigrationEngine engine = new MigrationEngine(vertx, store, bus, keys, noMongo, verifier,
+        new MigrationMetrics(new SimpleMeterRegistry(), () -> 0), new MigrationEngine.Settings(1, 1, 100, true));
+    engine.start();
+    try {
+      assertThat(verifier.started.await(10, TimeUnit.SECONDS)).isTrue();
+      MigrationRecord asked = await(store.request(id, "PAUSE"));
+      assertThat(asked.requested()).isEqualTo("PAUSE");
+
+      MigrationRecord paused = awaitState(id, "PAUSED", Duration.ofSeconds(10));
+      assertThat(paused.phase()).isEqualTo("VERIFY");
+      assertThat(paused.requested()).isNull();
+      assertThat(paused.leaseToken()).isNull();
+      assertThat(verifier.cutShort).isTrue();
+
+      await(store.resume(id));
+      MigrationRecord completed = awaitState(id, "COMPLETED", Duration.ofSeconds(10));
+      assertThat(completed.verifyChecked()).isEqualTo(100);
+      assertThat(verifier.calls).hasValue(2);
+    } finally {
+      await(engine.shutdown());
+    }
+  }
+
+  private MigrationRecord awaitState(UUID id, String state, Duration timeout) throws Exception {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    MigrationRecord m;
+    do {
+      m = await(store.get(id)).orElseThrow();
+      if (m.state().equals(state)) {
+        return m;
+      }
+      Thread.sleep(50);
+    } while (System.nanoTime() < deadline);
+    throw new AssertionError("migration did not become " + state + "; it is " + m);
+  }
+}
