@@ -172,15 +172,16 @@ public final class SiloServer {
       }
       // Only browsers send Origin; plain gRPC callers skip the router entirely.
       String origin = request.getHeader("Origin");
+      List<String> allowed = config.list("grpc.corsOrigins");
+      if (cors != null && origin != null && !allowed.contains("*") && !allowed.contains(origin)) {
+        // Refused here for preflights too: the router would only fail the request after reading it.
+        request.response().setStatusCode(403).end("CORS: origin not allowed");
+        return;
+      }
       if (cors != null && origin != null && request.method() == HttpMethod.OPTIONS) {
         cors.handle(request);
       } else if (cors != null && origin != null) {
         // Actual gRPC-Web calls skip the router so gRPC attaches its handlers before any body byte is read.
-        List<String> allowed = config.list("grpc.corsOrigins");
-        if (!allowed.contains("*") && !allowed.contains(origin)) {
-          request.response().setStatusCode(403).end("CORS: origin not allowed");
-          return;
-        }
         request.response().putHeader("Access-Control-Allow-Origin", allowed.contains("*") ? "*" : origin)
             .putHeader("Vary", "Origin")
             .putHeader("Access-Control-Expose-Headers", "grpc-status,grpc-message,grpc-status-details-bin");
@@ -263,6 +264,12 @@ public final class SiloServer {
     router.route().handler(handler);
     // Only preflights reach this router; CorsHandler answers them and nothing else is routed.
     router.route().handler(ctx -> ctx.response().setStatusCode(204).end());
+    // Whatever fails in the router still gets an answer, never a hanging request.
+    router.route().failureHandler(ctx -> {
+      if (!ctx.response().ended()) {
+        ctx.response().setStatusCode(ctx.statusCode() > 0 ? ctx.statusCode() : 500).end();
+      }
+    });
     return router;
   }
 

@@ -42,9 +42,18 @@ class GrpcWebCorsTest {
   private record Reply(HttpClientResponse response, Buffer body) {
   }
 
+  /**
+   * Status and headers only. The body is not read: a small response can end before a body handler is attached, and
+   * then waiting for it would hang.
+   */
   private HttpClientResponse send(HttpMethod method, String origin, Map<String, String> headers, Buffer body)
       throws Exception {
-    return exchange(method, origin, headers, body).response();
+    RequestOptions options = new RequestOptions().setMethod(method).setHost("127.0.0.1").setPort(server.server.port())
+        .setURI("/grpc.health.v1.Health/Check").putHeader("Origin", origin);
+    headers.forEach(options::putHeader);
+    return http.request(options)
+        .compose(req -> body == null ? req.send() : req.send(body))
+        .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
   }
 
   private Reply exchange(HttpMethod method, String origin, Map<String, String> headers, Buffer body)
