@@ -116,7 +116,7 @@ public final class MigrationEndpoint {
       EncryptionPlan plan = has ? MigrationProtos.plan(definition, migrations.defaults()) : migrations.defaults();
       return migrations.requireSource(plan, "definition.source_namespace").map(plan);
     } catch (EncryptionPlan.InvalidPlanException e) {
-      return Future.failedFuture(GrpcErrors.invalidArgument(e.field(), e.getMessage().substring(e.field().length() + 1)));
+      return Future.failedFuture(e); // GrpcErrors maps it to INVALID_ARGUMENT naming the field
     }
   }
 
@@ -363,8 +363,7 @@ public final class MigrationEndpoint {
       try {
         return Future.succeededFuture(MigrationProtos.plan(d, migrations.defaults()));
       } catch (EncryptionPlan.InvalidPlanException e) {
-        return Future.failedFuture(GrpcErrors.invalidArgument(e.field(),
-            e.getMessage().substring(e.field().length() + 1)));
+        return Future.failedFuture(e); // GrpcErrors maps it to INVALID_ARGUMENT naming the field
       }
     }
     return migrations.store().latest(tenant).map(latest -> latest

@@ -240,7 +240,7 @@ public final class DemoSeeder {
      * Picks a tenant for item {@code i} with a skewed (1/(k+1)) distribution, as real estates are uneven; the
      * first {@code tenants} items go one to each tenant so even tiny seeds give every tenant data.
      */
-    private static int pickTenant(Random random, int i, int tenants) {
+    public static int pickTenant(Random random, int i, int tenants) {
         if (i < tenants) {
             return i;
         }

@@ -59,10 +59,6 @@ public final class MigrationEngine {
     this.owner = ManagementFactory.getRuntimeMXBean().getName() + "/" + UUID.randomUUID().toString().substring(0, 8);
   }
 
-  public String owner() {
-    return owner;
-  }
-
   /** Starts polling for claimable jobs. */
   public void start() {
     context.runOnContext(v -> {
@@ -74,10 +70,6 @@ public final class MigrationEngine {
   /** Looks for work now instead of at the next poll; called after Start and Resume. */
   public void wake() {
     context.runOnContext(v -> claimMore());
-  }
-
-  public boolean isRunningHere(UUID id) {
-    return running.containsKey(id);
   }
 
   private void claimMore() {

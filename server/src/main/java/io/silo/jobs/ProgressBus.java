@@ -1,7 +1,6 @@
 package io.silo.jobs;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -63,16 +62,6 @@ public final class ProgressBus {
 
   public Optional<Snapshot> latest(UUID id) {
     return Optional.ofNullable(latest.get(id));
-  }
-
-  public List<Snapshot> latestMatching(Predicate<MigrationRecord> filter) {
-    List<Snapshot> out = new ArrayList<>();
-    latest.values().forEach(s -> {
-      if (filter.test(s.migration())) {
-        out.add(s);
-      }
-    });
-    return out;
   }
 
   public int watcherCount() {

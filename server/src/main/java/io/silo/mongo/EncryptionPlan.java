@@ -1,6 +1,5 @@
 package io.silo.mongo;
 
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -112,13 +111,6 @@ public record EncryptionPlan(Namespace source, Namespace target, String tenantFi
       seen.add(rule.path());
     }
     return this;
-  }
-
-  /** The field paths, for reports. */
-  public List<String> paths() {
-    List<String> out = new ArrayList<>();
-    fields.forEach(f -> out.add(f.path()));
-    return out;
   }
 
   private static boolean validPath(String path) {

@@ -63,14 +63,6 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
     return crypto;
   }
 
-  public int cryptoThreads() {
-    return cryptoThreads;
-  }
-
-  public MongoClient client() {
-    return client;
-  }
-
   /**
    * Index on (tenant field, _id) in the target: verify, rollback and per-tenant reads filter by tenant and walk
    * _id order. The source is not touched (no index is created there); see the README for the index to add.
@@ -85,12 +77,6 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
   @Override
   public Future<Long> countSource(EncryptionPlan plan, String tenant) {
     return Reactive.single(vertx.getOrCreateContext(), collection(plan.source(), BsonDocument.class)
-        .countDocuments(Filters.eq(plan.tenantField(), tenant)));
-  }
-
-  /** The tenant's documents in the target; for plans, rollback and reports. */
-  public Future<Long> countTarget(EncryptionPlan plan, String tenant) {
-    return Reactive.single(vertx.getOrCreateContext(), collection(plan.target(), BsonDocument.class)
         .countDocuments(Filters.eq(plan.tenantField(), tenant)));
   }
 

@@ -110,22 +110,9 @@ final class BenchSeeder {
    * estate, which leaves Silo's largest tenant as a long tail.
    */
   private int tenantOf(Random random, int i) {
-    if (!skewed || i < tenants) {
-      return i % tenants;
-    }
-    double total = 0;
-    for (int k = 0; k < tenants; k++) {
-      total += 1.0 / (k + 1);
-    }
-    double r = random.nextDouble() * total;
-    for (int k = 0; k < tenants; k++) {
-      r -= 1.0 / (k + 1);
-      if (r < 0) {
-        return k;
-      }
-    }
-    return tenants - 1;
+    return skewed ? io.silo.dev.DemoSeeder.pickTenant(random, i, tenants) : i % tenants;
   }
+
 
   /** Ascending ObjectIds, as an application inserting over time would have. */
   private static ObjectId id(int i) {

@@ -4,7 +4,6 @@ import com.mongodb.client.MongoClient;
 import com.mongodb.client.MongoCollection;
 import com.mongodb.client.model.Filters;
 import io.grpc.Channel;
-import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
@@ -158,10 +157,6 @@ public final class MigrationFixture {
     public void onCompleted() {
       done.complete(null);
     }
-  }
-
-  static Context.CancellableContext cancellable() {
-    return Context.current().withCancellation();
   }
 
   /** Runs a call that must fail and returns its status, so tests can assert the code and the field it names. */

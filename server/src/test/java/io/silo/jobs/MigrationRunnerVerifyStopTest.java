@@ -1,20 +1,15 @@
 package io.silo.jobs;
 
+import static io.silo.jobs.TestStore.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import io.silo.TestPostgres;
-import io.silo.config.SiloConfig;
 import io.silo.mongo.EncryptionPlan;
 import io.silo.mongo.MongoCopyPipeline;
-import io.silo.store.Database;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
-import io.vertx.core.json.JsonObject;
 import java.time.Duration;
-import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -34,27 +29,18 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MigrationRunnerVerifyStopTest {
 
-  private Vertx vertx;
-  private Database database;
+  private TestStore db;
   private MigrationStore store;
-  private Map<String, Object> settings;
 
   @BeforeAll
   void start() throws Exception {
-    vertx = Vertx.vertx();
-    settings = TestPostgres.freshDatabase();
-    database = await(Database.open(vertx, SiloConfig.of(settings)));
-    store = new MigrationStore(database.pool(), database.tables());
+    db = TestStore.open();
+    store = db.store;
   }
 
   @AfterAll
   void stop() throws Exception {
-    database.close();
-    await(vertx.close());
-  }
-
-  private static <T> T await(Future<T> future) throws Exception {
-    return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    db.close();
   }
 
   /** A verifier that reports progress every 20 ms until told to stop (by the callback throwing), or finishes fast. */
@@ -86,13 +72,9 @@ class MigrationRunnerVerifyStopTest {
 
   @Test
   void aPauseDuringVerifyStopsItWithinAHeartbeatAndResumeVerifiesAgainToCompletion() throws Exception {
-    JsonObject definition = new JsonObject().put("source", "legacy.patients").put("target", "medical.patients")
-        .put("tenantField", "tenantId").put("batchSize", 10)
-        .put("fields", new JsonArray().add(new JsonObject().put("path", "ssn").put("algorithm", "DETERMINISTIC")
-            .put("bsonType", "string")));
-    UUID id = await(store.startOrGetActive("verify-co", definition, "", "test")).migration().id();
+    UUID id = await(store.startOrGetActive("verify-co", TestStore.ssnDefinition(), "", "test")).migration().id();
     // As if the copy were done: the job waits in its VERIFY phase.
-    TestPostgres.queryOne(settings, "UPDATE silo.migrations SET phase = 'VERIFY', docs_total = 100, docs_done = 100,"
+    db.sql("UPDATE silo.migrations SET phase = 'VERIFY', docs_total = 100, docs_done = 100,"
         + " key_id = gen_random_uuid() WHERE id = '" + id + "' RETURNING id");
 
     SlowVerifier verifier = new SlowVerifier();
@@ -115,7 +97,7 @@ class MigrationRunnerVerifyStopTest {
       }
     };
     ProgressBus bus = new ProgressBus();
-    MigrationEngine engine = new MigrationEngine(vertx, store, bus, keys, noMongo, verifier,
+    MigrationEngine engine = new MigrationEngine(db.vertx, store, bus, keys, noMongo, verifier,
         new MigrationMetrics(new SimpleMeterRegistry(), () -> 0), new MigrationEngine.Settings(1, 1, 100, true));
     engine.start();
     try {

@@ -1,19 +1,12 @@
 package io.silo.jobs;
 
+import static io.silo.jobs.TestStore.await;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
-import io.silo.TestPostgres;
-import io.silo.config.SiloConfig;
-import io.silo.store.Database;
-import io.vertx.core.Future;
-import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonObject;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -23,39 +16,23 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MigrationStoreLeaseTest {
 
-  private Vertx vertx;
-  private Database database;
+  private TestStore db;
   private MigrationStore store;
-  private Map<String, Object> settings;
 
   @BeforeAll
   void start() throws Exception {
-    vertx = Vertx.vertx();
-    settings = TestPostgres.freshDatabase();
-    database = await(Database.open(vertx, SiloConfig.of(settings)));
-    store = new MigrationStore(database.pool(), database.tables());
+    db = TestStore.open();
+    store = db.store;
   }
 
   @AfterAll
   void stop() throws Exception {
-    database.close();
-    await(vertx.close());
-  }
-
-  private static <T> T await(Future<T> future) throws Exception {
-    return future.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-  }
-
-  private static JsonObject definition() {
-    return new JsonObject().put("source", "legacy.patients").put("target", "medical.patients")
-        .put("tenantField", "tenantId").put("batchSize", 10)
-        .put("fields", new io.vertx.core.json.JsonArray().add(new JsonObject().put("path", "ssn")
-            .put("algorithm", "DETERMINISTIC").put("bsonType", "string")));
+    db.close();
   }
 
   @Test
   void aRunnerWhoseLeaseExpiredAndWasTakenOverIsFencedOutOfEveryWrite() throws Exception {
-    MigrationRecord created = await(store.startOrGetActive("fence-co", definition(), "", "test")).migration();
+    MigrationRecord created = await(store.startOrGetActive("fence-co", TestStore.ssnDefinition(), "", "test")).migration();
     assertThat(created.state()).isEqualTo("PLANNED");
 
     MigrationRecord stale = await(store.claim("instance-a", 30)).orElseThrow();
@@ -65,7 +42,7 @@ class MigrationStoreLeaseTest {
     assertThat(await(store.claim("instance-b", 30))).isEmpty();
 
     // Instance A stalls past its lease (a long GC pause, a partition); B takes the job over.
-    TestPostgres.queryOne(settings, "UPDATE silo.migrations SET lease_expires_at = now() - interval '1 second'"
+    db.sql("UPDATE silo.migrations SET lease_expires_at = now() - interval '1 second'"
         + " WHERE id = '" + created.id() + "' RETURNING id");
     MigrationRecord fresh = await(store.claim("instance-b", 30)).orElseThrow();
     assertThat(fresh.leaseToken()).isGreaterThan(stale.leaseToken());
