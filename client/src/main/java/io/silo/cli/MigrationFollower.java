@@ -180,6 +180,8 @@ final class MigrationFollower {
       String what = switch (state) {
         case MIGRATION_STATE_COMPLETED -> " completed with " + failed + " failed item" + (failed == 1 ? "" : "s");
         case MIGRATION_STATE_FAILED -> " FAILED" + (m.getLastError().isEmpty() ? "" : ": " + m.getLastError());
+        case MIGRATION_STATE_VERIFY_FAILED -> " finished, but VERIFY FAILED"
+            + (m.getLastError().isEmpty() ? "" : ": " + m.getLastError());
         default -> " ended " + MigrationText.state(state) + (failed > 0 ? " with " + failed + " failed items" : "");
       };
       err.println(MigrationText.sanitize("silo: " + who + what));
@@ -189,6 +191,10 @@ final class MigrationFollower {
       }
       if (state == MigrationState.MIGRATION_STATE_FAILED) {
         hints.add("continue from the last checkpoint with 'silo resume " + m.getId() + "'");
+      }
+      if (state == MigrationState.MIGRATION_STATE_VERIFY_FAILED) {
+        hints.add("see the findings with 'silo verify " + m.getTenant() + "', then re-sync with 'silo migrate "
+            + m.getTenant() + "'");
       }
       if (state == MigrationState.MIGRATION_STATE_CANCELLED) {
         hints.add("remove the migrated data with 'silo rollback " + m.getTenant() + " --migration " + m.getId() + "'");

@@ -14,6 +14,7 @@ final class MigrationText {
 
   private static final Set<MigrationState> FINAL = EnumSet.of(
       MigrationState.MIGRATION_STATE_COMPLETED,
+      MigrationState.MIGRATION_STATE_VERIFY_FAILED,
       MigrationState.MIGRATION_STATE_FAILED,
       MigrationState.MIGRATION_STATE_CANCELLED,
       MigrationState.MIGRATION_STATE_ROLLED_BACK);
@@ -148,6 +149,7 @@ final class MigrationText {
     appendPart(sb, phases.length() == 0 ? null : phases.toString(), "");
     sb.append("  failed ").append(failed(m)).append("  migration ").append(m.getId());
     appendPart(sb, m.getLastError().isEmpty() ? null : m.getLastError(), "error: ");
+    appendPart(sb, m.getNotice().isEmpty() ? null : m.getNotice(), "note: ");
     return sanitize(sb.toString());
   }
 

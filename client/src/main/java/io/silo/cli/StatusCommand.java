@@ -36,6 +36,9 @@ public final class StatusCommand extends SiloCommand {
     printer.note("Created " + orDash(TenantTable.time(m.hasCreateTime() ? m.getCreateTime() : null))
         + ", updated " + orDash(TenantTable.time(m.hasUpdateTime() ? m.getUpdateTime() : null))
         + ", completed " + orDash(TenantTable.time(m.hasCompleteTime() ? m.getCompleteTime() : null)));
+    if (!m.getNotice().isEmpty()) {
+      printer.note(MigrationText.sanitize("Note: " + m.getNotice()));
+    }
     if (!m.getLastError().isEmpty()) {
       printer.note(MigrationText.sanitize("Last error: " + m.getLastError()));
     }

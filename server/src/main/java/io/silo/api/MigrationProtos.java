@@ -83,6 +83,8 @@ final class MigrationProtos {
         .setPhase(phase(m.phase()))
         .setDefinition(definition(Definitions.fromJson(m.definition())))
         .setLastError(m.lastError() == null ? "" : m.lastError())
+        .setNotice(m.notice() == null ? "" : m.notice())
+        .setRetryAttempts(m.retryAttempts())
         .setIdempotencyKey(m.idempotencyKey() == null ? "" : m.idempotencyKey());
     int order = order(m.phase());
     out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_KEYS)

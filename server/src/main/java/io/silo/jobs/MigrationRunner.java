@@ -41,6 +41,8 @@ final class MigrationRunner {
   /** A pause or cancel seen by a heartbeat; the VERIFY phase, which has no checkpoints, stops on it. */
   private volatile String stopRequested;
   private final RateMeter rate = new RateMeter();
+  /** Findings of this run's verification that are not already failed items; set by the VERIFY phase. */
+  private long problems;
 
   MigrationRunner(Context context, MigrationStore store, ProgressBus bus, Collaborators.Keys keys,
                   Collaborators.Mongo mongo, Collaborators.Verifier verifier, MigrationMetrics metrics,
@@ -99,20 +101,33 @@ final class MigrationRunner {
       if (stopped) {
         return Future.succeededFuture();
       }
-      return verifyPhase().compose(verifyStopped -> verifyStopped ? applyStop(stopRequested) : store.finishRun(job.id(), token, "COMPLETED", "DONE",
-              job.verifyFindings() > 0 ? "verification found " + job.verifyFindings()
-                  + " problem(s); run `silo verify " + job.tenant() + "` for details" : null)
-          .map(done -> {
-            publish(done);
-            LOG.info("migration {} tenant={} completed: {} done, {} failed, {} findings", done.id(), done.tenant(),
-                done.done(), done.failed(), done.verifyFindings());
-            return null;
-          }));
+      return verifyPhase().compose(verifyStopped -> verifyStopped ? applyStop(stopRequested) : finish());
+    });
+  }
+
+  /** COMPLETED only when verified clean (or verification is off); otherwise VERIFY_FAILED, which purge refuses. */
+  private Future<Void> finish() {
+    boolean clean = problems == 0;
+    String state = clean ? "COMPLETED" : "VERIFY_FAILED";
+    String error = clean ? null : "verification found " + problems + " problem(s); run `silo verify "
+        + job.tenant() + "` for details, then `silo migrate " + job.tenant() + "` to re-sync";
+    return store.finishRun(job.id(), token, state, "DONE", error).map(done -> {
+      publish(done);
+      LOG.info("migration {} tenant={} {}: {} done, {} failed, {} findings", done.id(), done.tenant(), state,
+          done.done(), done.failed(), done.verifyFindings());
+      return null;
     });
   }
 
   private Future<Collaborators.TenantKey> keysPhase() {
     return keys.ensure(job.tenant(), "migration " + job.id()).compose(key -> {
+      if (job.keyId() != null && !job.keyId().equals(key.keyId())) {
+        // A run is bound to the key it started with: after a shred and re-create, writing on under the new key would
+        // leave one tenant's target under two keys, half of it undecryptable.
+        return Future.failedFuture(SiloException.precondition("migration " + job.id() + " started with data key "
+            + job.keyId() + " but the tenant's key is now " + key.keyId() + "; nothing was written. Roll back this"
+            + " migration and start a new one to migrate under the new key"));
+      }
       if (!job.phase().equals("KEYS")) {
         return Future.succeededFuture(key);
       }
@@ -145,15 +160,52 @@ final class MigrationRunner {
         }))
         .compose(outcome -> {
           if (outcome == MongoCopyPipeline.Outcome.SOURCE_EXHAUSTED) {
-            return store.enterPhase(job.id(), token, verifyAfterCopy ? "VERIFY" : "DONE", null, null)
-                .map(updated -> {
-                  job = updated;
-                  publish(job);
-                  return false;
-                });
+            return mayOverlap.compose(overlap -> overlap ? resync(key) : Future.succeededFuture(false))
+                .compose(stopped -> stopped ? applyStop(stopRequested != null ? stopRequested : job.requested())
+                    .map(true)
+                    : store.enterPhase(job.id(), token, verifyAfterCopy ? "VERIFY" : "DONE", null, null)
+                    .map(updated -> {
+                      job = updated;
+                      publish(job);
+                      return false;
+                    }));
           }
           return applyStop(job.requested()).map(true);
         });
+  }
+
+  /**
+   * After copying into a target that may already hold the tenant (a re-run or a resumed run): re-encrypts what
+   * changed in the source since, removes what was deleted there, and records what it did as the run's notice.
+   * True when it stopped early for a pause, cancel or shutdown (it runs again on resume).
+   */
+  private Future<Boolean> resync(Collaborators.TenantKey key) {
+    return verifier.resync(job.tenant(), key.keyId(), plan, () -> stopRequested != null || shuttingDown || leaseLost)
+        .compose(r -> {
+          StringBuilder notice = new StringBuilder();
+          if (r.inserted() + r.replaced() + r.deleted() > 0) {
+            notice.append("re-sync: ").append(r.inserted()).append(" inserted, ").append(r.replaced())
+                .append(" changed and re-encrypted, ").append(r.deleted()).append(" deleted from the target");
+          }
+          if (r.purgedAt() != null) {
+            notice.append(notice.length() > 0 ? "; " : "").append("the source was purged on ").append(r.purgedAt())
+                .append(": ").append(r.keptWithoutSource()).append(" target document(s) without a source are the only"
+                    + " copies and were kept");
+          }
+          if (r.conflicts() > 0) {
+            notice.append(notice.length() > 0 ? "; " : "").append(r.conflicts())
+                .append(" _id(s) held by another tenant's document were left alone");
+          }
+          return notice.length() == 0 ? Future.succeededFuture(false)
+              : store.notice(job.id(), token, notice.toString()).map(updated -> {
+                job = updated;
+                publish(job);
+                return false;
+              });
+        })
+        .recover(failure -> failure instanceof java.util.concurrent.CancellationException
+            && (stopRequested != null || shuttingDown) && !leaseLost
+            ? Future.succeededFuture(true) : Future.failedFuture(failure));
   }
 
   /** One batch is written: checkpoint it (fenced) and decide whether to go on. */
@@ -169,6 +221,8 @@ final class MigrationRunner {
     long done = job.done() + batch.copied() + batch.alreadyPresent();
     return store.checkpoint(job.id(), token, "MONGO",
             new MigrationStore.Checkpoint(SourceIds.encode(batch.lastId()), done, job.bytes() + batch.bytes(), failures))
+        .compose(updated -> updated.retryAttempts() == 0 ? Future.succeededFuture(updated)
+            : store.progressed(job.id(), token))
         .map(updated -> {
           metrics.batch(batch.copied(), batch.alreadyPresent(), batch.failures().size());
           rate.record(batch.processed());
@@ -224,13 +278,14 @@ final class MigrationRunner {
           }
           context.runOnContext(v -> publishVerifyProgress(checked, verifyRate, lastChecked, lastPublish));
         })
-        .compose(result -> store.recordVerification(job.tenant(), job.id(), plan.source().toString(),
-                plan.target().toString(), result.checked(), result.findings(), "migration " + job.id())
-            .compose(id -> store.verified(job.id(), token, result.checked(), result.findings())))
-        .map(updated -> {
-          job = updated;
-          return false;
-        })
+        .compose(result -> store.recordVerification(job.tenant(), job.id(), job.definition(), result.checked(),
+                result.findings(), "migration " + job.id())
+            .compose(id -> store.verified(job.id(), token, result.checked(), result.findings()))
+            .map(updated -> {
+              job = updated;
+              problems = result.problems();
+              return false;
+            }))
         .recover(failure -> {
           if (failure instanceof java.util.concurrent.CancellationException && (stopRequested != null || shuttingDown)
               && !leaseLost) {
@@ -253,8 +308,28 @@ final class MigrationRunner {
       message = "the tenant's data key " + job.keyId() + " is no longer in the key vault (shredded or deleted?); "
           + "libmongocrypt: not all keys requested were satisfied";
     }
-    LOG.error("migration {} tenant={} failed in phase {}: {}", job.id(), job.tenant(), job.phase(), message);
-    return store.finishRun(job.id(), token, "FAILED", null, message)
+    if (Transient.is(failure) && job.retryAttempts() < Transient.MAX_ATTEMPTS) {
+      double delay = Transient.backoffSeconds(job.retryAttempts());
+      String reason = "transient (retry " + (job.retryAttempts() + 1) + " of " + Transient.MAX_ATTEMPTS + " in "
+          + String.format(java.util.Locale.ROOT, "%.1f", delay) + " s, from the last checkpoint): " + message;
+      LOG.warn("migration {} tenant={} phase {}: {}", job.id(), job.tenant(), job.phase(), reason);
+      return store.retryLater(job.id(), token, delay, reason)
+          .map(updated -> {
+            publish(updated);
+            return (Void) null;
+          })
+          .recover(e -> {
+            // PostgreSQL itself may be what is down: the lease then simply expires and the run is claimed again.
+            LOG.warn("migration {}: could not requeue after a transient fault ({}); it resumes when its lease expires",
+                job.id(), e.toString());
+            return Future.succeededFuture();
+          });
+    }
+    String kind = Transient.is(failure) ? "transient fault persisted after " + Transient.MAX_ATTEMPTS
+        + " retries: " : "needs an operator (a retry cannot fix this): ";
+    String recorded = kind + message;
+    LOG.error("migration {} tenant={} failed in phase {}: {}", job.id(), job.tenant(), job.phase(), recorded);
+    return store.finishRun(job.id(), token, "FAILED", null, recorded)
         .map(updated -> {
           publish(updated);
           return (Void) null;

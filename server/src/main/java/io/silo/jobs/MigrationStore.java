@@ -39,9 +39,11 @@ public final class MigrationStore {
 
   /** A recorded verification result. */
   public record Verification(long id, String tenant, UUID migrationId, String source, String target, long checked,
-                             long findings, boolean clean, OffsetDateTime time) {
+                             long findings, boolean clean, OffsetDateTime time, JsonObject definition) {
   }
 
+  /** First key of Silo's advisory locks, so they cannot collide with the application's own. */
+  private static final int TENANT_LOCK_CLASS = 0x51_10;
   private final Pool pool;
   private final String schema;
   private final String table;
@@ -203,9 +205,34 @@ public final class MigrationStore {
   public Future<MigrationRecord> finishRun(UUID id, long token, String state, String phase, String lastError) {
     return fenced(id, "UPDATE " + table + " SET state = $3, phase = COALESCE($4, phase), last_error = $5,"
         + " requested = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now(),"
-        + " completed_at = CASE WHEN $3 IN ('COMPLETED', 'FAILED', 'CANCELLED') THEN now() ELSE completed_at END"
+        + " retry_attempts = CASE WHEN $3 = 'FAILED' THEN retry_attempts ELSE 0 END,"
+        + " completed_at = CASE WHEN $3 IN ('COMPLETED', 'VERIFY_FAILED', 'FAILED', 'CANCELLED') THEN now()"
+        + " ELSE completed_at END"
         + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS,
         Tuple.of(id, token, state, phase, lastError));
+  }
+
+  /**
+   * After a transient fault: gives the lease up but keeps the job RUNNING and unclaimable for {@code delaySeconds}
+   * (the lease expiry doubles as the earliest retry time), so any instance resumes it from its checkpoint then.
+   */
+  public Future<MigrationRecord> retryLater(UUID id, long token, double delaySeconds, String reason) {
+    return fenced(id, "UPDATE " + table + " SET lease_owner = NULL, lease_token = NULL,"
+        + " lease_expires_at = now() + make_interval(secs => $3), retry_attempts = retry_attempts + 1,"
+        + " last_error = $4, updated_at = now() WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING'"
+        + " RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token, delaySeconds, reason));
+  }
+
+  /** Clears the transient-fault streak once the run made progress again. */
+  public Future<MigrationRecord> progressed(UUID id, long token) {
+    return fenced(id, "UPDATE " + table + " SET retry_attempts = 0, last_error = NULL WHERE id = $1"
+        + " AND lease_token = $2 AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token));
+  }
+
+  /** Sets the run's notice: what an operator should know that is not an error (fenced). */
+  public Future<MigrationRecord> notice(UUID id, long token, String notice) {
+    return fenced(id, "UPDATE " + table + " SET notice = $3, updated_at = now() WHERE id = $1 AND lease_token = $2"
+        + " AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token, notice));
   }
 
   /** Gives up the lease without changing state, so another runner may claim the job at once (orderly shutdown). */
@@ -289,19 +316,20 @@ public final class MigrationStore {
         });
   }
 
-  public Future<Long> recordVerification(String tenant, UUID migrationId, String source, String target, long checked,
+  public Future<Long> recordVerification(String tenant, UUID migrationId, JsonObject definition, long checked,
                                          long findings, String caller) {
     return pool.preparedQuery("INSERT INTO " + schema + ".verifications (tenant_slug, migration_id, source_namespace,"
-            + " target_namespace, checked, findings, clean, caller) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
-        .execute(Tuple.of(tenant, migrationId, source, target, checked, findings).addValue(findings == 0)
-            .addValue(caller))
+            + " target_namespace, checked, findings, clean, caller, definition)"
+            + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+        .execute(Tuple.of(tenant, migrationId, definition.getString("source"), definition.getString("target"), checked,
+            findings).addValue(findings == 0).addValue(caller).addValue(definition))
         .map(rows -> rows.iterator().next().getLong(0));
   }
 
   /** The tenant's newest verification, if any. */
   public Future<Optional<Verification>> latestVerification(String tenant) {
     return pool.preparedQuery("SELECT id, tenant_slug, migration_id, source_namespace, target_namespace, checked,"
-            + " findings, clean, created_at FROM " + schema + ".verifications WHERE tenant_slug = $1"
+            + " findings, clean, created_at, definition FROM " + schema + ".verifications WHERE tenant_slug = $1"
             + " ORDER BY id DESC LIMIT 1")
         .execute(Tuple.of(tenant))
         .map(rows -> {
@@ -311,7 +339,8 @@ public final class MigrationStore {
           Row r = rows.iterator().next();
           return Optional.of(new Verification(r.getLong("id"), r.getString("tenant_slug"), r.getUUID("migration_id"),
               r.getString("source_namespace"), r.getString("target_namespace"), r.getLong("checked"),
-              r.getLong("findings"), r.getBoolean("clean"), r.getOffsetDateTime("created_at")));
+              r.getLong("findings"), r.getBoolean("clean"), r.getOffsetDateTime("created_at"),
+              (JsonObject) r.getValue("definition")));
         });
   }
 
@@ -326,6 +355,40 @@ public final class MigrationStore {
         .map(rows -> rows.iterator().next().getLong(0));
   }
 
+  /** Writes the audit row of an operation before it deletes anything (outcome STARTED); returns its id. */
+  public Future<Long> auditStarted(String tenant, String action, UUID migrationId, Long verificationId,
+                                   String namespace, String caller) {
+    return pool.preparedQuery("INSERT INTO " + schema + ".data_audit (tenant_slug, action, migration_id,"
+            + " verification_id, namespace, caller, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'STARTED') RETURNING id")
+        .execute(Tuple.of(tenant, action, migrationId, verificationId, namespace, caller))
+        .map(rows -> rows.iterator().next().getLong(0));
+  }
+
+  /** Completes an audit row written with outcome STARTED. */
+  public Future<Void> finishAudit(long auditId, long deleted, String error) {
+    return pool.preparedQuery("UPDATE " + schema + ".data_audit SET documents_deleted = $2, outcome = $3, error = $4"
+            + " WHERE id = $1").execute(Tuple.of(auditId, deleted, error == null ? "OK" : "FAILED", error)).mapEmpty();
+  }
+
+  /**
+   * Runs {@code work} holding the tenant's data lock: a PostgreSQL session advisory lock, so purge, rollback and a
+   * re-sync's deletions never interleave for one tenant, on this instance or another. Fails with
+   * FAILED_PRECONDITION at once when someone else holds it.
+   */
+  public <T> Future<T> withTenantLock(String tenant, java.util.function.Supplier<Future<T>> work) {
+    return pool.getConnection().compose(conn -> conn.preparedQuery("SELECT pg_try_advisory_lock($1, hashtext($2))")
+        .execute(Tuple.of(TENANT_LOCK_CLASS, tenant))
+        .compose(rows -> {
+          if (!rows.iterator().next().getBoolean(0)) {
+            return Future.<T>failedFuture(SiloException.precondition("tenant '" + tenant + "' has a purge, rollback or"
+                + " re-sync in progress; try again when it has finished"));
+          }
+          return work.get().eventually(() -> conn.preparedQuery("SELECT pg_advisory_unlock($1, hashtext($2))")
+              .execute(Tuple.of(TENANT_LOCK_CLASS, tenant)));
+        })
+        .eventually(conn::close));
+  }
+
   /**
    * True when another migration of the tenant into the same target namespace got as far as copying: only then can
    * the target already hold some of the tenant's documents.
@@ -336,11 +399,23 @@ public final class MigrationStore {
         .execute(Tuple.of(tenant, exclude, targetNamespace)).map(rows -> rows.size() > 0);
   }
 
-  /** True when the tenant's source was purged at or after {@code since}. */
-  public Future<Boolean> purgedSince(String tenant, OffsetDateTime since) {
-    return pool.preparedQuery("SELECT 1 FROM " + schema + ".data_audit WHERE tenant_slug = $1 AND action = 'PURGE_SOURCE'"
-            + " AND outcome = 'OK' AND created_at >= $2 LIMIT 1")
-        .execute(Tuple.of(tenant, since)).map(rows -> rows.size() > 0);
+  /** A purge that deleted source documents: when, which audit row, and from which namespace. */
+  public record PurgeRecord(long auditId, String namespace, long deleted, OffsetDateTime time) {
+  }
+
+  /**
+   * The tenant's most recent purge of {@code sourceNamespace}, whichever migration it followed and however it ended
+   * (one that died midway may have deleted documents it could not count). Once one exists, the target may hold the
+   * only copy of some documents.
+   */
+  public Future<Optional<PurgeRecord>> lastPurge(String tenant, String sourceNamespace) {
+    return pool.preparedQuery("SELECT id, namespace, documents_deleted, created_at FROM " + schema + ".data_audit"
+            + " WHERE tenant_slug = $1 AND action = 'PURGE_SOURCE' AND namespace = $2"
+            + " ORDER BY id DESC LIMIT 1")
+        .execute(Tuple.of(tenant, sourceNamespace))
+        .map(rows -> rows.size() == 0 ? Optional.empty() : Optional.of(rows.iterator().next()).map(r ->
+            new PurgeRecord(r.getLong("id"), r.getString("namespace"), r.getLong("documents_deleted"),
+                r.getOffsetDateTime("created_at"))));
   }
 
   private Future<MigrationRecord> fenced(UUID id, String sql, Tuple args) {

@@ -1,15 +1,12 @@
 package io.silo.jobs;
 
 import com.mongodb.client.MongoClient;
-import com.mongodb.client.MongoCollection;
-import com.mongodb.client.model.Filters;
-import com.mongodb.client.model.Projections;
-import com.mongodb.client.model.Sorts;
 import com.mongodb.client.vault.ClientEncryption;
 import io.silo.SiloException;
 import io.silo.keys.TenantKeys;
 import io.silo.mongo.EncryptionPlan;
 import io.silo.mongo.MigrationMongo;
+import io.silo.mongo.TenantReconciler;
 import io.silo.mongo.TenantVerifier;
 import io.silo.store.TenantStore;
 import io.vertx.core.Future;
@@ -17,14 +14,11 @@ import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongConsumer;
-import org.bson.BsonDocument;
-import org.bson.BsonValue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,7 +32,6 @@ public final class Migrations implements Collaborators.Verifier {
   private static final Logger LOG = LoggerFactory.getLogger(Migrations.class);
   /** Used for a plan's time estimate until this deployment has completed a migration to measure. */
   private static final double DEFAULT_DOCS_PER_SECOND = 2000;
-  private static final int PURGE_BATCH = 1000;
 
   /** Per-tenant dry-run result. */
   public record TenantPlan(String tenant, long documents, EncryptionPlan plan, boolean keyExists, Duration estimate) {
@@ -227,8 +220,9 @@ public final class Migrations implements Collaborators.Verifier {
   }
 
   /**
-   * Removes the tenant's documents from the migration's target and marks it ROLLED_BACK. Refused while it runs and
-   * after the source was purged, when the target holds the only copy.
+   * Removes the tenant's copied documents from the migration's target and marks it ROLLED_BACK. Refused while it
+   * runs, and refused once the tenant's source was ever purged: the target may then hold the only copy. Even so, only
+   * target documents whose source document still exists are deleted.
    */
   public Future<RolledBack> rollback(String tenant, UUID migrationId, String caller) {
     Future<Optional<MigrationRecord>> which = migrationId == null ? store.latest(tenant) : store.get(migrationId);
@@ -243,40 +237,50 @@ public final class Migrations implements Collaborators.Verifier {
         return Future.failedFuture(SiloException.invalid("migration_id", "migration " + m.id()
             + " belongs to tenant '" + m.tenant() + "', not '" + tenant + "'"));
       }
-      if (m.state().equals("RUNNING") || m.state().equals("PLANNED")) {
-        return Future.failedFuture(SiloException.precondition("migration " + m.id() + " is " + m.state()
-            + "; pause or cancel it before rolling back"));
-      }
       EncryptionPlan plan = Definitions.fromJson(m.definition());
-      return store.purgedSince(tenant, m.createdAt()).compose(purged -> {
-        if (purged) {
-          return Future.failedFuture(SiloException.precondition("the source of tenant '" + tenant
-              + "' was purged after this migration; rolling back would delete the only copy"));
+      return store.withTenantLock(tenant, () -> store.get(m.id()).compose(current -> {
+        MigrationRecord now = current.orElseThrow();
+        if (now.state().equals("RUNNING") || now.state().equals("PLANNED")) {
+          return Future.failedFuture(SiloException.precondition("migration " + m.id() + " is " + now.state()
+              + "; pause or cancel it before rolling back"));
         }
-        // Marked first, so the job cannot be resumed and write again while its documents are being removed.
-        return store.markRolledBack(m.id()).compose(rolled -> mongo.deleteTenant(plan.target(), plan.tenantField(), tenant)
-            .recover(failure -> store.audit(tenant, "ROLLBACK", m.id(), null, plan.target().toString(), 0, caller,
-                MigrationRunner.safeMessage(failure)).transform(x -> Future.failedFuture(failure)))
-            .compose(removed -> store.audit(tenant, "ROLLBACK", m.id(), null, plan.target().toString(), removed,
-                caller, null).map(auditId -> {
-                  bus.publish(rolled);
-                  LOG.warn("migration {} tenant={} rolled back by {}: {} target documents removed", m.id(), tenant,
-                      caller, removed);
-                  return new RolledBack(rolled, removed);
-                })));
-      });
+        return store.lastPurge(tenant, plan.source().toString()).compose(purge -> {
+          if (purge.isPresent()) {
+            return Future.failedFuture(SiloException.precondition("the source of tenant '" + tenant + "' ("
+                + plan.source() + ") was purged on " + purge.get().time() + " (audit #" + purge.get().auditId()
+                + "); the target holds the only copy of those documents, so it cannot be rolled back"));
+          }
+          // Marked first, so the job cannot be resumed and write again while its documents are being removed.
+          return store.markRolledBack(m.id()).compose(rolled -> store.auditStarted(tenant, "ROLLBACK", m.id(), null,
+                  plan.target().toString(), caller)
+              .compose(auditId -> blocking.executeBlocking(() -> new TenantReconciler(syncMongo, encryption, plan)
+                      .rollback(tenant, null), false)
+                  .recover(failure -> store.finishAudit(auditId, 0, MigrationRunner.safeMessage(failure))
+                      .transform(x -> Future.failedFuture(failure)))
+                  .compose(result -> store.finishAudit(auditId, result.deleted(), null).map(x -> {
+                    bus.publish(rolled);
+                    LOG.warn("migration {} tenant={} rolled back by {}: {} target documents removed, {} kept (no"
+                        + " source document)", m.id(), tenant, caller, result.deleted(), result.keptWithoutSource());
+                    return new RolledBack(rolled, result.deleted());
+                  }))));
+        });
+      }));
     });
   }
 
-  /** Verifies a tenant for a caller and records the result (a clean one allows a purge). */
+  /**
+   * Verifies a tenant for a caller and records the result with the definition it answered; only a clean one with the
+   * migration's own definition can allow a purge.
+   */
   public Future<TenantVerifier.Summary> verifyAndRecord(String tenant, EncryptionPlan plan, TenantVerifier.Sink sink,
                                                         String caller) {
-    return keys.find(tenant).compose(key -> blocking.executeBlocking(() ->
-            new TenantVerifier(syncMongo, encryption, mongo.cryptoPool(), plan)
-                .verify(tenant, key.map(TenantKeys.KeyInfo::keyId).orElse(null), sink), false))
+    return store.lastPurge(tenant, plan.source().toString()).compose(purge -> keys.find(tenant)
+        .compose(key -> blocking.executeBlocking(() ->
+            new TenantVerifier(syncMongo, encryption, mongo.cryptoPool(), plan).sourcePurged(purge.isPresent())
+                .verify(tenant, key.map(TenantKeys.KeyInfo::keyId).orElse(null), sink), false)))
         .compose(summary -> store.latest(tenant).compose(latest -> store.recordVerification(tenant,
-                latest.map(MigrationRecord::id).orElse(null), plan.source().toString(), plan.target().toString(),
-                summary.checked(), summary.findings(), caller))
+                latest.map(MigrationRecord::id).orElse(null), Definitions.toJson(plan), summary.checked(),
+                summary.findings(), caller))
             .map(id -> summary));
   }
 
@@ -284,8 +288,9 @@ public final class Migrations implements Collaborators.Verifier {
   @Override
   public Future<Collaborators.VerifyResult> verify(String tenant, UUID keyId, EncryptionPlan plan,
                                                    LongConsumer checked) {
-    return blocking.executeBlocking(() -> {
+    return store.lastPurge(tenant, plan.source().toString()).compose(purge -> blocking.executeBlocking(() -> {
       TenantVerifier.Summary summary = new TenantVerifier(syncMongo, encryption, mongo.cryptoPool(), plan)
+          .sourcePurged(purge.isPresent())
           .verify(tenant, keyId, new TenantVerifier.Sink() {
             @Override
             public void finding(TenantVerifier.Finding finding) {
@@ -296,20 +301,33 @@ public final class Migrations implements Collaborators.Verifier {
               checked.accept(soFar);
             }
           });
-      return new Collaborators.VerifyResult(summary.checked(), summary.findings());
-    }, false);
+      return new Collaborators.VerifyResult(summary.checked(), summary.findings(), summary.unfit());
+    }, false));
+  }
+
+  @Override
+  public Future<Collaborators.ResyncResult> resync(String tenant, UUID keyId, EncryptionPlan plan,
+                                                   BooleanSupplier stop) {
+    return store.withTenantLock(tenant, () -> store.lastPurge(tenant, plan.source().toString())
+        .compose(purge -> blocking.executeBlocking(() -> {
+          TenantReconciler.ResyncResult r = new TenantReconciler(syncMongo, encryption, plan)
+              .resync(tenant, keyId, purge.isPresent(), stop);
+          return new Collaborators.ResyncResult(r.inserted(), r.replaced(), r.deleted(), r.keptWithoutSource(),
+              r.conflicts(), purge.map(p -> p.time() + " (audit #" + p.auditId() + ")").orElse(null));
+        }, false)));
   }
 
   /**
-   * Deletes the tenant's plaintext source documents after a clean verification of its completed migration. Only
-   * documents present in the target are deleted, so a document added to the source after the verification is kept.
+   * Deletes the tenant's plaintext source documents after a clean verification of its completed migration, with
+   * exactly that migration's definition. Each document is compared with its decrypted copy and deleted only while
+   * still unchanged (compare and delete), so a document the application changed or added since is kept.
    */
   public Future<Purged> purge(String tenant, String confirm, String caller) {
     if (!tenant.equals(confirm)) {
       return Future.failedFuture(SiloException.precondition("confirm must equal the tenant slug '" + tenant
           + "' to purge its source documents"));
     }
-    return store.latest(tenant).compose(latest -> {
+    return store.withTenantLock(tenant, () -> store.latest(tenant).compose(latest -> {
       if (latest.isEmpty() || !latest.get().state().equals("COMPLETED")) {
         return Future.failedFuture(SiloException.precondition("tenant '" + tenant + "' has no COMPLETED migration"
             + latest.map(m -> " (latest is " + m.state() + ")").orElse("") + "; migrate and verify first"));
@@ -318,52 +336,32 @@ public final class Migrations implements Collaborators.Verifier {
       EncryptionPlan plan = Definitions.fromJson(m.definition());
       return store.latestVerification(tenant).compose(v -> {
         if (v.isEmpty() || !v.get().clean() || v.get().time().isBefore(m.createdAt())
-            || !v.get().source().equals(plan.source().toString()) || !v.get().target().equals(plan.target().toString())) {
+            || !m.definition().equals(v.get().definition())) {
+          String why = v.isEmpty() ? "" : !v.get().clean() ? " (the latest found " + v.get().findings()
+              + " problem(s))" : !m.definition().equals(v.get().definition())
+              ? " (the latest checked a different definition than the migration's)" : " (the latest is older)";
           return Future.failedFuture(SiloException.precondition("tenant '" + tenant + "' has no clean verification of "
-              + "its latest migration" + v.map(x -> x.clean() ? "" : " (the latest found " + x.findings()
-              + " problem(s))").orElse("") + "; run `silo verify " + tenant + "` first"));
+              + "its latest migration" + why + "; run `silo verify " + tenant + "` first"));
         }
-        long verificationId = v.get().id();
-        return blocking.executeBlocking(() -> purgeVerified(plan, tenant), false)
-            .recover(failure -> store.audit(tenant, "PURGE_SOURCE", m.id(), verificationId, plan.source().toString(),
-                0, caller, MigrationRunner.safeMessage(failure)).transform(x -> Future.failedFuture(failure)))
-            .compose(counts -> store.audit(tenant, "PURGE_SOURCE", m.id(), verificationId, plan.source().toString(),
-                counts[0], caller, null).map(auditId -> {
-                  LOG.warn("source of tenant={} purged by {}: {} documents deleted, {} kept (not in target)", tenant,
-                      caller, counts[0], counts[1]);
-                  return new Purged(counts[0], counts[1], auditId);
-                }));
+        return keys.find(tenant).compose(key -> {
+          if (key.isEmpty() || !key.get().keyId().equals(m.keyId())) {
+            return Future.failedFuture(SiloException.precondition("tenant '" + tenant + "': the data key "
+                + m.keyId() + " its migration wrote with is " + key.map(k -> "no longer current (now "
+                + k.keyId() + ")").orElse("gone") + "; nothing was purged"));
+          }
+          long verificationId = v.get().id();
+          return store.auditStarted(tenant, "PURGE_SOURCE", m.id(), verificationId, plan.source().toString(), caller)
+              .compose(auditId -> blocking.executeBlocking(() -> new TenantReconciler(syncMongo, encryption, plan)
+                      .purge(tenant, m.keyId(), null), false)
+                  .recover(failure -> store.finishAudit(auditId, 0, MigrationRunner.safeMessage(failure))
+                      .transform(x -> Future.failedFuture(failure)))
+                  .compose(result -> store.finishAudit(auditId, result.deleted(), null).map(x -> {
+                    LOG.warn("source of tenant={} purged by {}: {} documents deleted, {} kept (changed since the"
+                        + " copy or not in the target)", tenant, caller, result.deleted(), result.kept());
+                    return new Purged(result.deleted(), result.kept(), auditId);
+                  })));
+        });
       });
-    });
-  }
-
-  /** Blocking: deletes, batch by batch, the tenant's source documents whose _id is in the target. */
-  private long[] purgeVerified(EncryptionPlan plan, String tenant) {
-    MongoCollection<BsonDocument> source = syncMongo.getDatabase(plan.source().database())
-        .getCollection(plan.source().collection(), BsonDocument.class);
-    MongoCollection<BsonDocument> target = syncMongo.getDatabase(plan.target().database())
-        .getCollection(plan.target().collection(), BsonDocument.class);
-    long deleted = 0;
-    long kept = 0;
-    BsonValue after = null;
-    while (true) {
-      List<BsonValue> ids = new ArrayList<>();
-      var filter = after == null ? Filters.eq(plan.tenantField(), tenant)
-          : Filters.and(Filters.eq(plan.tenantField(), tenant), Filters.gt("_id", after));
-      source.find(filter).projection(Projections.include("_id")).sort(Sorts.ascending("_id")).limit(PURGE_BATCH)
-          .forEach(d -> ids.add(d.get("_id")));
-      if (ids.isEmpty()) {
-        return new long[] {deleted, kept};
-      }
-      after = ids.get(ids.size() - 1);
-      Set<BsonValue> inTarget = new HashSet<>();
-      target.find(Filters.and(Filters.in("_id", ids), Filters.eq(plan.tenantField(), tenant)))
-          .projection(Projections.include("_id")).forEach(d -> inTarget.add(d.get("_id")));
-      kept += ids.size() - inTarget.size();
-      if (!inTarget.isEmpty()) {
-        deleted += source.deleteMany(Filters.and(Filters.in("_id", new ArrayList<>(inTarget)),
-            Filters.eq(plan.tenantField(), tenant))).getDeletedCount();
-      }
-    }
+    }));
   }
 }

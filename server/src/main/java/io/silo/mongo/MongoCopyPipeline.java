@@ -15,8 +15,10 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -306,27 +308,38 @@ public final class MongoCopyPipeline {
     }
     long batchBytes = bytes;
     BsonValue lastId = ids.get(ids.size() - 1);
-    Future<Set<BsonValue>> present = !mayBePresent ? Future.succeededFuture(Set.of())
-        : retrying(() -> Reactive.collect(context,
-            target.find(Filters.in("_id", ids)).projection(Projections.include("_id"))))
+    // Present means present *for this tenant*: another tenant's document under the same _id is a conflict to
+    // report, never a reason to count this one as migrated.
+    Future<Map<BsonValue, Boolean>> present = !mayBePresent ? Future.succeededFuture(Map.of())
+        : retrying(() -> Reactive.collect(context, target.find(Filters.in("_id", ids))
+            .projection(Projections.include("_id", plan.tenantField()))))
             .map(found -> {
-              Set<BsonValue> existing = new HashSet<>();
-              found.forEach(d -> existing.add(d.get("_id")));
+              Map<BsonValue, Boolean> existing = new HashMap<>();
+              for (RawBsonDocument d : found) {
+                BsonValue owner = DocumentEncryptor.valueAt(d, plan.tenantField());
+                existing.put(d.get("_id"), owner != null && owner.isString()
+                    && owner.asString().getValue().equals(tenant));
+              }
               return existing;
             });
     return present.compose(existing -> {
       List<RawBsonDocument> todo = new ArrayList<>(docs.size());
+      List<ItemFailure> conflicts = new ArrayList<>();
       for (RawBsonDocument doc : docs) {
-        if (!existing.contains(doc.get("_id"))) {
+        Boolean ours = existing.get(doc.get("_id"));
+        if (ours == null) {
           todo.add(doc);
+        } else if (!ours) {
+          conflicts.add(conflict(doc.get("_id"), tenant));
         }
       }
       if (todo.isEmpty()) {
-        return Future.succeededFuture(new BatchResult(lastId, 0, docs.size(), batchBytes, List.of()));
+        return Future.succeededFuture(new BatchResult(lastId, 0, docs.size() - conflicts.size(), batchBytes,
+            conflicts));
       }
       return kmsPermit.get().compose(v -> encryptAll(todo, keyId)).compose(outcomes -> {
         List<RawBsonDocument> writes = new ArrayList<>(todo.size());
-        List<ItemFailure> failures = new ArrayList<>();
+        List<ItemFailure> failures = new ArrayList<>(conflicts);
         for (int i = 0; i < todo.size(); i++) {
           Object outcome = outcomes.get(i);
           if (outcome instanceof RawBsonDocument encoded) {
@@ -335,17 +348,17 @@ public final class MongoCopyPipeline {
             failures.add(new ItemFailure(todo.get(i).get("_id"), f.code(), f.message()));
           }
         }
-        int skipped = docs.size() - todo.size();
+        int skipped = docs.size() - todo.size() - conflicts.size();
         if (writes.isEmpty()) {
           return Future.succeededFuture(new BatchResult(lastId, 0, skipped, batchBytes, failures));
         }
         return retrying(() -> insertUnordered(writes)).compose(duplicates ->
             (duplicates.isEmpty() ? Future.succeededFuture(List.<ItemFailure>of()) : foreign(tenant, duplicates))
-                .map(conflicts -> {
+                .map(foreign -> {
                   List<ItemFailure> all = new ArrayList<>(failures);
-                  all.addAll(conflicts);
+                  all.addAll(foreign);
                   return new BatchResult(lastId, writes.size() - duplicates.size(),
-                      skipped + duplicates.size() - conflicts.size(), batchBytes, all);
+                      skipped + duplicates.size() - foreign.size(), batchBytes, all);
                 }));
       });
     });
@@ -426,12 +439,16 @@ public final class MongoCopyPipeline {
           List<ItemFailure> conflicts = new ArrayList<>();
           for (BsonValue id : duplicates) {
             if (!mine.contains(id)) {
-              conflicts.add(new ItemFailure(id, TARGET_ID_CONFLICT, "the target already holds a document with this _id"
-                  + " that does not belong to tenant '" + tenant + "'"));
+              conflicts.add(conflict(id, tenant));
             }
           }
           return conflicts;
         });
+  }
+
+  private static ItemFailure conflict(BsonValue id, String tenant) {
+    return new ItemFailure(id, TARGET_ID_CONFLICT, "the target already holds a document with this _id that does not"
+        + " belong to tenant '" + tenant + "'");
   }
 
   /** Retries idempotent I/O on transient network errors with a short backoff; other failures pass through. */

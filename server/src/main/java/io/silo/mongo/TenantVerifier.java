@@ -68,8 +68,15 @@ public final class TenantVerifier {
   }
 
   /** The outcome: source documents checked, findings in total, of which extra target documents; clean when none. */
-  public record Summary(long checked, long findings, long extraTargets, boolean clean) {
+  public record Summary(long checked, long findings, long extraTargets, boolean clean, long unfit) {
+    /** Findings beyond source documents that do not fit the plan (the copy reports those as failed items). */
+    public long problems() {
+      return findings - unfit;
+    }
   }
+
+  /** Words of a MISSING_TARGET message for a source document the plan does not fit. */
+  private static final String UNFIT = "the source document does not fit the plan";
 
   /** Receives the results as they are found; called only from the thread that runs {@link #verify}. */
   public interface Sink {
@@ -90,6 +97,7 @@ public final class TenantVerifier {
   /** Planned paths and every document on the way to one, e.g. {@code contact} for {@code contact.phone}. */
   private final Set<String> plannedPrefixes = new HashSet<>();
   private final Set<String> plannedPaths = new HashSet<>();
+  private boolean sourcePurged;
 
   /**
    * @param mongo       a plain client: ciphertext must come back as subtype-6 binaries, not auto-decrypted
@@ -111,6 +119,15 @@ public final class TenantVerifier {
         plannedPrefixes.add(prefix.toString());
       }
     }
+  }
+
+  /**
+   * Tells the verifier that the tenant's source was purged: target documents without a source are then the only
+   * copies of purged documents, not findings.
+   */
+  public TenantVerifier sourcePurged(boolean purged) {
+    this.sourcePurged = purged;
+    return this;
   }
 
   /**
@@ -144,7 +161,8 @@ public final class TenantVerifier {
       merged = run.merging;
     }
 
-    Summary summary = new Summary(checked, counter.findings, counter.extraTargets, counter.findings == 0);
+    Summary summary = new Summary(checked, counter.findings, counter.extraTargets, counter.findings == 0,
+        counter.unfit);
     LOG.info("verified tenant={} source={} target={} checked={} findings={} extraTargets={} by {} in {} ms", tenant,
         plan.source(), plan.target(), checked, counter.findings, counter.extraTargets,
         merged ? "merge" : "_id lookups", (System.nanoTime() - startNanos) / 1_000_000);
@@ -392,7 +410,7 @@ public final class TenantVerifier {
     private void queueChecks(Step step, Map<String, BsonDocument> found, Set<String> sourced,
                              List<List<Finding>> structural, List<CompletableFuture<List<Finding>>> decrypted) {
       if (step.source() == null) {
-        structural.add(sourced.contains(SourceIds.encode(step.extraId())) ? List.of()
+        structural.add(sourcePurged || sourced.contains(SourceIds.encode(step.extraId())) ? List.of()
             : List.of(new Finding(Kind.EXTRA_TARGET, SourceIds.display(step.extraId()), "", "target document of tenant '"
             + tenant + "' has no source document of that tenant in " + plan.source())));
         decrypted.add(CompletableFuture.completedFuture(List.of()));
@@ -442,6 +460,20 @@ public final class TenantVerifier {
     }
   }
 
+  /**
+   * The findings of one source document against its target, decrypting on the calling thread. Purge and re-sync use
+   * it to decide per document from the data itself, not from an earlier verification.
+   */
+  public List<Finding> compareDocument(BsonDocument sourceDoc, BsonDocument targetDoc, UUID tenantKeyId) {
+    String sourceId = SourceIds.display(sourceDoc.get("_id"));
+    List<Finding> findings = new ArrayList<>();
+    List<DecryptCheck> checks = new ArrayList<>();
+    checkPlannedFields(sourceId, sourceDoc, targetDoc, tenantKeyId, findings, checks);
+    compareFields("", sourceId, sourceDoc, targetDoc, findings);
+    findings.addAll(decryptAndCompare(sourceId, checks));
+    return findings;
+  }
+
   // ---- source documents against their targets --------------------------------------------------------------------
 
   /** A planned field whose ciphertext passed the header checks and still has to decrypt to the source value. */
@@ -454,7 +486,7 @@ public final class TenantVerifier {
     for (FieldRule rule : plan.fields()) {
       DocumentEncryptor.Failed misfit = DocumentEncryptor.misfit(sourceDoc, rule);
       if (misfit != null) {
-        return where + "; the source document does not fit the plan (" + misfit.code() + ": " + misfit.message() + ")";
+        return where + "; " + UNFIT + " (" + misfit.code() + ": " + misfit.message() + ")";
       }
     }
     return where;
@@ -580,6 +612,7 @@ public final class TenantVerifier {
     private final Sink sink;
     private long findings;
     private long extraTargets;
+    private long unfit;
 
     Counter(Sink sink) {
       this.sink = sink;
@@ -590,6 +623,9 @@ public final class TenantVerifier {
       findings++;
       if (finding.kind() == Kind.EXTRA_TARGET) {
         extraTargets++;
+      }
+      if (finding.kind() == Kind.MISSING_TARGET && finding.message().contains(UNFIT)) {
+        unfit++;
       }
     }
   }

@@ -39,6 +39,7 @@ import org.bson.RawBsonDocument;
 public final class MigrationFixture {
 
   static final Set<MigrationState> FINAL = Set.of(MigrationState.MIGRATION_STATE_COMPLETED,
+      MigrationState.MIGRATION_STATE_VERIFY_FAILED,
       MigrationState.MIGRATION_STATE_FAILED, MigrationState.MIGRATION_STATE_CANCELLED,
       MigrationState.MIGRATION_STATE_ROLLED_BACK);
 

@@ -68,6 +68,12 @@ class MigrationRunnerVerifyStopTest {
         return new Collaborators.VerifyResult(100, 0);
       }, false);
     }
+
+    @Override
+    public Future<Collaborators.ResyncResult> resync(String tenant, UUID keyId, EncryptionPlan plan,
+                                                     java.util.function.BooleanSupplier stop) {
+      return Future.succeededFuture(new Collaborators.ResyncResult(0, 0, 0, 0, 0, null));
+    }
   }
 
   @Test
@@ -78,8 +84,9 @@ class MigrationRunnerVerifyStopTest {
         + " key_id = gen_random_uuid() WHERE id = '" + id + "' RETURNING id");
 
     SlowVerifier verifier = new SlowVerifier();
+    UUID keyId = UUID.randomUUID();
     Collaborators.Keys keys = (tenant, caller) -> Future.succeededFuture(
-        new Collaborators.TenantKey(UUID.randomUUID(), () -> Future.succeededFuture()));
+        new Collaborators.TenantKey(keyId, () -> Future.succeededFuture()));
     Collaborators.Mongo noMongo = new Collaborators.Mongo() {
       @Override
       public Future<Void> prepareTarget(EncryptionPlan plan) {

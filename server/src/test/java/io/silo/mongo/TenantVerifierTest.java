@@ -104,11 +104,11 @@ class TenantVerifierTest {
 
     Summary summary = new TenantVerifier(mongo, encryption, counting, f.plan).verify("acme", acmeKey, sink);
 
-    assertThat(summary).isEqualTo(new Summary(ACME_DOCS, 0, 0, true));
+    assertThat(summary).isEqualTo(new Summary(ACME_DOCS, 0, 0, true, 0));
     assertThat(sink.findings).isEmpty();
     assertThat(sink.events).containsExactly("checked 16", "checked 32", "checked 40");
     assertThat(decryptTasks).hasValue(ACME_DOCS);
-    assertThat(verify(f, "globex", globexKey).summary).isEqualTo(new Summary(GLOBEX_DOCS, 0, 0, true));
+    assertThat(verify(f, "globex", globexKey).summary).isEqualTo(new Summary(GLOBEX_DOCS, 0, 0, true, 0));
   }
 
   // ---- source documents without a faithful target --------------------------------------------------------------------
@@ -122,7 +122,7 @@ class TenantVerifierTest {
 
     assertThat(run.findings).containsExactly(new Finding(Kind.MISSING_TARGET, f.display(7), "",
         "no document with this _id in " + f.plan.target()));
-    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS, 1, 0, false));
+    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS, 1, 0, false, 0));
   }
 
   @Test
@@ -161,7 +161,7 @@ class TenantVerifierTest {
     assertThat(f.findingFor(run, 3).message()).isEqualTo("target holds string, not a CSFLE ciphertext (binary subtype 6)");
     assertThat(f.findingFor(run, 6).message()).contains("absent in the target");
     assertThat(f.findingFor(run, 8).message()).contains("binData subtype 0");
-    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS, 4, 0, false));
+    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS, 4, 0, false, 0));
   }
 
   @Test
@@ -272,9 +272,9 @@ class TenantVerifierTest {
 
     assertThat(acme.findings).containsExactly(new Finding(Kind.EXTRA_TARGET, "stray", "",
         "target document of tenant 'acme' has no source document of that tenant in " + f.plan.source()));
-    assertThat(acme.summary).isEqualTo(new Summary(ACME_DOCS, 1, 1, false));
+    assertThat(acme.summary).isEqualTo(new Summary(ACME_DOCS, 1, 1, false, 0));
     assertThat(globex.findings).extracting(Finding::sourceId).containsExactly("g-stray");
-    assertThat(globex.summary).isEqualTo(new Summary(GLOBEX_DOCS, 1, 1, false));
+    assertThat(globex.summary).isEqualTo(new Summary(GLOBEX_DOCS, 1, 1, false, 0));
   }
 
   // ---- streaming and cancellation ----------------------------------------------------------------------------------
@@ -355,7 +355,7 @@ class TenantVerifierTest {
         .containsExactly(extra(f, "acme", "a-first"), extra(f, "acme", "p003a"), extra(f, "acme", "p015a"),
             extra(f, "acme", "p020a"), extra(f, "acme", "p039z"));
     assertThat(f.findingFor(new Run(summary, sink.findings), 10).kind()).isEqualTo(Kind.MISSING_TARGET);
-    assertThat(summary).isEqualTo(new Summary(ACME_DOCS, 6, 5, false));
+    assertThat(summary).isEqualTo(new Summary(ACME_DOCS, 6, 5, false, 0));
     assertThat(verify(f, "globex", globexKey).findings).containsExactly(extra(f, "globex", "p004a"));
   }
 
@@ -371,7 +371,7 @@ class TenantVerifierTest {
     List<String> expected = new ArrayList<>(strays.stream().map(id -> "finding " + id).toList());
     expected.addAll(List.of("checked 4", "checked 6"));
     assertThat(sink.events).containsExactlyElementsOf(expected);
-    assertThat(summary).isEqualTo(new Summary(6, 10, 10, false));
+    assertThat(summary).isEqualTo(new Summary(6, 10, 10, false, 0));
   }
 
   @Test
@@ -398,7 +398,7 @@ class TenantVerifierTest {
         Summary summary = new TenantVerifier(recording, encryption, pool, f.plan).verify("acme", acmeKey,
             new RecordingSink());
 
-        assertThat(summary).isEqualTo(new Summary(ACME_DOCS, 0, 0, true));
+        assertThat(summary).isEqualTo(new Summary(ACME_DOCS, 0, 0, true, 0));
         // One sorted find on each collection, then only getMores.
         assertThat(finds.on(f)).as("finds of a %s verify", style).hasSize(2)
             .allSatisfy(filter -> assertThat(filter).doesNotContain("$in"));
@@ -444,7 +444,7 @@ class TenantVerifierTest {
   @Test
   void mixedIdTypesFallBackAndReportAMissingAndAnExtraTargetOnceEach(TestInfo test) {
     Fixture f = migrated(test, "acme", acmeKey, ACME_DOCS, 16, IdStyle.MIXED);
-    assertThat(verify(f, "acme", acmeKey).summary).isEqualTo(new Summary(ACME_DOCS, 0, 0, true));
+    assertThat(verify(f, "acme", acmeKey).summary).isEqualTo(new Summary(ACME_DOCS, 0, 0, true, 0));
 
     f.target.deleteOne(Filters.eq("_id", f.id(9)));
     f.target.insertOne(stray(new BsonInt32(1000), "acme"));
@@ -458,7 +458,7 @@ class TenantVerifierTest {
         new Finding(Kind.MISSING_TARGET, "9", "", "no document with this _id in " + f.plan.target()),
         extra(f, "acme", "1000"),
         extra(f, "acme", "p001a"));
-    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS, 3, 2, false));
+    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS, 3, 2, false, 0));
   }
 
   @Test
@@ -479,7 +479,7 @@ class TenantVerifierTest {
         extra(f, "acme", "p005a"),
         new Finding(Kind.MISSING_TARGET, f.display(30), "", "no document with this _id in " + f.plan.target()),
         extra(f, "acme", strayId.toHexString()));
-    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS + 1, 3, 2, false));
+    assertThat(run.summary).isEqualTo(new Summary(ACME_DOCS + 1, 3, 2, false, 0));
   }
 
   @Test
@@ -504,7 +504,7 @@ class TenantVerifierTest {
 
     assertThat(run.findings).containsExactly(new Finding(Kind.MISSING_TARGET, emoji.getValue(), "",
         "no document with this _id in " + f.plan.target()));
-    assertThat(run.summary).isEqualTo(new Summary(5, 1, 0, false));
+    assertThat(run.summary).isEqualTo(new Summary(5, 1, 0, false, 0));
   }
 
   // ---- no plaintext leaves the verifier ----------------------------------------------------------------------------
