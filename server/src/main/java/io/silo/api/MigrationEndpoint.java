@@ -305,7 +305,7 @@ public final class MigrationEndpoint {
     return migrations.requireTenants(List.of(request.getTenant()), "tenant")
         .compose(v -> migrations.purge(request.getTenant(), request.getConfirm(), ctx.caller()))
         .map(p -> PurgeSourceResponse.newBuilder().setDocumentsDeleted(p.documentsDeleted())
-            .setAuditId(p.auditId()).build());
+            .setDocumentsKept(p.documentsKept()).setAuditId(p.auditId()).build());
   }
 
   Future<GetCompletionReportResponse> report(GetCompletionReportRequest request, CallContext ctx) {

@@ -188,7 +188,7 @@ public final class TenantReconciler {
   }
 
   /** Filter matching the document only while every field still equals what was read: the compare of the delete. */
-  static Bson unchanged(BsonDocument doc, String tenant) {
+  public static Bson unchanged(BsonDocument doc, String tenant) {
     // $literal keeps values that look like field paths or operators ("$x") from being evaluated.
     return Filters.and(Filters.eq("_id", doc.get("_id")), Filters.expr(new BsonDocument("$eq",
         new BsonArray(List.of(new BsonString("$$ROOT"), new BsonDocument("$literal", doc))))));

@@ -80,11 +80,11 @@ class MigrationRunnerVerifyStopTest {
   void aPauseDuringVerifyStopsItWithinAHeartbeatAndResumeVerifiesAgainToCompletion() throws Exception {
     UUID id = await(store.startOrGetActive("verify-co", TestStore.ssnDefinition(), "", "test")).migration().id();
     // As if the copy were done: the job waits in its VERIFY phase.
+    UUID keyId = UUID.randomUUID();
     db.sql("UPDATE silo.migrations SET phase = 'VERIFY', docs_total = 100, docs_done = 100,"
-        + " key_id = gen_random_uuid() WHERE id = '" + id + "' RETURNING id");
+        + " key_id = '" + keyId + "' WHERE id = '" + id + "' RETURNING id");
 
     SlowVerifier verifier = new SlowVerifier();
-    UUID keyId = UUID.randomUUID();
     Collaborators.Keys keys = (tenant, caller) -> Future.succeededFuture(
         new Collaborators.TenantKey(keyId, () -> Future.succeededFuture()));
     Collaborators.Mongo noMongo = new Collaborators.Mongo() {
