@@ -13,6 +13,15 @@ final class Transient {
   /** Requeues in a row before a run is FAILED; with the backoff below that is about ten minutes. */
   static final int MAX_ATTEMPTS = 12;
 
+  /**
+   * Server error codes of a restarting or stepping-down MongoDB, and of a cursor lost with it: a resume from the
+   * checkpoint opens a new one. (HostUnreachable, HostNotFound, NetworkTimeout, ShutdownInProgress, CursorNotFound,
+   * PrimarySteppedDown, ExceededTimeLimit, SocketException, NotWritablePrimary, InterruptedAtShutdown,
+   * InterruptedDueToReplStateChange, NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary.)
+   */
+  private static final java.util.Set<Integer> RETRYABLE_MONGO_CODES = java.util.Set.of(6, 7, 89, 91, 43, 189, 262,
+      9001, 10107, 11600, 11602, 13435, 13436);
+
   private Transient() {
   }
 
@@ -24,6 +33,7 @@ final class Transient {
           || t instanceof com.mongodb.MongoNotPrimaryException
           || t instanceof com.mongodb.MongoNodeIsRecoveringException
           || t instanceof com.mongodb.MongoExecutionTimeoutException
+          || t instanceof com.mongodb.MongoCursorNotFoundException
           || t instanceof IOException
           || t instanceof TimeoutException
           || t instanceof io.vertx.core.http.StreamResetException) {
@@ -31,6 +41,9 @@ final class Transient {
       }
       if (t instanceof com.mongodb.MongoException m && (m.hasErrorLabel("RetryableWriteError")
           || m.hasErrorLabel("TransientTransactionError") || m.hasErrorLabel("ResumableChangeStreamError"))) {
+        return true;
+      }
+      if (t instanceof com.mongodb.MongoServerException m && RETRYABLE_MONGO_CODES.contains(m.getCode())) {
         return true;
       }
       if (t instanceof io.vertx.pgclient.PgException pg && pg.getSqlState() != null
