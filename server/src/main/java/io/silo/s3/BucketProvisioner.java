@@ -540,17 +540,27 @@ public final class BucketProvisioner {
     }
 
     /**
-     * Whether an error means "this endpoint does not implement the call" rather than "the call was wrong": 501,
-     * 405, and 400 with NotImplemented or UnsupportedOperation, or InvalidArgument, which is RGW 16.2's answer to a
-     * well-formed PutBucketEncryption. Silo's requests are fixed, so a 400 InvalidArgument to one of them is the
-     * endpoint's gap; strict mode fails the bucket either way.
+     * Whether an error to one of Silo's (fixed, well-formed) control requests means "this endpoint does not
+     * implement the call" rather than "the call was refused". Strict mode fails the bucket either way; the state
+     * only tells an operator which of the two to fix. Measured answers:
+     * <ul>
+     *   <li>501 NotImplemented, 405 MethodNotAllowed (RGW 16.2 PutBucketLogging);</li>
+     *   <li>400 NotImplemented, UnsupportedOperation, or InvalidArgument (RGW 16.2 PutBucketEncryption);</li>
+     *   <li>400 without an S3 error code: the endpoint did not parse the call as S3 at all (S3Mock 4.7 reads
+     *       PUT ?policy as a CreateBucket body);</li>
+     *   <li>409 BucketAlreadyOwnedByYou or BucketAlreadyExists: the endpoint ignored the subresource and ran
+     *       CreateBucket (S3Mock 4.7 for ?publicAccessBlock, ?encryption, ?cors, ?logging, ?tagging).</li>
+     * </ul>
+     * Access denied (403), throttling and server errors are failures, not gaps.
      */
     static boolean unsupported(int status, String code) {
-        if (status == 501 || status == 405) {
-            return true;
-        }
-        return status == 400 && code != null
-                && Set.of("NotImplemented", "UnsupportedOperation", "InvalidArgument").contains(code);
+        return switch (status) {
+            case 501, 405 -> true;
+            case 400 -> code == null || code.isEmpty()
+                    || Set.of("NotImplemented", "UnsupportedOperation", "InvalidArgument").contains(code);
+            case 409 -> "BucketAlreadyOwnedByYou".equals(code) || "BucketAlreadyExists".equals(code);
+            default -> false;
+        };
     }
 
     private static Throwable unwrap(Throwable t) {
