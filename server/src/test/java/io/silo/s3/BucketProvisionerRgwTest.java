@@ -20,8 +20,12 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import software.amazon.awssdk.core.async.AsyncRequestBody;
+import software.amazon.awssdk.core.interceptor.Context;
+import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
+import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.model.BucketVersioningStatus;
+import software.amazon.awssdk.services.s3.model.CreateBucketRequest;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 
 /** Bucket controls against a real S3 (Ceph RGW 16.2): what it supports must be applied and really take effect. */
@@ -175,5 +179,31 @@ class BucketProvisionerRgwTest {
         assertThat(result.attempt()).isEqualTo(1);
         assertThat(result.bucket()).isEqualTo(namer.name(slug, 1));
         assertThat(result.created()).isTrue();
+    }
+
+    @Test
+    void aNameTakenBetweenHeadBucketAndCreateBucketMovesOnToTheNextAttempt() throws Exception {
+        String slug = slug("race");
+        String first = new BucketNamer().name(slug, 0);
+        // User B takes the name just before user A's CreateBucket leaves, after A's HeadBucket saw it free: the
+        // CreateBucket then gets BucketAlreadyExists, the answer for someone else's bucket.
+        ExecutionInterceptor thief = new ExecutionInterceptor() {
+            @Override
+            public void beforeTransmission(Context.BeforeTransmission context, ExecutionAttributes attributes) {
+                if (context.request() instanceof CreateBucketRequest create && create.bucket().equals(first)) {
+                    b.createBucket(r -> r.bucket(first)).join();
+                }
+            }
+        };
+        try (S3AsyncClient racing = S3Clients.async(rgw.endpoint(), rgw.region(), rgw.credentialsA(), 4,
+                builder -> builder.overrideConfiguration(c -> c.addExecutionInterceptor(thief)))) {
+            BucketSettings settings = BucketSettings.strict(rgw.region()).withMode(BucketSettings.Mode.DEV);
+            ProvisionResult result = new BucketProvisioner(racing, settings, new BucketNamer(),
+                    BucketProvisioner.Journal.NONE).ensure(new BucketProvisioner.TenantBucket(slug, null, null))
+                    .get(60, TimeUnit.SECONDS);
+
+            assertThat(result.attempt()).isEqualTo(1);
+            assertThat(result.created()).isTrue();
+        }
     }
 }

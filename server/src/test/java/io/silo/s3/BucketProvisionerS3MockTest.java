@@ -31,6 +31,7 @@ import software.amazon.awssdk.core.interceptor.Context;
 import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
 import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
 import software.amazon.awssdk.http.SdkHttpRequest;
+import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 
 /**
@@ -147,6 +148,40 @@ class BucketProvisionerS3MockTest {
                 XML + "<BucketLoggingStatus xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LoggingEnabled>"
                 + "<TargetBucket>" + LOG_BUCKET + "</TargetBucket><TargetPrefix>access/" + bucket + "/</TargetPrefix>"
                 + "</LoggingEnabled></BucketLoggingStatus>");
+    }
+
+    @Test
+    void createBucketCarriesALocationConstraintOutsideUsEast1Only() throws Exception {
+        provision(settings(BucketSettings.Mode.DEV), "mock-virginia").get(60, TimeUnit.SECONDS);
+        Recorded virginia = RECORDER.requests.stream()
+                .filter(r -> r.request().method().name().equals("PUT") && r.request().rawQueryParameters().isEmpty())
+                .findFirst().orElseThrow();
+        assertThat(virginia.body()).isEmpty();
+
+        RECORDER.requests.clear();
+        BucketSettings frankfurt = new BucketSettings(Region.EU_CENTRAL_1, BucketSettings.Mode.DEV,
+                BucketSettings.Encryption.aes256(), List.of(), null, null, 3);
+        String bucket = provision(frankfurt, "mock-frankfurt").get(60, TimeUnit.SECONDS).bucket();
+        Recorded create = RECORDER.requests.stream()
+                .filter(r -> r.request().method().name().equals("PUT") && r.request().rawQueryParameters().isEmpty())
+                .findFirst().orElseThrow();
+        assertThat(create.request().encodedPath()).isEqualTo("/" + bucket);
+        assertThat(create.body()).isEqualTo(XML + "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                + "<LocationConstraint>eu-central-1</LocationConstraint></CreateBucketConfiguration>");
+    }
+
+    @Test
+    void onlyAnswersThatMeanNotImplementedCountAsUnsupported() {
+        assertThat(BucketProvisioner.unsupported(501, "NotImplemented")).isTrue();
+        assertThat(BucketProvisioner.unsupported(405, "MethodNotAllowed")).isTrue();
+        assertThat(BucketProvisioner.unsupported(400, "InvalidArgument")).isTrue();
+        assertThat(BucketProvisioner.unsupported(400, null)).isTrue();
+        assertThat(BucketProvisioner.unsupported(409, "BucketAlreadyOwnedByYou")).isTrue();
+        assertThat(BucketProvisioner.unsupported(403, "AccessDenied")).isFalse();
+        assertThat(BucketProvisioner.unsupported(400, "MalformedPolicy")).isFalse();
+        assertThat(BucketProvisioner.unsupported(409, "OperationAborted")).isFalse();
+        assertThat(BucketProvisioner.unsupported(503, "SlowDown")).isFalse();
+        assertThat(BucketProvisioner.unsupported(500, "InternalError")).isFalse();
     }
 
     /** One request as it left the SDK: line, headers and body. */

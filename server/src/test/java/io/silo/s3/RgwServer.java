@@ -87,10 +87,13 @@ final class RgwServer {
         }
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
-                new ProcessBuilder("bash", script.toString(), "stop", dir.toString()).inheritIO().start()
-                        .waitFor(30, TimeUnit.SECONDS);
+                boolean stopped = new ProcessBuilder("bash", script.toString(), "stop", dir.toString()).inheritIO()
+                        .start().waitFor(30, TimeUnit.SECONDS);
+                if (stopped) {
+                    deleteTree(dir);
+                }
             } catch (IOException | InterruptedException ignored) {
-                // The JVM is exiting; the daemons' PIDs are in the directory for a manual stop.
+                // The JVM is exiting; the daemons' PIDs stay in the directory for a manual stop.
             }
         }, "rgw-stop"));
         Map<String, String> env = new HashMap<>();
@@ -101,6 +104,14 @@ final class RgwServer {
             }
         }
         return env;
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 
     private static Path findScript() throws IOException {
@@ -128,6 +139,10 @@ final class RgwServer {
 
     Region region() {
         return region;
+    }
+
+    StaticCredentialsProvider credentialsA() {
+        return userA;
     }
 
     /** A client for user A, the tenant side. The caller closes it. */
