@@ -145,15 +145,28 @@ public final class BucketProvisioner {
 
     /** Applies and verifies every control on an existing bucket; the report is not judged (see {@link #enforce}). */
     public CompletableFuture<BucketReport> applyControls(String bucket, TenantBucket tenant) {
+        return controls(true, bucket, tenant);
+    }
+
+    /**
+     * Reads every control back without changing anything, for verify and status. APPLIED_VERIFIED then means "in
+     * place"; a control someone switched off or removed since provisioning shows as MISMATCH, one that cannot be
+     * read as FAILED.
+     */
+    public CompletableFuture<BucketReport> checkControls(String bucket, TenantBucket tenant) {
+        return controls(false, bucket, tenant);
+    }
+
+    private CompletableFuture<BucketReport> controls(boolean apply, String bucket, TenantBucket tenant) {
         List<Supplier<CompletableFuture<ControlResult>>> steps = List.of(
-                () -> publicAccessBlock(bucket),
-                () -> encryption(bucket),
-                () -> versioning(bucket),
-                () -> lifecycle(bucket),
-                () -> cors(bucket),
-                () -> policy(bucket),
-                () -> logging(bucket),
-                () -> tagging(bucket, tenant));
+                () -> publicAccessBlock(apply, bucket),
+                () -> encryption(apply, bucket),
+                () -> versioning(apply, bucket),
+                () -> lifecycle(apply, bucket),
+                () -> cors(apply, bucket),
+                () -> policy(apply, bucket),
+                () -> logging(apply, bucket),
+                () -> tagging(apply, bucket, tenant));
         List<ControlResult> results = new ArrayList<>();
         CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
         for (Supplier<CompletableFuture<ControlResult>> step : steps) {
@@ -276,11 +289,11 @@ public final class BucketProvisioner {
 
     // ---- controls ----
 
-    private CompletableFuture<ControlResult> publicAccessBlock(String bucket) {
+    private CompletableFuture<ControlResult> publicAccessBlock(boolean apply, String bucket) {
         PublicAccessBlockConfiguration wanted = PublicAccessBlockConfiguration.builder()
                 .blockPublicAcls(true).ignorePublicAcls(true).blockPublicPolicy(true).restrictPublicBuckets(true)
                 .build();
-        return control(BucketControl.PUBLIC_ACCESS_BLOCK,
+        return control(apply, BucketControl.PUBLIC_ACCESS_BLOCK,
                 () -> s3.putPublicAccessBlock(b -> b.bucket(bucket).publicAccessBlockConfiguration(wanted)),
                 () -> s3.getPublicAccessBlock(b -> b.bucket(bucket)).thenApply(r -> {
                     PublicAccessBlockConfiguration got = r.publicAccessBlockConfiguration();
@@ -288,7 +301,7 @@ public final class BucketProvisioner {
                 }));
     }
 
-    private CompletableFuture<ControlResult> encryption(String bucket) {
+    private CompletableFuture<ControlResult> encryption(boolean apply, String bucket) {
         BucketSettings.Encryption enc = settings.encryption();
         ServerSideEncryptionByDefault.Builder byDefault = ServerSideEncryptionByDefault.builder()
                 .sseAlgorithm(enc.algorithm());
@@ -300,11 +313,16 @@ public final class BucketProvisioner {
         ServerSideEncryptionConfiguration wanted = ServerSideEncryptionConfiguration.builder()
                 .rules(rule.applyServerSideEncryptionByDefault(byDefault.build()).build()).build();
         // Only a successful put followed by a matching get counts: RGW's get answers 200 even when its put refused.
-        return control(BucketControl.ENCRYPTION,
+        return control(apply, BucketControl.ENCRYPTION,
                 () -> s3.putBucketEncryption(b -> b.bucket(bucket).serverSideEncryptionConfiguration(wanted)),
                 () -> s3.getBucketEncryption(b -> b.bucket(bucket)).thenApply(r -> {
                     ServerSideEncryptionConfiguration got = r.serverSideEncryptionConfiguration();
-                    if (got == null || got.rules().size() != 1
+                    if (got == null || got.rules().isEmpty()) {
+                        // AWS always has a default encryption (SSE-S3 at least), so "200, no rules" is not an
+                        // answer about this bucket: RGW 16.2 gives it whatever was put.
+                        throw new Unverifiable("read-back answered 200 with no encryption rule; not trusted");
+                    }
+                    if (got.rules().size() != 1
                             || got.rules().get(0).applyServerSideEncryptionByDefault() == null) {
                         return "read back " + got;
                     }
@@ -322,8 +340,8 @@ public final class BucketProvisioner {
                 }));
     }
 
-    private CompletableFuture<ControlResult> versioning(String bucket) {
-        return control(BucketControl.VERSIONING,
+    private CompletableFuture<ControlResult> versioning(boolean apply, String bucket) {
+        return control(apply, BucketControl.VERSIONING,
                 () -> s3.putBucketVersioning(b -> b.bucket(bucket)
                         .versioningConfiguration(v -> v.status(BucketVersioningStatus.ENABLED))),
                 () -> s3.getBucketVersioning(b -> b.bucket(bucket)).thenApply(r ->
@@ -353,9 +371,9 @@ public final class BucketProvisioner {
                         .build());
     }
 
-    private CompletableFuture<ControlResult> lifecycle(String bucket) {
+    private CompletableFuture<ControlResult> lifecycle(boolean apply, String bucket) {
         List<LifecycleRule> wanted = lifecycleRules();
-        return control(BucketControl.LIFECYCLE,
+        return control(apply, BucketControl.LIFECYCLE,
                 () -> s3.putBucketLifecycleConfiguration(b -> b.bucket(bucket)
                         .lifecycleConfiguration(BucketLifecycleConfiguration.builder().rules(wanted).build())),
                 () -> s3.getBucketLifecycleConfiguration(b -> b.bucket(bucket)).thenApply(r -> {
@@ -405,13 +423,13 @@ public final class BucketProvisioner {
                 .build();
     }
 
-    private CompletableFuture<ControlResult> cors(String bucket) {
+    private CompletableFuture<ControlResult> cors(boolean apply, String bucket) {
         CORSRule wanted = corsRule();
         if (wanted == null) {
             return CompletableFuture.completedFuture(new ControlResult(BucketControl.CORS, ControlState.NOT_CONFIGURED,
                     "no browser origins configured"));
         }
-        return control(BucketControl.CORS,
+        return control(apply, BucketControl.CORS,
                 () -> s3.putBucketCors(b -> b.bucket(bucket)
                         .corsConfiguration(CORSConfiguration.builder().corsRules(wanted).build())),
                 () -> s3.getBucketCors(b -> b.bucket(bucket)).thenApply(r -> {
@@ -449,9 +467,9 @@ public final class BucketProvisioner {
                 .put("Statement", new JsonArray().add(insecure).add(missing).add(wrong)).encode();
     }
 
-    private CompletableFuture<ControlResult> policy(String bucket) {
+    private CompletableFuture<ControlResult> policy(boolean apply, String bucket) {
         String wanted = policyDocument(bucket);
-        return control(BucketControl.POLICY,
+        return control(apply, BucketControl.POLICY,
                 () -> s3.putBucketPolicy(b -> b.bucket(bucket).policy(wanted)),
                 () -> s3.getBucketPolicy(b -> b.bucket(bucket)).thenApply(r -> {
                     // Compared as JSON, not text: endpoints may re-indent or reorder keys.
@@ -464,14 +482,14 @@ public final class BucketProvisioner {
                 }));
     }
 
-    private CompletableFuture<ControlResult> logging(String bucket) {
+    private CompletableFuture<ControlResult> logging(boolean apply, String bucket) {
         if (settings.logBucket() == null) {
             return CompletableFuture.completedFuture(new ControlResult(BucketControl.LOGGING,
                     ControlState.NOT_CONFIGURED, "no log bucket configured"));
         }
         LoggingEnabled wanted = LoggingEnabled.builder().targetBucket(settings.logBucket())
                 .targetPrefix(settings.logPrefix() + bucket + "/").build();
-        return control(BucketControl.LOGGING,
+        return control(apply, BucketControl.LOGGING,
                 () -> s3.putBucketLogging(b -> b.bucket(bucket)
                         .bucketLoggingStatus(BucketLoggingStatus.builder().loggingEnabled(wanted).build())),
                 () -> s3.getBucketLogging(b -> b.bucket(bucket)).thenApply(r -> {
@@ -499,9 +517,9 @@ public final class BucketProvisioner {
         return cleaned.length() > 256 ? cleaned.substring(0, 256) : cleaned;
     }
 
-    private CompletableFuture<ControlResult> tagging(String bucket, TenantBucket tenant) {
+    private CompletableFuture<ControlResult> tagging(boolean apply, String bucket, TenantBucket tenant) {
         List<Tag> wanted = tags(tenant);
-        return control(BucketControl.TAGGING,
+        return control(apply, BucketControl.TAGGING,
                 () -> s3.putBucketTagging(b -> b.bucket(bucket).tagging(t -> t.tagSet(wanted))),
                 () -> s3.getBucketTagging(b -> b.bucket(bucket)).thenApply(r ->
                         Set.copyOf(r.tagSet()).equals(Set.copyOf(wanted)) ? null : "read back " + r.tagSet()));
@@ -509,26 +527,51 @@ public final class BucketProvisioner {
 
     // ---- apply, read back, classify ----
 
+    /** A read-back that says nothing about the bucket (an endpoint's placeholder answer). */
+    private static final class Unverifiable extends RuntimeException {
+        Unverifiable(String message) {
+            super(message, null, false, false);
+        }
+    }
+
     /**
-     * Runs {@code apply}, then {@code verify} (which completes with null when the read-back matches, or a
-     * description of what it read), and turns every outcome, errors included, into one result line.
+     * Runs {@code apply} (when applying), then {@code verify} (which completes with null when the read-back
+     * matches, or a description of what it read, or fails with {@link Unverifiable}), and turns every outcome,
+     * errors included, into one result line.
      */
-    private CompletableFuture<ControlResult> control(BucketControl control,
-                                                     Supplier<CompletableFuture<?>> apply,
+    private CompletableFuture<ControlResult> control(boolean apply, BucketControl control,
+                                                     Supplier<CompletableFuture<?>> put,
                                                      Supplier<CompletableFuture<String>> verify) {
-        return apply.get().handle((ok, error) -> error == null ? null : failure(control, "put", unwrap(error)))
-                .thenCompose(failed -> failed != null ? CompletableFuture.completedFuture(failed)
-                        : verify.get().handle((mismatch, error) -> {
-                            if (error != null) {
-                                return failure(control, "read-back", unwrap(error));
-                            }
-                            return mismatch == null
-                                    ? new ControlResult(control, ControlState.APPLIED_VERIFIED, "")
-                                    : new ControlResult(control, ControlState.MISMATCH, mismatch);
-                        }));
+        CompletableFuture<ControlResult> applied = !apply ? CompletableFuture.completedFuture(null)
+                : put.get().handle((ok, error) -> error == null ? null : failure(control, "put", unwrap(error)));
+        return applied.thenCompose(failed -> failed != null ? CompletableFuture.completedFuture(failed)
+                : verify.get().handle((mismatch, error) -> {
+                    if (error != null) {
+                        Throwable e = unwrap(error);
+                        return notSet(e) ? new ControlResult(control, ControlState.MISMATCH,
+                                "not set (" + ((S3Exception) e).awsErrorDetails().errorCode() + ")")
+                                : failure(control, "read-back", e);
+                    }
+                    return mismatch == null
+                            ? new ControlResult(control, ControlState.APPLIED_VERIFIED, "")
+                            : new ControlResult(control, ControlState.MISMATCH, mismatch);
+                }));
+    }
+
+    /** A 404 that means "this bucket has no such configuration" (NoSuchCORSConfiguration, NoSuchTagSet, ...). */
+    private static boolean notSet(Throwable e) {
+        if (!(e instanceof S3Exception s) || s.statusCode() != 404 || s.awsErrorDetails() == null) {
+            return false;
+        }
+        String code = s.awsErrorDetails().errorCode();
+        return code != null && !code.equals("NoSuchBucket")
+                && (code.startsWith("NoSuch") || code.endsWith("NotFoundError"));
     }
 
     private static ControlResult failure(BucketControl control, String step, Throwable e) {
+        if (e instanceof Unverifiable u) {
+            return new ControlResult(control, ControlState.UNSUPPORTED_BY_ENDPOINT, u.getMessage());
+        }
         if (e instanceof S3Exception s) {
             String code = s.awsErrorDetails() == null ? null : s.awsErrorDetails().errorCode();
             String detail = step + " answered HTTP " + s.statusCode() + (code == null ? "" : " " + code);

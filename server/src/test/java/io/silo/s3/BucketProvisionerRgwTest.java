@@ -206,4 +206,35 @@ class BucketProvisionerRgwTest {
             assertThat(result.created()).isTrue();
         }
     }
+
+    @Test
+    void checkingLaterFindsControlsSwitchedOffSinceProvisioning() throws Exception {
+        BucketProvisioner p = provisioner(BucketSettings.Mode.DEV);
+        BucketProvisioner.TenantBucket tenant = new BucketProvisioner.TenantBucket(slug("drift"), "cc-42", null);
+        String bucket = p.ensure(tenant).get(60, TimeUnit.SECONDS).bucket();
+
+        BucketReport untouched = p.checkControls(bucket, tenant).get(60, TimeUnit.SECONDS);
+        assertThat(untouched.state(VERSIONING)).isEqualTo(ControlState.APPLIED_VERIFIED);
+        assertThat(untouched.state(CORS)).isEqualTo(ControlState.APPLIED_VERIFIED);
+        // RGW's GetBucketEncryption answers 200 with an empty configuration: never read as "encrypted".
+        assertThat(untouched.state(ENCRYPTION)).isEqualTo(ControlState.UNSUPPORTED_BY_ENDPOINT);
+
+        a.putBucketVersioning(r -> r.bucket(bucket).versioningConfiguration(v -> v.status(BucketVersioningStatus.SUSPENDED)))
+                .join();
+        a.deleteBucketCors(r -> r.bucket(bucket)).join();
+        a.deleteBucketTagging(r -> r.bucket(bucket)).join();
+        BucketReport drifted = p.checkControls(bucket, tenant).get(60, TimeUnit.SECONDS);
+
+        assertThat(drifted.state(VERSIONING)).isEqualTo(ControlState.MISMATCH);
+        assertThat(drifted.get(VERSIONING).detail()).contains("Suspended");
+        assertThat(drifted.state(CORS)).as(drifted.get(CORS).toString()).isEqualTo(ControlState.MISMATCH);
+        assertThat(drifted.state(TAGGING)).as(drifted.get(TAGGING).toString()).isEqualTo(ControlState.MISMATCH);
+        assertThat(drifted.state(LIFECYCLE)).isEqualTo(ControlState.APPLIED_VERIFIED);
+
+        // Provisioning again puts them back.
+        BucketReport repaired = p.applyControls(bucket, tenant).get(60, TimeUnit.SECONDS);
+        assertThat(repaired.state(VERSIONING)).isEqualTo(ControlState.APPLIED_VERIFIED);
+        assertThat(repaired.state(CORS)).isEqualTo(ControlState.APPLIED_VERIFIED);
+        assertThat(repaired.state(TAGGING)).isEqualTo(ControlState.APPLIED_VERIFIED);
+    }
 }
