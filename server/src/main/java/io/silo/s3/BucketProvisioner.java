@@ -58,8 +58,12 @@ import software.amazon.awssdk.services.s3.model.TransitionStorageClass;
  *       an empty configuration whatever happened, so encryption is only ever APPLIED_VERIFIED after a successful put
  *       <em>and</em> a matching read-back. PutBucketLogging answers 405. {@code aws:SecureTransport} is not enforced
  *       over plain HTTP (which is why the policy does not lock Silo out there). With BlockPublicAcls=true RGW
- *       refuses the bucket owner's own PutObject/UploadPart with 403, while CopyObject and UploadPartCopy work:
- *       the copy pipeline uses copies only, so it is unaffected, but a test that uploads directly cannot.</li>
+ *       refuses the bucket owner's own PutObject/UploadPart with 403 (CopyObject and UploadPartCopy are spared),
+ *       and it never sees {@code s3:x-amz-server-side-encryption} on a CopyObject, so the policy's Null deny
+ *       refuses every copy, encrypted or not (measured; {@code StringNotEquals} on that key never denies there).
+ *       A bucket with every control is therefore closed to its owner's writes on RGW 16.2; the S3 phase needs a
+ *       dev-only policy without the encryption statements to copy into RGW. SSE-S3 (AES256) on objects answers
+ *       400; SSE-KMS works with RGW's "testing" key backend (rgw-dev.sh sets it up).</li>
  *   <li>S3Mock 4.7: no public access block, bucket encryption, policy, tagging or CORS.</li>
  * </ul>
  * CORS rules cannot be scoped to a key prefix in S3; direct uploads are confined to {@code temp/} by only ever

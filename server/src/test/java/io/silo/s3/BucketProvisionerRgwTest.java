@@ -27,6 +27,7 @@ import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.model.BucketVersioningStatus;
 import software.amazon.awssdk.services.s3.model.CreateBucketRequest;
 import software.amazon.awssdk.services.s3.model.S3Exception;
+import software.amazon.awssdk.services.s3.model.ServerSideEncryption;
 
 /** Bucket controls against a real S3 (Ceph RGW 16.2): what it supports must be applied and really take effect. */
 class BucketProvisionerRgwTest {
@@ -114,25 +115,55 @@ class BucketProvisionerRgwTest {
                 .satisfies(e -> assertThat(((SiloException) e).kind()).isEqualTo(SiloException.Kind.FAILED_PRECONDITION));
     }
 
+    /** A bucket provisioned for SSE-KMS: RGW 16.2 has no SSE-S3, but its "testing" KMS backend takes this key. */
+    private static String provisionKms(String name) throws Exception {
+        BucketSettings kms = BucketSettings.strict(rgw.region()).withMode(BucketSettings.Mode.DEV)
+                .withEncryption(BucketSettings.Encryption.kms(rgw.kmsKeyId()));
+        return new BucketProvisioner(a, kms, new BucketNamer(), BucketProvisioner.Journal.NONE)
+                .ensure(new BucketProvisioner.TenantBucket(slug(name), null, null)).get(60, TimeUnit.SECONDS).bucket();
+    }
+
     @Test
-    void thePolicyDeniesACopyWithoutServerSideEncryption() throws Exception {
-        String bucket = provisionDev(provisioner(BucketSettings.Mode.DEV), slug("policy")).bucket();
+    void thePolicyDeniesAnUploadWithoutTheBucketsServerSideEncryption() throws Exception {
+        String bucket = provisionKms("policy");
+        // With BlockPublicAcls=true RGW 16.2 refuses the owner's own PutObject whatever the policy says (a bug), so
+        // the block comes off to let the policy alone decide.
+        a.deletePublicAccessBlock(r -> r.bucket(bucket)).join();
+
+        assertForbidden(() -> a.putObject(r -> r.bucket(bucket).key("temp/plain"),
+                AsyncRequestBody.fromString("plain")).join());
+        a.putObject(r -> r.bucket(bucket).key("temp/sealed").serverSideEncryption(ServerSideEncryption.AWS_KMS)
+                .ssekmsKeyId(rgw.kmsKeyId()), AsyncRequestBody.fromString("sealed")).join();
+        assertThat(a.headObject(r -> r.bucket(bucket).key("temp/sealed")).join().serverSideEncryption())
+                .isEqualTo(ServerSideEncryption.AWS_KMS);
+
+        // Without the policy the plain upload goes through, so the 403 above was the policy's doing.
+        a.deleteBucketPolicy(r -> r.bucket(bucket)).join();
+        a.putObject(r -> r.bucket(bucket).key("temp/plain"), AsyncRequestBody.fromString("plain")).join();
+    }
+
+    /**
+     * Pins an RGW 16.2 gap that the S3 phase must plan around (and that this test will flag once fixed): RGW does
+     * not put {@code s3:x-amz-server-side-encryption} into the policy context of a CopyObject, so the policy's
+     * Null deny refuses every copy, even one that asks for the bucket's encryption. On AWS the header is seen.
+     */
+    @Test
+    void rgw16RefusesEveryCopyIntoAPolicedBucketEvenAnEncryptedOne() throws Exception {
+        String bucket = provisionKms("copy");
         String source = "silo-src-" + RUN;
         a.createBucket(r -> r.bucket(source)).join();
         a.putObject(r -> r.bucket(source).key("doc.txt"), AsyncRequestBody.fromString("hello")).join();
 
-        // A copy, not a PutObject: with BlockPublicAcls=true RGW 16.2 refuses the owner's own PutObject (a bug),
-        // so only a copy shows what the policy does.
-        assertThatThrownBy(() -> a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt")
-                .destinationBucket(bucket).destinationKey("documents/1/doc.txt")).join())
-                .cause().isInstanceOf(S3Exception.class)
-                .satisfies(e -> assertThat(((S3Exception) e).statusCode()).isEqualTo(403));
+        assertForbidden(() -> a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt").destinationBucket(bucket)
+                .destinationKey("documents/1/doc.txt")
+                .serverSideEncryption(ServerSideEncryption.AWS_KMS).ssekmsKeyId(rgw.kmsKeyId())).join());
+        assertForbidden(() -> a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt")
+                .destinationBucket(bucket).destinationKey("documents/1/doc.txt")).join());
 
-        // Without the policy the same copy goes through, so the 403 above was the policy's doing.
         a.deleteBucketPolicy(r -> r.bucket(bucket)).join();
-        a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt")
-                .destinationBucket(bucket).destinationKey("documents/1/doc.txt")).join();
-        assertThat(a.headObject(r -> r.bucket(bucket).key("documents/1/doc.txt")).join().contentLength()).isEqualTo(5);
+        a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt").destinationBucket(bucket)
+                .destinationKey("documents/1/doc.txt")
+                .serverSideEncryption(ServerSideEncryption.AWS_KMS).ssekmsKeyId(rgw.kmsKeyId())).join();
     }
 
     @Test

@@ -32,6 +32,7 @@ final class RgwServer {
     private final Region region;
     private final StaticCredentialsProvider userA;
     private final StaticCredentialsProvider userB;
+    private final String kmsKeyId;
 
     private RgwServer(Map<String, String> env) {
         this.endpoint = URI.create(env.get("SILO_TEST_RGW_ENDPOINT"));
@@ -40,6 +41,7 @@ final class RgwServer {
                 env.get("SILO_TEST_RGW_ACCESS_KEY"), env.get("SILO_TEST_RGW_SECRET_KEY")));
         this.userB = StaticCredentialsProvider.create(AwsBasicCredentials.create(
                 env.get("SILO_TEST_RGW_ACCESS_KEY_B"), env.get("SILO_TEST_RGW_SECRET_KEY_B")));
+        this.kmsKeyId = env.getOrDefault("SILO_TEST_RGW_KMS_KEY_ID", "silo-test-key");
     }
 
     /** The shared RGW; skips the calling test (JUnit assumption) when there is none and none can be started. */
@@ -139,6 +141,11 @@ final class RgwServer {
 
     Region region() {
         return region;
+    }
+
+    /** The key id of RGW's "testing" SSE-KMS backend (RGW 16.2 has no SSE-S3). */
+    String kmsKeyId() {
+        return kmsKeyId;
     }
 
     StaticCredentialsProvider credentialsA() {
