@@ -88,8 +88,18 @@ public final class BucketProvisioner {
         /** Completes once the intent to create {@code bucket} for {@code tenantSlug} is durable. */
         CompletableFuture<Void> beforeCreate(String tenantSlug, String bucket);
 
-        /** Completes once the outcome is durable; {@code created} is false when the bucket already was ours. */
-        CompletableFuture<Void> afterCreate(String tenantSlug, String bucket, boolean created);
+        /** What CreateBucket did with a name whose intent was recorded. */
+        enum Outcome {
+            /** This call created the bucket. */
+            CREATED,
+            /** The bucket already was ours (BucketAlreadyOwnedByYou). */
+            ALREADY_OURS,
+            /** Another owner has the name; the next attempt's name follows. */
+            TAKEN
+        }
+
+        /** Completes once the outcome for {@code bucket} is durable. */
+        CompletableFuture<Void> afterCreate(String tenantSlug, String bucket, Outcome outcome);
 
         /** A journal that records nothing (tests, dry runs). */
         Journal NONE = new Journal() {
@@ -99,7 +109,7 @@ public final class BucketProvisioner {
             }
 
             @Override
-            public CompletableFuture<Void> afterCreate(String tenantSlug, String bucket, boolean created) {
+            public CompletableFuture<Void> afterCreate(String tenantSlug, String bucket, Outcome outcome) {
                 return CompletableFuture.completedFuture(null);
             }
         };
@@ -209,9 +219,15 @@ public final class BucketProvisioner {
 
     private CompletableFuture<NamedBucket> useRecorded(TenantBucket tenant) {
         String bucket = tenant.recordedBucket();
+        List<String> problems = BucketNamer.violations(bucket);
+        if (!problems.isEmpty()) {
+            return CompletableFuture.failedFuture(SiloException.invalid("recorded bucket " + bucket,
+                    String.join("; ", problems)));
+        }
+        int attempt = attemptOf(tenant.tenantSlug(), bucket);
         return headBucket(bucket).thenCompose(state -> switch (state) {
-            case OURS -> CompletableFuture.completedFuture(new NamedBucket(bucket, -1, false));
-            case MISSING -> create(tenant, bucket, -1).thenApply(created -> {
+            case OURS -> CompletableFuture.completedFuture(new NamedBucket(bucket, attempt, false));
+            case MISSING -> create(tenant, bucket, attempt).thenApply(created -> {
                 if (created == null) {
                     throw SiloException.precondition("recorded bucket " + bucket + " of tenant "
                             + tenant.tenantSlug() + " is now owned by someone else");
@@ -221,6 +237,16 @@ public final class BucketProvisioner {
             case FOREIGN -> CompletableFuture.failedFuture(SiloException.precondition("recorded bucket " + bucket
                     + " of tenant " + tenant.tenantSlug() + " exists but is not accessible with these credentials"));
         });
+    }
+
+    /** Which attempt of the namer produced {@code bucket}, or -1 (a name from older records or another prefix). */
+    private int attemptOf(String slug, String bucket) {
+        for (int i = 0; i < settings.maxNameAttempts(); i++) {
+            if (namer.name(slug, i).equals(bucket)) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     private CompletableFuture<NamedBucket> findOrCreate(TenantBucket tenant, int attempt) {
@@ -287,8 +313,10 @@ public final class BucketProvisioner {
                     }
                     throw new CompletionException(e);
                 })
-                .thenCompose(made -> made == null ? CompletableFuture.completedFuture(null)
-                        : journal.afterCreate(tenant.tenantSlug(), bucket, made.created()).thenApply(v -> made));
+                .thenCompose(made -> journal.afterCreate(tenant.tenantSlug(), bucket,
+                                made == null ? Journal.Outcome.TAKEN
+                                        : made.created() ? Journal.Outcome.CREATED : Journal.Outcome.ALREADY_OURS)
+                        .thenApply(v -> made));
     }
 
     // ---- controls ----

@@ -14,7 +14,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.silo.SiloException;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -197,6 +199,7 @@ class BucketProvisionerRgwTest {
                 .get(60, TimeUnit.SECONDS);
         assertThat(recorded.bucket()).isEqualTo(first.bucket());
         assertThat(recorded.created()).isFalse();
+        assertThat(recorded.attempt()).isZero();
     }
 
     @Test
@@ -229,12 +232,28 @@ class BucketProvisionerRgwTest {
         try (S3AsyncClient racing = S3Clients.async(rgw.endpoint(), rgw.region(), rgw.credentialsA(), 4,
                 builder -> builder.overrideConfiguration(c -> c.addExecutionInterceptor(thief)))) {
             BucketSettings settings = BucketSettings.strict(rgw.region()).withMode(BucketSettings.Mode.DEV);
-            ProvisionResult result = new BucketProvisioner(racing, settings, new BucketNamer(),
-                    BucketProvisioner.Journal.NONE).ensure(new BucketProvisioner.TenantBucket(slug, null, null))
-                    .get(60, TimeUnit.SECONDS);
+            List<String> journal = new CopyOnWriteArrayList<>();
+            BucketProvisioner.Journal recording = new BucketProvisioner.Journal() {
+                @Override
+                public CompletableFuture<Void> beforeCreate(String tenantSlug, String bucket) {
+                    journal.add("intent " + bucket);
+                    return CompletableFuture.completedFuture(null);
+                }
+
+                @Override
+                public CompletableFuture<Void> afterCreate(String tenantSlug, String bucket, Outcome outcome) {
+                    journal.add(outcome + " " + bucket);
+                    return CompletableFuture.completedFuture(null);
+                }
+            };
+            ProvisionResult result = new BucketProvisioner(racing, settings, new BucketNamer(), recording)
+                    .ensure(new BucketProvisioner.TenantBucket(slug, null, null)).get(60, TimeUnit.SECONDS);
 
             assertThat(result.attempt()).isEqualTo(1);
             assertThat(result.created()).isTrue();
+            String second = new BucketNamer().name(slug, 1);
+            assertThat(journal).containsExactly("intent " + first, "TAKEN " + first,
+                    "intent " + second, "CREATED " + second);
         }
     }
 
