@@ -58,6 +58,7 @@ public final class TenantKeys {
 
   private static final Logger LOG = LoggerFactory.getLogger(TenantKeys.class);
   public static final String ALT_NAME_PREFIX = "tenant-";
+  private static final String ALT_NAME_INDEX = "silo_keyAltNames_unique";
   private static final String DETERMINISTIC = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic";
 
   /** Metadata of one key document; never key material. */
@@ -129,17 +130,42 @@ public final class TenantKeys {
   }
 
   /**
-   * Ensures the unique index on keyAltNames. It is sparse rather than partial because the dev stand-in
-   * does not enforce partial filter expressions; sparse gives the same effect for documents without alt
-   * names. Without this index, key lookups by alt name scan the vault, which the CSFLE docs warn slows
-   * start-up at scale, and concurrent creates could leave two keys for a tenant.
+   * Ensures a unique index on keyAltNames, so key lookups by alt name do not scan the vault (which the CSFLE
+   * docs warn slows start-up at scale) and concurrent creates cannot leave two keys for a tenant. Any unique
+   * index on keyAltNames alone counts, whatever its name and whether it is partial (as MongoDB's documentation
+   * creates it) or sparse: adding a second one would duplicate it, and MongoDB 4.2/4.4 refuse an index whose key
+   * pattern an existing one already has. Only when there is none is one created, and then sparse rather than
+   * partial because the dev stand-in does not enforce partial filter expressions; on a real server both exclude
+   * the documents without alt names.
    */
   public Future<Void> ensureIndex() {
     return blocking(() -> {
+      Optional<String> existing = uniqueAltNameIndex();
+      if (existing.isPresent()) {
+        LOG.info("key vault already has unique index '{}' on keyAltNames; not creating another", existing.get());
+        return null;
+      }
       vault.createIndex(Indexes.ascending("keyAltNames"),
-          new IndexOptions().unique(true).sparse(true).name("silo_keyAltNames_unique"));
+          new IndexOptions().unique(true).sparse(true).name(ALT_NAME_INDEX));
       return null;
     });
+  }
+
+  /** The name of a unique index on exactly {@code keyAltNames} (either direction), if the vault has one. */
+  private Optional<String> uniqueAltNameIndex() {
+    for (org.bson.Document index : vault.listIndexes()) {
+      Object key = index.get("key");
+      if (key instanceof org.bson.Document fields && fields.size() == 1 && fields.containsKey("keyAltNames")
+          && isTrue(index.get("unique"))) {
+        return Optional.of(String.valueOf(index.get("name")));
+      }
+    }
+    return Optional.empty();
+  }
+
+  // Servers answer true; indexes created by old tools may carry unique: 1.
+  private static boolean isTrue(Object flag) {
+    return Boolean.TRUE.equals(flag) || flag instanceof Number n && n.intValue() != 0;
   }
 
   /** The tenant's key, if it exists. */
