@@ -66,7 +66,13 @@ public final class HealthEndpoint {
     for (Watcher watcher : watchers) {
       // Watch sends the status of the service the watcher asked for; an unknown one stays SERVICE_UNKNOWN.
       if (statuses.containsKey(watcher.service())) {
-        watcher.response().write(response(status));
+        try {
+          watcher.response().write(response(status));
+        } catch (IllegalStateException cancelled) {
+          // The caller went away and its error handler has not run yet; a dead watcher must not abort a
+          // shutdown or the readiness change for everyone else.
+          watchers.remove(watcher);
+        }
       }
     }
   }
