@@ -8,6 +8,7 @@ import io.silo.dev.DevOptions;
 import io.silo.dev.DevStack;
 import io.silo.dev.mongo.DevMongoLauncher;
 import io.vertx.core.Vertx;
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -82,19 +83,7 @@ final class DevCommand implements Callable<Integer> {
       return 1;
     }
 
-    Map<String, Object> settings = new HashMap<>();
-    settings.put("grpc.host", "127.0.0.1");
-    settings.put("grpc.port", grpcPort);
-    settings.put("postgres.host", stack.postgres().host());
-    settings.put("postgres.port", stack.postgres().port());
-    settings.put("postgres.database", stack.postgres().database());
-    settings.put("postgres.user", stack.postgres().user());
-    settings.put("postgres.password", stack.postgres().password());
-    settings.put("mongo.uri", stack.mongo().connectionString());
-    settings.put("s3.endpoint", stack.s3().endpoint().toString());
-    settings.put("s3.region", stack.s3().region().id());
-    settings.put("s3.pathStyle", true);
-    settings.put("kms.local.keyFile", stack.masterKey().path().toString());
+    Map<String, Object> settings = stackSettings(stack, grpcPort);
     // Dev logs are read by people in a terminal; production keeps JSON unless configured otherwise.
     if (base.source("log.format").equals("default")) {
       settings.put("log.format", "text");
@@ -108,25 +97,61 @@ final class DevCommand implements Callable<Integer> {
       vertx.close();
       return 2;
     }
-    return Main.runUntilSignal(vertx, effective, server -> ready(stack, server), stack);
+    // With --demo the server listens NOT_SERVING until the estate is seeded: a migration started against a
+    // half-seeded estate would copy part of it and end with thousands of findings.
+    return Main.runUntilSignal(vertx, effective, demo ? SEEDING : null, server -> ready(stack, server), stack);
   }
 
-  /** Prints the stack's addresses and, with --demo, seeds the legacy estate while the server already serves. */
+  /** The settings that point Silo at the dev stack's stores and its local master key. */
+  static Map<String, Object> stackSettings(DevStack stack, int grpcPort) {
+    Map<String, Object> settings = new HashMap<>();
+    settings.put("grpc.host", "127.0.0.1");
+    settings.put("grpc.port", grpcPort);
+    settings.put("postgres.host", stack.postgres().host());
+    settings.put("postgres.port", stack.postgres().port());
+    settings.put("postgres.database", stack.postgres().database());
+    settings.put("postgres.user", stack.postgres().user());
+    settings.put("postgres.password", stack.postgres().password());
+    settings.put("mongo.uri", stack.mongo().connectionString());
+    settings.put("s3.endpoint", stack.s3().endpoint().toString());
+    settings.put("s3.region", stack.s3().region().id());
+    settings.put("s3.pathStyle", true);
+    settings.put("kms.local.keyFile", stack.masterKey().path().toString());
+    return settings;
+  }
+
+  /** Why silo.v1 calls are refused while the demo is being seeded (part of the UNAVAILABLE message). */
+  static final String SEEDING = "the demo estate is still being seeded";
+
+  /** Prints the stack's addresses and, with --demo, seeds the legacy estate before the server serves. */
   private void ready(DevStack stack, SiloServer server) {
     System.out.println();
     System.out.print(stack.banner());
     System.out.println();
     System.out.println("Silo gRPC      127.0.0.1:" + server.port() + "  (gRPC, gRPC-Web, GET /metrics)");
-    System.out.println("  Try:         silo --server 127.0.0.1:" + server.port() + " tenants list");
     System.out.println();
-    if (demo) {
+    seedThenServe(server, demo ? () -> stack.seedDemo(
+        DemoSeeder.Options.defaults().withCounts(tenants, patients, objects),
+        line -> System.out.println("demo: " + line)) : null, System.out, System.err);
+  }
+
+  /**
+   * Runs the demo seeding (when there is one), then marks the server ready and prints the "Try:" hint, so
+   * that nothing the hint suggests can run against a half-seeded estate. A failed seeding still ends the
+   * not-ready period: nothing writes any more, and the message says how to seed again.
+   */
+  static void seedThenServe(SiloServer server, Callable<?> seeding, PrintStream out, PrintStream err) {
+    if (seeding != null) {
+      out.println("demo: seeding; Silo answers health NOT_SERVING and refuses silo.v1 calls until it is done");
       try {
-        stack.seedDemo(DemoSeeder.Options.defaults().withCounts(tenants, patients, objects),
-            line -> System.out.println("demo: " + line));
+        seeding.call();
       } catch (Exception e) {
-        System.err.println("silo-server dev: demo seeding failed: " + e.getMessage()
+        err.println("silo-server dev: demo seeding failed: " + e.getMessage()
             + " (the stack keeps running; restart with --fresh to seed again)");
       }
     }
+    server.markReady();
+    out.println("  Try:         silo --server 127.0.0.1:" + server.port() + " tenants list");
+    out.println();
   }
 }

@@ -57,7 +57,7 @@ public final class Main implements Callable<Integer> {
         vertx.close();
         return 2;
       }
-      return runUntilSignal(vertx, loaded, started -> { }, () -> { });
+      return runUntilSignal(vertx, loaded, null, started -> { }, () -> { });
     }
   }
 
@@ -78,14 +78,16 @@ public final class Main implements Callable<Integer> {
 
   /**
    * Starts the server, runs {@code whenReady} once it listens, blocks until a shutdown signal, then shuts down
-   * gracefully and closes {@code alsoClose} (e.g. the dev stack) after Vert.x.
+   * gracefully and closes {@code alsoClose} (e.g. the dev stack) after Vert.x. With a {@code notReadyReason} the
+   * server listens NOT_SERVING until {@code whenReady} calls {@link SiloServer#markReady()}.
    */
-  static int runUntilSignal(Vertx vertx, SiloConfig config, java.util.function.Consumer<SiloServer> whenReady,
-                            AutoCloseable alsoClose) throws Exception {
+  static int runUntilSignal(Vertx vertx, SiloConfig config, String notReadyReason,
+                            java.util.function.Consumer<SiloServer> whenReady, AutoCloseable alsoClose)
+      throws Exception {
     configureLogging(config);
     SiloServer server;
     try {
-      server = SiloServer.start(vertx, config).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+      server = SiloServer.start(vertx, config, notReadyReason).toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
     } catch (Exception e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
       System.err.println("silo-server: start-up failed: " + cause.getMessage());

@@ -5,6 +5,7 @@ import io.grpc.health.v1.HealthProto;
 import io.grpc.reflection.v1.ServerReflectionProto;
 import io.silo.api.ActiveStreams;
 import io.silo.api.HealthEndpoint;
+import io.silo.api.ReadinessGate;
 import io.silo.api.ReflectionEndpoint;
 import io.silo.api.TenantEndpoint;
 import io.silo.api.UnimplementedEndpoints;
@@ -71,6 +72,9 @@ public final class SiloServer {
   private final KeyVaultClients keyVault;
   private final PrometheusMeterRegistry metrics;
   private final MigrationRuntime migration;
+  private final ReadinessGate gate;
+  // Guarded by this: a readiness signal that arrives during shutdown must not start the engine again.
+  private boolean shuttingDown;
 
   /** The migration engine and the resources it owns, when MongoDB is configured. */
   record MigrationRuntime(MigrationEngine engine, MigrationMongo mongo) {
@@ -78,7 +82,7 @@ public final class SiloServer {
 
   private SiloServer(Vertx vertx, SiloConfig config, Database database, HttpServer http, HealthEndpoint health,
                      ActiveStreams streams, KeyVaultClients keyVault, PrometheusMeterRegistry metrics,
-                     MigrationRuntime migration) {
+                     MigrationRuntime migration, ReadinessGate gate) {
     this.vertx = vertx;
     this.config = config;
     this.database = database;
@@ -88,10 +92,20 @@ public final class SiloServer {
     this.keyVault = keyVault;
     this.metrics = metrics;
     this.migration = migration;
+    this.gate = gate;
   }
 
-  /** Migrates the schema, binds every endpoint and listens on grpc.host:grpc.port. */
+  /** Migrates the schema, binds every endpoint and listens on grpc.host:grpc.port, ready at once. */
   public static Future<SiloServer> start(Vertx vertx, SiloConfig config) {
+    return start(vertx, config, null);
+  }
+
+  /**
+   * Like {@link #start(Vertx, SiloConfig)}, but when {@code notReadyReason} is not null the server listens
+   * NOT_SERVING: health says so, silo.v1 calls get UNAVAILABLE naming the reason, and no migration runs,
+   * until {@link #markReady()}.
+   */
+  public static Future<SiloServer> start(Vertx vertx, SiloConfig config, String notReadyReason) {
     PrometheusMeterRegistry metrics = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     // Heap and GC gauges let operators (and the 1M-document benchmark) see that memory stays flat.
     new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics);
@@ -106,7 +120,8 @@ public final class SiloServer {
     }
     return Database.open(vertx, config).compose(database -> openKeyVault(vertx, config, kms)
         .onFailure(failure -> database.close())
-        .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics, defaults)));
+        .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics, defaults,
+            new ReadinessGate(vertx, notReadyReason))));
   }
 
   private static Future<KeyVaultClients> openKeyVault(Vertx vertx, SiloConfig config, KmsProviders kms) {
@@ -119,7 +134,8 @@ public final class SiloServer {
 
   private static Future<SiloServer> bindAndListen(Vertx vertx, SiloConfig config, Database database,
                                                   KeyVaultClients keyVault, KmsProviders kms,
-                                                  PrometheusMeterRegistry metrics, EncryptionPlan defaults) {
+                                                  PrometheusMeterRegistry metrics, EncryptionPlan defaults,
+                                                  ReadinessGate gate) {
     ActiveStreams streams = new ActiveStreams();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
         .setScheduleDeadlineAutomatically(true)
@@ -133,7 +149,7 @@ public final class SiloServer {
         HealthProto.getDescriptor().findServiceByName("Health"),
         ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
     HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
-        streams);
+        streams, gate.isOpen());
 
     TenantStore tenantStore = new TenantStore(database.pool(), database.tables());
     grpc.addService(TenantServiceGrpcService.of(new TenantEndpoint(tenantStore)));
@@ -185,9 +201,9 @@ public final class SiloServer {
         request.response().putHeader("Access-Control-Allow-Origin", allowed.contains("*") ? "*" : origin)
             .putHeader("Vary", "Origin")
             .putHeader("Access-Control-Expose-Headers", "grpc-status,grpc-message,grpc-status-details-bin");
-        grpc.handle(request);
+        dispatch(gate, grpc, request);
       } else {
-        grpc.handle(request);
+        dispatch(gate, grpc, request);
       }
     });
     MigrationRuntime runtime = migration;
@@ -195,10 +211,12 @@ public final class SiloServer {
         .map(listening -> {
           LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics)", config.string("grpc.host"),
               listening.actualPort());
-          if (runtime != null) {
+          // A server that is not ready yet runs no migrations either; markReady starts the engine.
+          if (runtime != null && gate.isOpen()) {
             runtime.engine().start();
           }
-          return new SiloServer(vertx, config, database, listening, health, streams, keyVault, metrics, runtime);
+          return new SiloServer(vertx, config, database, listening, health, streams, keyVault, metrics, runtime,
+              gate);
         })
         .onFailure(failure -> {
           if (runtime != null) {
@@ -245,6 +263,34 @@ public final class SiloServer {
     migrations.attach(engine);
     new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis")).bind(grpc);
     return new MigrationRuntime(engine, mongo);
+  }
+
+  private static void dispatch(ReadinessGate gate, GrpcServer grpc, io.vertx.core.http.HttpServerRequest request) {
+    if (gate.admits(request)) {
+      grpc.handle(request);
+    } else {
+      gate.refuse(request);
+    }
+  }
+
+  /**
+   * Ends the not-ready period of a server started with a reason: health turns SERVING, silo.v1 calls are
+   * answered and the migration engine starts. Does nothing if the server was ready already or is shutting down.
+   */
+  public synchronized void markReady() {
+    if (shuttingDown || !gate.open()) {
+      return;
+    }
+    health.setAllServing();
+    if (migration != null) {
+      migration.engine().start();
+    }
+    LOG.info("silo is ready: serving");
+  }
+
+  /** Whether silo.v1 calls are answered (false while a not-ready reason holds them back). */
+  public boolean isReady() {
+    return gate.isOpen();
   }
 
   private static Router corsRouter(Vertx vertx, List<String> origins, GrpcServer grpc) {
@@ -294,6 +340,9 @@ public final class SiloServer {
    * in-flight unary calls finish within the grace period, then close the stores.
    */
   public Future<Void> shutdown() {
+    synchronized (this) {
+      shuttingDown = true;
+    }
     LOG.info("shutting down: {} open streams, grace {} s", streams.size(), config.integer("grpc.shutdownGraceSeconds"));
     health.setAllNotServing();
     streams.closeAll();

@@ -31,11 +31,16 @@ public final class HealthEndpoint {
   private final Map<String, ServingStatus> statuses = new ConcurrentHashMap<>();
   private final List<Watcher> watchers = new CopyOnWriteArrayList<>();
   private final ActiveStreams streams;
+  // Once shutdown has begun the server never reports SERVING again, even if a late readiness signal arrives.
+  // Guarded by this, together with the statuses it decides.
+  private boolean shuttingDown;
 
-  public HealthEndpoint(Collection<String> serviceNames, ActiveStreams streams) {
+  /** Every service starts SERVING, or NOT_SERVING when {@code serving} is false (see {@link #setAllServing()}). */
+  public HealthEndpoint(Collection<String> serviceNames, ActiveStreams streams, boolean serving) {
     this.streams = streams;
-    statuses.put("", ServingStatus.SERVING);
-    serviceNames.forEach(name -> statuses.put(name, ServingStatus.SERVING));
+    ServingStatus initial = serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    statuses.put("", initial);
+    serviceNames.forEach(name -> statuses.put(name, initial));
   }
 
   public void bind(GrpcServer server) {
@@ -43,11 +48,32 @@ public final class HealthEndpoint {
     server.callHandler(WATCH, this::watch);
   }
 
-  /** Marks every service NOT_SERVING, e.g. when shutdown starts, and tells the watchers. */
-  public void setAllNotServing() {
-    statuses.replaceAll((name, status) -> ServingStatus.NOT_SERVING);
+  /** Marks every service NOT_SERVING for good because shutdown starts, and tells the watchers. */
+  public synchronized void setAllNotServing() {
+    shuttingDown = true;
+    setAll(ServingStatus.NOT_SERVING);
+  }
+
+  /** Marks every service SERVING once the server is ready (e.g. the dev demo is seeded); ignored after shutdown began. */
+  public synchronized void setAllServing() {
+    if (!shuttingDown) {
+      setAll(ServingStatus.SERVING);
+    }
+  }
+
+  private void setAll(ServingStatus status) {
+    statuses.replaceAll((name, previous) -> status);
     for (Watcher watcher : watchers) {
-      watcher.response().write(response(ServingStatus.NOT_SERVING));
+      // Watch sends the status of the service the watcher asked for; an unknown one stays SERVICE_UNKNOWN.
+      if (statuses.containsKey(watcher.service())) {
+        try {
+          watcher.response().write(response(status));
+        } catch (IllegalStateException cancelled) {
+          // The caller went away and its error handler has not run yet; a dead watcher must not abort a
+          // shutdown or the readiness change for everyone else.
+          watchers.remove(watcher);
+        }
+      }
     }
   }
 

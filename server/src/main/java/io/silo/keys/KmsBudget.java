@@ -15,8 +15,6 @@ import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.LongSupplier;
-import java.util.regex.Pattern;
-import software.amazon.awssdk.core.exception.SdkServiceException;
 
 /**
  * A process-wide, asynchronous request budget (permits per second) for one KMS provider and region, adapted by AIMD.
@@ -271,31 +269,10 @@ public final class KmsBudget {
     }
   }
 
-  /**
-   * Whether an error (or any of its causes) is a KMS throttling answer: the AWS SDK's throttling exceptions, HTTP 429
-   * or 503, and libmongocrypt's KMS errors, which the driver surfaces as {@code MongoClientException} /
-   * {@code MongoCryptException} with text like {@code "Error in KMS response. HTTP status=400. Response body=
-   * {"__type":"ThrottlingException",...}"}.
-   */
+  /** Whether an error is a KMS throttling answer; see {@link KmsErrors#isThrottling(Throwable)}. */
   public static boolean isThrottle(Throwable error) {
-    int depth = 0;
-    for (Throwable t = error; t != null && depth < 16; t = t.getCause(), depth++) {
-      if (t instanceof SdkServiceException sdk) {
-        if (sdk.isThrottlingException() || sdk.statusCode() == 429 || sdk.statusCode() == 503) return true;
-      }
-      String type = t.getClass().getSimpleName();
-      if (type.equals("ThrottlingException") || type.equals("TooManyRequestsException")) return true;
-      String message = t.getMessage();
-      if (message != null && THROTTLE_TEXT.matcher(message).find()) return true;
-    }
-    return false;
+    return KmsErrors.isThrottling(error);
   }
-
-  // libmongocrypt formats KMS failures as "HTTP status=<code>" followed by the response body; the AWS body of a
-  // throttled call names ThrottlingException and says "Rate exceeded". Other KMSs answer 429 or 503.
-  private static final Pattern THROTTLE_TEXT = Pattern.compile(
-      "HTTP status\\s*=?\\s*(429|503)\\b|\\bThrottlingException\\b|\\bThrottling\\b|TooManyRequests|Rate exceeded|"
-          + "\\b(429|503) (Too Many Requests|Service Unavailable)\\b");
 
   private double needed(int permits) {
     // A request larger than the burst would never fit; let it go when the bucket is full and go into debt instead,

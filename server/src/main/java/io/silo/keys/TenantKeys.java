@@ -1,7 +1,6 @@
 package io.silo.keys;
 
 import com.mongodb.ErrorCategory;
-import com.mongodb.MongoClientException;
 import com.mongodb.MongoException;
 import com.mongodb.MongoServerException;
 import com.mongodb.MongoSocketException;
@@ -58,6 +57,7 @@ public final class TenantKeys {
 
   private static final Logger LOG = LoggerFactory.getLogger(TenantKeys.class);
   public static final String ALT_NAME_PREFIX = "tenant-";
+  private static final String ALT_NAME_INDEX = "silo_keyAltNames_unique";
   private static final String DETERMINISTIC = "AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic";
 
   /** Metadata of one key document; never key material. */
@@ -94,6 +94,7 @@ public final class TenantKeys {
   private final TenantStore tenants;
   private final long keyExpirationSeconds;
   private final Map<String, Future<?>> tenantLocks = new ConcurrentHashMap<>();
+  private final KmsRetry retry;
 
   /**
    * @param encryption      long-lived ClientEncryption (caches DEKs for keyExpiration)
@@ -102,6 +103,16 @@ public final class TenantKeys {
   public TenantKeys(Vertx vertx, WorkerExecutor workers, MongoClient mongo, String keyVaultNamespace,
                     ClientEncryption encryption, Supplier<ClientEncryption> freshEncryption, KmsProviders kms,
                     KmsBudgets budgets, KeyAuditStore audit, TenantStore tenants, long keyExpirationSeconds) {
+    this(vertx, workers, mongo, keyVaultNamespace, encryption, freshEncryption, kms, budgets, audit, tenants,
+        keyExpirationSeconds, KmsRetry.Policy.DEFAULT);
+  }
+
+  /** As above, with the retry policy for throttled or unreachable KMS calls spelled out (tests shorten it). */
+  public TenantKeys(Vertx vertx, WorkerExecutor workers, MongoClient mongo, String keyVaultNamespace,
+                    ClientEncryption encryption, Supplier<ClientEncryption> freshEncryption, KmsProviders kms,
+                    KmsBudgets budgets, KeyAuditStore audit, TenantStore tenants, long keyExpirationSeconds,
+                    KmsRetry.Policy retryPolicy) {
+    this.retry = new KmsRetry(vertx, retryPolicy);
     this.vertx = vertx;
     this.workers = workers;
     this.mongo = mongo;
@@ -129,17 +140,42 @@ public final class TenantKeys {
   }
 
   /**
-   * Ensures the unique index on keyAltNames. It is sparse rather than partial because the dev stand-in
-   * does not enforce partial filter expressions; sparse gives the same effect for documents without alt
-   * names. Without this index, key lookups by alt name scan the vault, which the CSFLE docs warn slows
-   * start-up at scale, and concurrent creates could leave two keys for a tenant.
+   * Ensures a unique index on keyAltNames, so key lookups by alt name do not scan the vault (which the CSFLE
+   * docs warn slows start-up at scale) and concurrent creates cannot leave two keys for a tenant. Any unique
+   * index on keyAltNames alone counts, whatever its name and whether it is partial (as MongoDB's documentation
+   * creates it) or sparse: adding a second one would duplicate it, and MongoDB 4.2/4.4 refuse an index whose key
+   * pattern an existing one already has. Only when there is none is one created, and then sparse rather than
+   * partial because the dev stand-in does not enforce partial filter expressions; on a real server both exclude
+   * the documents without alt names.
    */
   public Future<Void> ensureIndex() {
     return blocking(() -> {
+      Optional<String> existing = uniqueAltNameIndex();
+      if (existing.isPresent()) {
+        LOG.info("key vault already has unique index '{}' on keyAltNames; not creating another", existing.get());
+        return null;
+      }
       vault.createIndex(Indexes.ascending("keyAltNames"),
-          new IndexOptions().unique(true).sparse(true).name("silo_keyAltNames_unique"));
+          new IndexOptions().unique(true).sparse(true).name(ALT_NAME_INDEX));
       return null;
     });
+  }
+
+  /** The name of a unique index on exactly {@code keyAltNames} (either direction), if the vault has one. */
+  private Optional<String> uniqueAltNameIndex() {
+    for (org.bson.Document index : vault.listIndexes()) {
+      Object key = index.get("key");
+      if (key instanceof org.bson.Document fields && fields.size() == 1 && fields.containsKey("keyAltNames")
+          && isTrue(index.get("unique"))) {
+        return Optional.of(String.valueOf(index.get("name")));
+      }
+    }
+    return Optional.empty();
+  }
+
+  // Servers answer true; indexes created by old tools may carry unique: 1.
+  private static boolean isTrue(Object flag) {
+    return Boolean.TRUE.equals(flag) || flag instanceof Number n && n.intValue() != 0;
   }
 
   /** The tenant's key, if it exists. */
@@ -168,7 +204,7 @@ public final class TenantKeys {
           return Future.failedFuture(SiloException.precondition("tenant '" + slug + "' had its key shredded; "
               + "set allow_after_shred to create a new key (data encrypted under the shredded key stays unrecoverable)"));
         }
-        return withPermit(effectiveProvider, masterKey, () -> {
+        return withPermit(effectiveProvider, masterKey, "creating the data key of tenant '" + slug + "'", () -> {
           DataKeyOptions options = new DataKeyOptions().keyAltNames(List.of(altName(slug)));
           if (masterKey != null) {
             options.masterKey(masterKey);
@@ -250,28 +286,36 @@ public final class TenantKeys {
         return Future.failedFuture(SiloException.precondition("tenant '" + slug + "' has no data key; create it first"));
       }
       KeyInfo before = existing.get();
-      return withPermit(provider, masterKey, () -> {
+      // Three KMS steps, each retried on its own: retrying the whole rotation would need every step to succeed in
+      // one go, which under heavy throttling rarely happens. Each step is safe to repeat: the canary and the proof
+      // only read, and a rewrap that failed at the KMS wrote nothing.
+      String what = "rotating the data key of tenant '" + slug + "'";
+      return withPermit(before.provider(), before.masterKey(), what, () -> {
         Map<BsonValue, String> othersBefore = fingerprintsOfOthers(before.keyId());
         BsonBinary canary = encryption.encrypt(new BsonString(randomToken()),
             new EncryptOptions(DETERMINISTIC).keyId(uuidBinary(before.keyId())));
         String canaryPlain = encryption.decrypt(canary).asString().getValue();
+        return new Canary(canary, canaryPlain, othersBefore);
+      }).compose(canary -> withPermit(provider, masterKey, what, () -> {
         RewrapManyDataKeyOptions options = new RewrapManyDataKeyOptions().provider(provider);
         if (masterKey != null) {
           options.masterKey(masterKey);
         }
         encryption.rewrapManyDataKey(Filters.eq("keyAltNames", altName(slug)), options);
+        return canary;
+      })).compose(canary -> withPermit(provider, masterKey, what, () -> {
         try (ClientEncryption fresh = freshEncryption.get()) {
-          String decrypted = fresh.decrypt(canary).asString().getValue();
-          if (!decrypted.equals(canaryPlain)) {
+          String decrypted = fresh.decrypt(canary.ciphertext()).asString().getValue();
+          if (!decrypted.equals(canary.plaintext())) {
             throw new IllegalStateException("canary did not decrypt to its value after rewrap");
           }
         }
         Map<BsonValue, String> othersAfter = fingerprintsOfOthers(before.keyId());
-        if (!othersAfter.equals(othersBefore)) {
+        if (!othersAfter.equals(canary.othersBefore())) {
           throw new IllegalStateException("key documents of other tenants changed during the rewrap");
         }
         return null;
-      }).compose(done -> find(slug)).compose(after -> {
+      })).compose(done -> find(slug)).compose(after -> {
         KeyInfo key = after.orElseThrow();
         return audit.record(new KeyAuditStore.Entry(slug, "ROTATE", key.keyId(), before.provider(),
                 json(before.masterKey()), key.provider(), json(key.masterKey()), caller, true, null))
@@ -325,19 +369,19 @@ public final class TenantKeys {
     }
   }
 
-  /** Runs a KMS-touching call under a budget permit, feeding throttles back into the budget's AIMD loop. */
-  private <T> Future<T> withPermit(String provider, BsonDocument masterKey, Callable<T> call) {
+  /** What the canary step of a rotation hands to the later steps. */
+  private record Canary(BsonBinary ciphertext, String plaintext, Map<BsonValue, String> othersBefore) {
+  }
+
+  /**
+   * Runs a KMS-touching call under a budget permit, feeding throttles back into the budget's AIMD loop and
+   * retrying throttled (or briefly unreachable) calls with backoff; only then is it UNAVAILABLE.
+   */
+  private <T> Future<T> withPermit(String provider, BsonDocument masterKey, String what, Callable<T> call) {
     KmsBudget budget = kms.budget(budgets, provider, masterKey);
-    return budget.acquire(1).compose(v -> blocking(call)
-        .onSuccess(x -> budget.onSuccess())
-        .recover(failure -> {
-          if (KmsBudget.isThrottle(failure)) {
-            budget.onThrottled();
-            return Future.failedFuture(new SiloException(SiloException.Kind.UNAVAILABLE,
-                "KMS throttled the request; retry later", failure));
-          }
-          return Future.failedFuture(failure);
-        }));
+    // Classified before translate(), which would hide the driver's exception behind a domain one.
+    return retry.call(budget, 1, what, () -> workers.<T>executeBlocking(call, false))
+        .recover(failure -> Future.failedFuture(translate(failure)));
   }
 
   private <T> Future<T> blocking(Callable<T> call) {
@@ -352,13 +396,8 @@ public final class TenantKeys {
     if (failure instanceof MongoSocketException || failure instanceof MongoTimeoutException) {
       return SiloException.unavailable("MongoDB is unreachable: " + failure.getClass().getSimpleName(), failure);
     }
-    String text = String.valueOf(failure.getMessage()).toLowerCase(java.util.Locale.ROOT);
-    if (failure instanceof MongoClientException || failure.getClass().getName().contains("MongoCrypt")) {
-      if (text.contains("connect") || text.contains("timed out") || text.contains("timeout")
-          || text.contains("unreachable") || text.contains("refused") || text.contains("ssl")
-          || text.contains("tls") || text.contains("kms request failed") || text.contains("network")) {
-        return SiloException.unavailable("KMS is unreachable or refused the connection", failure);
-      }
+    if (KmsErrors.isUnreachable(failure)) {
+      return SiloException.unavailable("KMS is unreachable or refused the connection", failure);
     }
     return failure;
   }

@@ -636,6 +636,14 @@ public final class MigrationBenchmark {
         case "--docs" -> docs = positive(a, value(args, ++i, a));
         case "--latency-ms" -> latencyMs = Double.parseDouble(value(args, ++i, a));
         case "--skip-latency" -> skipLatency = true;
+        case "--quick" -> {
+          // A smoke run for CI: every mode runs end to end in seconds; its ratios mean nothing at this size.
+          tenants = 2;
+          docs = 2_000;
+          warmUp = false;
+          dataDir = Path.of("server", "target", "migration-benchmark-quick");
+          timeout = 120;
+        }
         case "--skip-baselines" -> skipBaselines = true;
         case "--heap-check" -> heapCheck = true;
         case "--heap" -> heap = value(args, ++i, a);
@@ -695,6 +703,8 @@ public final class MigrationBenchmark {
   static String usage() {
     return String.join("\n",
         "Usage: src/scripts/migration-benchmark [options]",
+        "  --quick              seconds-long smoke run (2 tenants, 2,000 documents, no warm-up, its own data",
+        "                       directory); checks that every mode runs, its ratios mean nothing",
         "  --tenants N          tenants to spread the documents over (default 10)",
         "  --docs N             documents in legacy.patients (default 100000)",
         "  --skewed             tenant k gets a 1/(k+1) share, like the demo estate (default: even)",

@@ -51,6 +51,7 @@ final class AwsKmsStub implements AutoCloseable {
 
   private volatile int limitPerSecond = Integer.MAX_VALUE;
   private volatile ThrottleMode mode = ThrottleMode.AWS_THROTTLING_EXCEPTION;
+  private volatile double throttleFraction;
 
   // Guarded by servedWindow: arrival times of served requests in the last second.
   private final ArrayDeque<Long> servedWindow = new ArrayDeque<>();
@@ -99,9 +100,23 @@ final class AwsKmsStub implements AutoCloseable {
     return this;
   }
 
+  /** Throttle each request with probability {@code fraction}, whatever the rate (0 turns this off). */
+  AwsKmsStub throttleFraction(double fraction, ThrottleMode mode) {
+    this.throttleFraction = fraction;
+    this.mode = mode;
+    return this;
+  }
+
   AwsKmsStub noThrottle() {
     this.limitPerSecond = Integer.MAX_VALUE;
+    this.throttleFraction = 0;
     return this;
+  }
+
+  /** Writes the stub's CA certificate as {@code ca.pem} (and the rest of its test PKI) into {@code dir}. */
+  java.nio.file.Path writeCaPem(java.nio.file.Path dir) throws java.io.IOException {
+    pki.writePem(dir);
+    return dir.resolve("ca.pem");
   }
 
   long requests() {
@@ -152,7 +167,7 @@ final class AwsKmsStub implements AutoCloseable {
         error(req, 400, "UnknownOperationException", "POST only");
         return;
       }
-      if (overLimit(now)) {
+      if (random.nextDouble() < throttleFraction || overLimit(now)) {
         throttled.incrementAndGet();
         switch (mode) {
           case AWS_THROTTLING_EXCEPTION -> error(req, 400, "ThrottlingException", "Rate exceeded");

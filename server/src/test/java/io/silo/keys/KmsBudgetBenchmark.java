@@ -23,11 +23,17 @@ import software.amazon.awssdk.services.kms.KmsAsyncClient;
  * Compares Silo's KMS budget with the AWS SDK's ADAPTIVE_V2 retry mode against {@link AwsKmsStub} throttling above
  * 1.25 x R requests per second.
  *
- * <p>Run: {@code src/scripts/kms-benchmark [R] [keys] [sdkConcurrency]} (defaults 50, 2000, 64).
+ * <p>Run: {@code src/scripts/kms-benchmark [R] [keys] [sdkConcurrency]} (defaults 50, 2000, 64), or
+ * {@code src/scripts/kms-benchmark --quick}: 50 keys, a smoke run whose verdict does not set the exit code.
  */
 public final class KmsBudgetBenchmark {
 
   public static void main(String[] args) throws Exception {
+    boolean quick = args.length > 0 && args[0].equals("--quick");
+    if (quick) {
+      // A seconds-long smoke run for CI: it proves the benchmark still runs; at this size the ratios are noise.
+      args = new String[] {"50", "50", "16"};
+    }
     int rate = args.length > 0 ? Integer.parseInt(args[0]) : 50;
     int keys = args.length > 1 ? Integer.parseInt(args[1]) : 2000;
     int sdkConcurrency = args.length > 2 ? Integer.parseInt(args[2]) : 64;
@@ -84,7 +90,7 @@ public final class KmsBudgetBenchmark {
       boolean targetMet = silo.ratePerSecond() >= 0.9 * rate && siloThrottled <= 0.01 * siloTotal
           && silo.failed() == 0;
       System.out.println("RESULT silo target (>= 0.9 R, <= 1 % throttled, 0 failed): " + (targetMet ? "MET" : "MISSED"));
-      if (!targetMet) exit = 1;
+      if (!targetMet && !quick) exit = 1;
     } finally {
       vault.shutdownNow();
       stub.close();
