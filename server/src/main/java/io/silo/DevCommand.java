@@ -3,6 +3,8 @@ package io.silo;
 import io.silo.config.ConfigException;
 import io.silo.config.ConfigLoader;
 import io.silo.config.SiloConfig;
+import io.silo.auth.TokenRegistry;
+import io.silo.dev.DevAdminToken;
 import io.silo.dev.DemoSeeder;
 import io.silo.dev.DevOptions;
 import io.silo.dev.DevStack;
@@ -84,6 +86,16 @@ final class DevCommand implements Callable<Integer> {
     }
 
     Map<String, Object> settings = stackSettings(stack, grpcPort);
+    String adminToken;
+    try {
+      adminToken = DevAdminToken.loadOrCreate(stack.dataDirectory().adminToken());
+    } catch (java.io.IOException e) {
+      System.err.println("silo-server dev: cannot write the admin token: " + e.getMessage());
+      stack.close();
+      vertx.close();
+      return 1;
+    }
+    settings.putAll(authSettings(base, adminToken));
     // Dev logs are read by people in a terminal; production keeps JSON unless configured otherwise.
     if (base.source("log.format").equals("default")) {
       settings.put("log.format", "text");
@@ -99,8 +111,27 @@ final class DevCommand implements Callable<Integer> {
     }
     // With --demo the server listens NOT_SERVING until the estate is seeded: a migration started against a
     // half-seeded estate would copy part of it and end with thousands of findings.
-    return Main.runUntilSignal(vertx, effective, demo ? SEEDING : null, server -> ready(stack, server), stack);
+    return Main.runUntilSignal(vertx, effective, demo ? SEEDING : null,
+        server -> ready(stack, server, adminToken), stack);
   }
+
+  /**
+   * The dev token as an admin token, after any tokens the config file names; /metrics stays open in dev unless the
+   * config says otherwise, since nothing outside this machine can reach the loopback port.
+   */
+  static Map<String, Object> authSettings(SiloConfig base, String adminToken) {
+    Map<String, Object> settings = new HashMap<>();
+    java.util.List<String> tokens = new java.util.ArrayList<>(base.list(TokenRegistry.SETTING));
+    tokens.add(DEV_TOKEN_NAME + ":admin:" + TokenRegistry.hashHex(adminToken));
+    settings.put(TokenRegistry.SETTING, tokens);
+    if (base.source("auth.metricsRequireToken").equals("default")) {
+      settings.put("auth.metricsRequireToken", false);
+    }
+    return settings;
+  }
+
+  /** The name audit rows give the dev admin token. */
+  static final String DEV_TOKEN_NAME = "dev-admin";
 
   /** The settings that point Silo at the dev stack's stores and its local master key. */
   static Map<String, Object> stackSettings(DevStack stack, int grpcPort) {
@@ -124,11 +155,14 @@ final class DevCommand implements Callable<Integer> {
   static final String SEEDING = "the demo estate is still being seeded";
 
   /** Prints the stack's addresses and, with --demo, seeds the legacy estate before the server serves. */
-  private void ready(DevStack stack, SiloServer server) {
+  private void ready(DevStack stack, SiloServer server, String adminToken) {
     System.out.println();
     System.out.print(stack.banner());
     System.out.println();
     System.out.println("Silo gRPC      127.0.0.1:" + server.port() + "  (gRPC, gRPC-Web, GET /metrics)");
+    // Printed like the other dev credentials above; it is a dev secret on stdout only, never in a log line.
+    System.out.println("Admin token    " + adminToken + "  (role admin; saved in "
+        + stack.dataDirectory().adminToken() + ", which `silo` reads when run from this directory)");
     System.out.println();
     seedThenServe(server, demo ? () -> stack.seedDemo(
         DemoSeeder.Options.defaults().withCounts(tenants, patients, objects),

@@ -4,6 +4,8 @@ import com.google.protobuf.Descriptors.ServiceDescriptor;
 import io.grpc.health.v1.HealthProto;
 import io.grpc.reflection.v1.ServerReflectionProto;
 import io.silo.api.ActiveStreams;
+import io.silo.auth.AccessControl;
+import io.silo.auth.AuthGate;
 import io.silo.api.HealthEndpoint;
 import io.silo.api.ReadinessGate;
 import io.silo.api.ReflectionEndpoint;
@@ -118,10 +120,17 @@ public final class SiloServer {
     } catch (EncryptionPlan.InvalidPlanException e) {
       return Future.failedFuture(new ConfigException("invalid setting '" + e.field() + "': " + e.getMessage()));
     }
+    AccessControl access;
+    try {
+      // Checked before any store opens: a server that would answer without tokens must not start by accident.
+      access = AccessControl.from(config);
+    } catch (ConfigException e) {
+      return Future.failedFuture(e);
+    }
     return Database.open(vertx, config).compose(database -> openKeyVault(vertx, config, kms)
         .onFailure(failure -> database.close())
         .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics, defaults,
-            new ReadinessGate(vertx, notReadyReason))));
+            new ReadinessGate(vertx, notReadyReason), new AuthGate(vertx, access))));
   }
 
   private static Future<KeyVaultClients> openKeyVault(Vertx vertx, SiloConfig config, KmsProviders kms) {
@@ -135,7 +144,7 @@ public final class SiloServer {
   private static Future<SiloServer> bindAndListen(Vertx vertx, SiloConfig config, Database database,
                                                   KeyVaultClients keyVault, KmsProviders kms,
                                                   PrometheusMeterRegistry metrics, EncryptionPlan defaults,
-                                                  ReadinessGate gate) {
+                                                  ReadinessGate gate, AuthGate auth) {
     ActiveStreams streams = new ActiveStreams();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
         .setScheduleDeadlineAutomatically(true)
@@ -152,7 +161,8 @@ public final class SiloServer {
         streams, gate.isOpen());
 
     TenantStore tenantStore = new TenantStore(database.pool(), database.tables());
-    grpc.addService(TenantServiceGrpcService.of(new TenantEndpoint(tenantStore)));
+    AccessControl access = auth.access();
+    new TenantEndpoint(tenantStore, access).bind(grpc);
     Future<Void> ready = Future.succeededFuture();
     Map<String, String> unconfigured = new java.util.HashMap<>();
     MigrationRuntime migration = null;
@@ -164,10 +174,10 @@ public final class SiloServer {
       TenantKeys keys = new TenantKeys(vertx, vertx.createSharedWorkerExecutor("silo-kms", 8), keyVault.mongo(),
           config.string("mongo.keyVaultNamespace"), keyVault.encryption(), keyVault.fresh(), kms, budgets, audit,
           tenantStore, config.integer("kms.keyExpirationSeconds"));
-      new KeyEndpoint(keys, audit).bind(grpc);
+      new KeyEndpoint(keys, audit, access).bind(grpc);
       ready = keys.ensureIndex();
       migration = bindMigrations(vertx, config, database, keyVault, keys, tenantStore, audit, streams, metrics,
-          defaults, grpc);
+          defaults, grpc, access);
     } else {
       unconfigured.put("silo.v1.KeyService", "mongo.uri");
       unconfigured.put("silo.v1.MigrationService", "mongo.uri");
@@ -182,6 +192,12 @@ public final class SiloServer {
         .setCompressionSupported(false));
     http.requestHandler(request -> {
       if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
+        AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"));
+        if (!allowed.allowed()) {
+          request.response().setStatusCode(401).putHeader("WWW-Authenticate", "Bearer realm=\"silo\"")
+              .putHeader("content-type", "text/plain; charset=utf-8").end(allowed.message() + "\n");
+          return;
+        }
         request.response().putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
             .end(metrics.scrape());
         return;
@@ -201,9 +217,9 @@ public final class SiloServer {
         request.response().putHeader("Access-Control-Allow-Origin", allowed.contains("*") ? "*" : origin)
             .putHeader("Vary", "Origin")
             .putHeader("Access-Control-Expose-Headers", "grpc-status,grpc-message,grpc-status-details-bin");
-        dispatch(gate, grpc, request);
+        dispatch(auth, gate, grpc, request);
       } else {
-        dispatch(gate, grpc, request);
+        dispatch(auth, gate, grpc, request);
       }
     });
     MigrationRuntime runtime = migration;
@@ -233,7 +249,7 @@ public final class SiloServer {
                                                  KeyVaultClients keyVault, TenantKeys keys, TenantStore tenantStore,
                                                  KeyAuditStore audit, ActiveStreams streams,
                                                  PrometheusMeterRegistry metrics, EncryptionPlan defaults,
-                                                 GrpcServer grpc) {
+                                                 GrpcServer grpc, AccessControl access) {
     ProgressBus bus = new ProgressBus();
     MigrationMetrics migrationMetrics = new MigrationMetrics(metrics, bus::watcherCount);
     MigrationMongo mongo = new MigrationMongo(vertx, config.string("mongo.uri"), keyVault.fresh(),
@@ -261,12 +277,16 @@ public final class SiloServer {
         new MigrationEngine.Settings(config.integer("migration.maxConcurrentJobs"), config.integer("jobs.leaseSeconds"),
             config.integer("jobs.pollMillis"), config.bool("migration.verifyAfterCopy")));
     migrations.attach(engine);
-    new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis")).bind(grpc);
+    new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"), access).bind(grpc);
     return new MigrationRuntime(engine, mongo);
   }
 
-  private static void dispatch(ReadinessGate gate, GrpcServer grpc, io.vertx.core.http.HttpServerRequest request) {
-    if (gate.admits(request)) {
+  private static void dispatch(AuthGate auth, ReadinessGate gate, GrpcServer grpc,
+                               io.vertx.core.http.HttpServerRequest request) {
+    // Authentication comes first, so a caller without a valid token learns nothing, not even readiness.
+    if (!auth.admits(request)) {
+      auth.refuse(request);
+    } else if (gate.admits(request)) {
       grpc.handle(request);
     } else {
       gate.refuse(request);

@@ -48,6 +48,7 @@ class DevDemoReadinessTest {
     try (DevStack stack = DevStack.start(options, DevMongoLauncher::start)) {
       Map<String, Object> settings = DevCommand.stackSettings(stack, 0);
       settings.put("grpc.shutdownGraceSeconds", 2);
+      settings.put("auth.disabled", true);
       SiloServer server = SiloServer.start(vertx, SiloConfig.of(settings), DevCommand.SEEDING)
           .toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
       ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();

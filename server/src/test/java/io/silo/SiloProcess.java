@@ -55,6 +55,8 @@ public final class SiloProcess implements AutoCloseable {
     Map<String, String> env = builder.environment();
     // Unknown SILO_* variables fail start-up, and inherited ones must not change what the test configures.
     env.keySet().removeIf(k -> k.startsWith("SILO_"));
+    // Tests of processes are about crashes and restarts, not tokens: run them without authentication.
+    env.put(SiloConfig.SETTINGS.get("auth.disabled").envName(), "true");
     settings.forEach((key, value) -> env.put(SiloConfig.SETTINGS.get(key).envName(), String.valueOf(value)));
     Files.createDirectories(log.getParent());
     builder.redirectErrorStream(true).redirectOutput(log.toFile());

@@ -67,6 +67,10 @@ public final class TestServer implements AutoCloseable {
     settings.put("grpc.host", "127.0.0.1");
     settings.put("grpc.port", 0);
     settings.put("grpc.shutdownGraceSeconds", 2);
+    if (!extra.containsKey("auth.tokens") && !extra.containsKey("auth.disabled")) {
+      // Most tests are about something other than authentication; the auth tests configure tokens themselves.
+      settings.put("auth.disabled", true);
+    }
     settings.putAll(extra);
     Vertx vertx = Vertx.vertx();
     SiloServer server = SiloServer.start(vertx, SiloConfig.of(settings))

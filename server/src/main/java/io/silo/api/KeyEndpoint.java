@@ -12,6 +12,7 @@ import io.silo.api.v1.RotateTenantKeyResponse;
 import io.silo.api.v1.ShredTenantKeyRequest;
 import io.silo.api.v1.ShredTenantKeyResponse;
 import io.silo.api.v1.TenantKey;
+import io.silo.auth.AccessControl;
 import io.silo.keys.TenantKeys;
 import io.silo.keys.TenantKeys.KeyInfo;
 import io.silo.store.KeyAuditStore;
@@ -28,22 +29,25 @@ public final class KeyEndpoint {
   private static final String PAGE_KIND = "keys";
   private final TenantKeys keys;
   private final KeyAuditStore audit;
+  private final AccessControl access;
 
-  public KeyEndpoint(TenantKeys keys, KeyAuditStore audit) {
+  public KeyEndpoint(TenantKeys keys, KeyAuditStore audit, AccessControl access) {
     this.keys = keys;
     this.audit = audit;
+    this.access = access;
   }
 
   public void bind(GrpcServer server) {
-    UnaryCalls.bind(server, KeyServiceGrpcService.CreateTenantKey, this::create);
-    UnaryCalls.bind(server, KeyServiceGrpcService.ListTenantKeys, this::list);
-    UnaryCalls.bind(server, KeyServiceGrpcService.RotateTenantKey, this::rotate);
-    UnaryCalls.bind(server, KeyServiceGrpcService.ShredTenantKey, this::shred);
+    UnaryCalls.bind(server, access, KeyServiceGrpcService.CreateTenantKey, this::create);
+    UnaryCalls.bind(server, access, KeyServiceGrpcService.ListTenantKeys, this::list);
+    UnaryCalls.bind(server, access, KeyServiceGrpcService.RotateTenantKey, this::rotate);
+    UnaryCalls.bind(server, access, KeyServiceGrpcService.ShredTenantKey, this::shred);
   }
 
   Future<CreateTenantKeyResponse> create(CreateTenantKeyRequest request, CallContext ctx) {
     try {
       Validation.slug("tenant", request.getTenant());
+      ctx.permit("tenant", request.getTenant());
       Validation.idempotencyKey("idempotency_key", request.getIdempotencyKey());
       if (request.hasMasterKey() && request.getMasterKey().getProvider().isEmpty()
           && !request.getMasterKey().getDescriptorJson().isEmpty()) {
@@ -69,16 +73,18 @@ public final class KeyEndpoint {
   Future<ListTenantKeysResponse> list(ListTenantKeysRequest request, CallContext ctx) {
     int pageSize;
     String after;
+    String tenant;
     try {
       if (!request.getTenant().isEmpty()) {
         Validation.slug("tenant", request.getTenant());
       }
+      tenant = ctx.narrow("tenant", request.getTenant());
       pageSize = Validation.pageSize("page_size", request.getPageSize());
       after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken());
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
-    return keys.list(request.getTenant(), after, pageSize + 1).map(rows -> {
+    return keys.list(tenant, after, pageSize + 1).map(rows -> {
       ListTenantKeysResponse.Builder out = ListTenantKeysResponse.newBuilder();
       List<KeyInfo> page = rows.size() > pageSize ? rows.subList(0, pageSize) : rows;
       page.forEach(k -> out.addKeys(toProto(k)));
@@ -93,6 +99,7 @@ public final class KeyEndpoint {
   Future<RotateTenantKeyResponse> rotate(RotateTenantKeyRequest request, CallContext ctx) {
     try {
       Validation.slug("tenant", request.getTenant());
+      ctx.permit("tenant", request.getTenant());
       Validation.idempotencyKey("idempotency_key", request.getIdempotencyKey());
       if (!request.hasNewMasterKey()) {
         throw GrpcErrors.invalidArgument("new_master_key", "is required");
@@ -135,6 +142,7 @@ public final class KeyEndpoint {
   Future<ShredTenantKeyResponse> shred(ShredTenantKeyRequest request, CallContext ctx) {
     try {
       Validation.slug("tenant", request.getTenant());
+      ctx.permit("tenant", request.getTenant());
       if (request.getConfirm().isEmpty()) {
         throw GrpcErrors.failedPrecondition("confirm is required and must equal the tenant slug");
       }

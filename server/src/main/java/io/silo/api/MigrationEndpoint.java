@@ -23,6 +23,7 @@ import io.silo.api.v1.RollbackMigrationResponse;
 import io.silo.api.v1.StartMigrationRequest;
 import io.silo.api.v1.StartMigrationResponse;
 import io.silo.api.v1.TenantPlan;
+import io.silo.auth.AccessControl;
 import io.silo.jobs.Definitions;
 import io.silo.jobs.MigrationRecord;
 import io.silo.jobs.MigrationStore;
@@ -52,9 +53,11 @@ public final class MigrationEndpoint {
   private final KeyAuditStore idempotency;
   private final ActiveStreams streams;
   private final int defaultWatchIntervalMillis;
+  private final AccessControl access;
 
   public MigrationEndpoint(Migrations migrations, KeyAuditStore idempotency, ActiveStreams streams,
-                           int defaultWatchIntervalMillis) {
+                           int defaultWatchIntervalMillis, AccessControl access) {
+    this.access = access;
     this.migrations = migrations;
     this.idempotency = idempotency;
     this.streams = streams;
@@ -62,26 +65,31 @@ public final class MigrationEndpoint {
   }
 
   public void bind(GrpcServer server) {
-    UnaryCalls.bind(server, MigrationServiceGrpcService.PlanMigration, this::plan);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.StartMigration, this::start);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.GetMigration, this::get);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.ListMigrations, this::list);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.PauseMigration, this::pause);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.ResumeMigration, this::resume);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.CancelMigration, this::cancel);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.RollbackMigration, this::rollback);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.PurgeSource, this::purge);
-    UnaryCalls.bind(server, MigrationServiceGrpcService.GetCompletionReport, this::report);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.PlanMigration, this::plan);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.StartMigration, this::start);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.GetMigration, this::get);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.ListMigrations, this::list);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.PauseMigration, this::pause);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.ResumeMigration, this::resume);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.CancelMigration, this::cancel);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.RollbackMigration, this::rollback);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.PurgeSource, this::purge);
+    UnaryCalls.bind(server, access, MigrationServiceGrpcService.GetCompletionReport, this::report);
     server.callHandler(MigrationServiceGrpcService.WatchMigration,
         request -> new WatchCall(request, migrations.store(), migrations.bus(), streams,
-            tenant -> migrations.requireTenants(List.of(tenant), "tenant"), defaultWatchIntervalMillis));
+            tenant -> migrations.requireTenants(List.of(tenant), "tenant"), defaultWatchIntervalMillis, access));
     server.callHandler(MigrationServiceGrpcService.VerifyTenant,
-        request -> new VerifyCall(request, migrations, streams));
+        request -> new VerifyCall(request, migrations, streams, access));
   }
 
   /** The tenants a request names: either a list (validated, de-duplicated, in order) or every registered tenant. */
-  private Future<List<String>> tenants(List<String> listed, boolean all) {
+  private Future<List<String>> tenants(List<String> listed, boolean all, CallContext ctx) {
     try {
+      if (all && listed.isEmpty() && ctx.scoped()) {
+        // "Every tenant" for a tenant-scoped caller is its own tenant.
+        listed = List.of(ctx.principal().tenant());
+        all = false;
+      }
       if (all && !listed.isEmpty()) {
         throw GrpcErrors.invalidArgument("tenants", "must be empty when all_tenants is set");
       }
@@ -91,6 +99,7 @@ public final class MigrationEndpoint {
       List<String> out = new ArrayList<>();
       for (int i = 0; i < listed.size(); i++) {
         Validation.slug("tenants[" + i + "]", listed.get(i));
+        ctx.permit("tenants[" + i + "]", listed.get(i));
         if (!out.contains(listed.get(i))) {
           out.add(listed.get(i));
         }
@@ -122,7 +131,7 @@ public final class MigrationEndpoint {
 
   Future<PlanMigrationResponse> plan(PlanMigrationRequest request, CallContext ctx) {
     return plan(request.hasDefinition(), request.getDefinition()).compose(plan ->
-        tenants(request.getTenantsList(), request.getAllTenants())
+        tenants(request.getTenantsList(), request.getAllTenants(), ctx)
             .compose(slugs -> migrations.plan(slugs, plan))
             .map(plans -> {
               PlanMigrationResponse.Builder out = PlanMigrationResponse.newBuilder();
@@ -138,7 +147,11 @@ public final class MigrationEndpoint {
             }));
   }
 
-  Future<StartMigrationResponse> start(StartMigrationRequest request, CallContext ctx) {
+  Future<StartMigrationResponse> start(StartMigrationRequest original, CallContext ctx) {
+    // A scoped caller's all_tenants becomes its own tenant before anything else, so the idempotency fingerprint
+    // names that tenant and a replay can never hand back other tenants' migrations.
+    StartMigrationRequest request = ctx.scoped() && original.getAllTenants() && original.getTenantsCount() == 0
+        ? original.toBuilder().setAllTenants(false).addTenants(ctx.principal().tenant()).build() : original;
     String idem = request.getIdempotencyKey();
     try {
       Validation.idempotencyKey("idempotency_key", idem);
@@ -149,10 +162,15 @@ public final class MigrationEndpoint {
         : idempotency.idempotentResource("StartMigration", idem);
     return seen.compose(previous -> {
       if (previous.isPresent()) {
+        try {
+          ctx.permitAll("tenants", request.getTenantsList());
+        } catch (StatusException e) {
+          return Future.failedFuture(e);
+        }
         return replayStart(request, previous.get());
       }
       return plan(request.hasDefinition(), request.getDefinition()).compose(plan ->
-          tenants(request.getTenantsList(), request.getAllTenants()).compose(slugs ->
+          tenants(request.getTenantsList(), request.getAllTenants(), ctx).compose(slugs ->
               migrations.start(slugs, plan, idem, ctx.caller()).compose(started -> {
                 StartMigrationResponse.Builder out = StartMigrationResponse.newBuilder();
                 List<String> ids = new ArrayList<>();
@@ -204,7 +222,7 @@ public final class MigrationEndpoint {
   }
 
   Future<GetMigrationResponse> get(GetMigrationRequest request, CallContext ctx) {
-    return id("migration_id", request.getMigrationId()).compose(migrations::get)
+    return id("migration_id", request.getMigrationId()).compose(id -> visible(id, ctx))
         .map(m -> GetMigrationResponse.newBuilder().setMigration(MigrationProtos.migration(m)).build());
   }
 
@@ -214,10 +232,12 @@ public final class MigrationEndpoint {
     List<String> states = new ArrayList<>();
     OffsetDateTime afterTime = null;
     UUID afterId = null;
+    String tenant;
     try {
       if (!request.getTenant().isEmpty()) {
         Validation.slug("tenant", request.getTenant());
       }
+      tenant = ctx.narrow("tenant", request.getTenant());
       for (int i = 0; i < request.getStatesCount(); i++) {
         String state = MigrationProtos.state(request.getStates(i));
         if (state == null) {
@@ -237,7 +257,7 @@ public final class MigrationEndpoint {
     } catch (RuntimeException e) {
       return Future.failedFuture(GrpcErrors.invalidArgument("page_token", "is not a token returned by this list call"));
     }
-    return migrations.store().list(request.getTenant(), states, afterTime, afterId, pageSize + 1).map(rows -> {
+    return migrations.store().list(tenant, states, afterTime, afterId, pageSize + 1).map(rows -> {
       ListMigrationsResponse.Builder out = ListMigrationsResponse.newBuilder();
       List<MigrationRecord> page = rows.size() > pageSize ? rows.subList(0, pageSize) : rows;
       page.forEach(m -> out.addMigrations(MigrationProtos.migration(m)));
@@ -250,23 +270,26 @@ public final class MigrationEndpoint {
   }
 
   Future<PauseMigrationResponse> pause(PauseMigrationRequest request, CallContext ctx) {
-    return id("migration_id", request.getMigrationId()).compose(id -> migrations.request(id, "PAUSE"))
+    return id("migration_id", request.getMigrationId()).compose(id -> owned(id, ctx))
+        .compose(id -> migrations.request(id, "PAUSE"))
         .map(m -> PauseMigrationResponse.newBuilder().setMigration(MigrationProtos.migration(m)).build());
   }
 
   Future<ResumeMigrationResponse> resume(ResumeMigrationRequest request, CallContext ctx) {
-    return id("migration_id", request.getMigrationId()).compose(migrations::resume)
+    return id("migration_id", request.getMigrationId()).compose(id -> owned(id, ctx)).compose(migrations::resume)
         .map(m -> ResumeMigrationResponse.newBuilder().setMigration(MigrationProtos.migration(m)).build());
   }
 
   Future<CancelMigrationResponse> cancel(CancelMigrationRequest request, CallContext ctx) {
-    return id("migration_id", request.getMigrationId()).compose(id -> migrations.request(id, "CANCEL"))
+    return id("migration_id", request.getMigrationId()).compose(id -> owned(id, ctx))
+        .compose(id -> migrations.request(id, "CANCEL"))
         .map(m -> CancelMigrationResponse.newBuilder().setMigration(MigrationProtos.migration(m)).build());
   }
 
   Future<RollbackMigrationResponse> rollback(RollbackMigrationRequest request, CallContext ctx) {
     try {
       Validation.slug("tenant", request.getTenant());
+      ctx.permit("tenant", request.getTenant());
       Validation.idempotencyKey("idempotency_key", request.getIdempotencyKey());
     } catch (StatusException e) {
       return Future.failedFuture(e);
@@ -296,6 +319,7 @@ public final class MigrationEndpoint {
   Future<PurgeSourceResponse> purge(PurgeSourceRequest request, CallContext ctx) {
     try {
       Validation.slug("tenant", request.getTenant());
+      ctx.permit("tenant", request.getTenant());
       if (request.getConfirm().isEmpty()) {
         throw GrpcErrors.failedPrecondition("confirm is required and must equal the tenant slug");
       }
@@ -320,7 +344,7 @@ public final class MigrationEndpoint {
     } catch (NumberFormatException e) {
       return Future.failedFuture(GrpcErrors.invalidArgument("page_token", "is not a token returned by this call"));
     }
-    return id("migration_id", request.getMigrationId()).compose(migrations::get).compose(m ->
+    return id("migration_id", request.getMigrationId()).compose(id -> visible(id, ctx)).compose(m ->
         migrations.store().failures(m.id(), afterSeq, pageSize + 1).map(rows -> {
           GetCompletionReportResponse.Builder out = GetCompletionReportResponse.newBuilder()
               .setMigration(MigrationProtos.migration(m));
@@ -332,6 +356,16 @@ public final class MigrationEndpoint {
           }
           return out.build();
         }));
+  }
+
+  /** The migration, if the caller may see its tenant; PERMISSION_DENIED for another tenant's. */
+  private Future<MigrationRecord> visible(UUID id, CallContext ctx) {
+    return migrations.get(id).compose(m -> ctx.permitted("migration_id", m.tenant()).map(m));
+  }
+
+  /** The id back if the caller may act on the migration's tenant; unscoped callers skip the extra read. */
+  private Future<UUID> owned(UUID id, CallContext ctx) {
+    return ctx.scoped() ? visible(id, ctx).map(id) : Future.succeededFuture(id);
   }
 
   static Future<UUID> id(String field, String value) {

@@ -8,11 +8,13 @@ import io.silo.api.v1.ListTenantsResponse;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.RegisterTenantResponse;
 import io.silo.api.v1.Tenant;
-import io.silo.api.v1.TenantServiceService;
+import io.silo.api.v1.TenantServiceGrpcService;
 import io.silo.api.v1.TenantStatus;
+import io.silo.auth.AccessControl;
 import io.silo.store.TenantRecord;
 import io.silo.store.TenantStore;
 import io.vertx.core.Future;
+import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.StatusException;
 import java.time.OffsetDateTime;
 import java.util.List;
@@ -20,23 +22,32 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** gRPC endpoint of silo.v1.TenantService: validates requests and delegates to the tenant store. */
-public final class TenantEndpoint extends TenantServiceService {
+public final class TenantEndpoint {
 
   private static final Logger LOG = LoggerFactory.getLogger(TenantEndpoint.class);
   private static final String PAGE_KIND = "tenants";
 
   private final TenantStore store;
+  private final AccessControl access;
 
-  public TenantEndpoint(TenantStore store) {
+  public TenantEndpoint(TenantStore store, AccessControl access) {
     this.store = store;
+    this.access = access;
   }
 
-  @Override
-  public Future<RegisterTenantResponse> registerTenant(RegisterTenantRequest request) {
+  /** Binds every TenantService RPC through {@link UnaryCalls}, so each one sees its caller. */
+  public void bind(GrpcServer server) {
+    UnaryCalls.bind(server, access, TenantServiceGrpcService.RegisterTenant, this::registerTenant);
+    UnaryCalls.bind(server, access, TenantServiceGrpcService.GetTenant, this::getTenant);
+    UnaryCalls.bind(server, access, TenantServiceGrpcService.ListTenants, this::listTenants);
+  }
+
+  Future<RegisterTenantResponse> registerTenant(RegisterTenantRequest request, CallContext ctx) {
     String slug;
     String name;
     try {
       slug = Validation.slug("slug", request.getSlug());
+      ctx.permit("slug", slug);
       name = Validation.displayName("display_name", request.getDisplayName());
       Validation.idempotencyKey("idempotency_key", request.getIdempotencyKey());
     } catch (StatusException e) {
@@ -52,11 +63,11 @@ public final class TenantEndpoint extends TenantServiceService {
         .recover(failure -> Future.failedFuture(GrpcErrors.toStatus(failure)));
   }
 
-  @Override
-  public Future<GetTenantResponse> getTenant(GetTenantRequest request) {
+  Future<GetTenantResponse> getTenant(GetTenantRequest request, CallContext ctx) {
     String slug;
     try {
       slug = Validation.slug("slug", request.getSlug());
+      ctx.permit("slug", slug);
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
@@ -67,8 +78,7 @@ public final class TenantEndpoint extends TenantServiceService {
         .recover(failure -> Future.failedFuture(GrpcErrors.toStatus(failure)));
   }
 
-  @Override
-  public Future<ListTenantsResponse> listTenants(ListTenantsRequest request) {
+  Future<ListTenantsResponse> listTenants(ListTenantsRequest request, CallContext ctx) {
     int pageSize;
     String after;
     try {
@@ -77,7 +87,12 @@ public final class TenantEndpoint extends TenantServiceService {
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
-    return store.listAfter(after, pageSize + 1)
+    // A tenant-scoped caller's list holds its own tenant at most, on one page.
+    Future<List<TenantRecord>> listed = ctx.scoped()
+        ? store.get(ctx.principal().tenant()).map(own -> own.filter(t -> t.slug().compareTo(after) > 0)
+            .map(List::of).orElse(List.of()))
+        : store.listAfter(after, pageSize + 1);
+    return listed
         .map(rows -> {
           ListTenantsResponse.Builder out = ListTenantsResponse.newBuilder();
           List<TenantRecord> page = rows.size() > pageSize ? rows.subList(0, pageSize) : rows;

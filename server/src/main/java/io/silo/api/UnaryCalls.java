@@ -1,5 +1,6 @@
 package io.silo.api;
 
+import io.silo.auth.AccessControl;
 import io.vertx.core.Future;
 import io.vertx.grpc.common.ServiceMethod;
 import io.vertx.grpc.server.GrpcServer;
@@ -11,12 +12,13 @@ public final class UnaryCalls {
   private UnaryCalls() {
   }
 
-  public static <Req, Resp> void bind(GrpcServer server, ServiceMethod<Req, Resp> method,
+  /** Binds {@code method} to {@code handler}, which gets the caller as {@code access} resolves it. */
+  public static <Req, Resp> void bind(GrpcServer server, AccessControl access, ServiceMethod<Req, Resp> method,
                                       BiFunction<Req, CallContext, Future<Resp>> handler) {
     server.callHandler(method, request -> request.handler(message -> {
       Future<Resp> result;
       try {
-        result = handler.apply(message, CallContext.of(request));
+        result = handler.apply(message, CallContext.of(request, access));
       } catch (RuntimeException e) {
         result = Future.failedFuture(e);
       }

@@ -5,6 +5,8 @@ import io.silo.api.v1.VerifyFinding;
 import io.silo.api.v1.VerifySummary;
 import io.silo.api.v1.VerifyTenantRequest;
 import io.silo.api.v1.VerifyTenantResponse;
+import io.silo.auth.AccessControl;
+import io.silo.auth.RpcPolicy;
 import io.silo.jobs.Migrations;
 import io.silo.mongo.TenantVerifier;
 import io.vertx.core.Context;
@@ -33,13 +35,15 @@ final class VerifyCall {
   private final GrpcServerResponse<VerifyTenantRequest, VerifyTenantResponse> response;
   private final Migrations migrations;
   private final ActiveStreams streams;
+  private final AccessControl access;
   private final Context context;
   private volatile boolean cancelled;
   private volatile CompletableFuture<Void> room;
   private long lastProgress;
 
   VerifyCall(GrpcServerRequest<VerifyTenantRequest, VerifyTenantResponse> request, Migrations migrations,
-             ActiveStreams streams) {
+             ActiveStreams streams, AccessControl access) {
+    this.access = access;
     this.request = request;
     this.response = request.response();
     this.migrations = migrations;
@@ -56,19 +60,25 @@ final class VerifyCall {
 
   private void begin(VerifyTenantRequest message) {
     String tenant;
+    CallContext ctx;
     try {
       tenant = Validation.slug("tenant", message.getTenant());
+      ctx = CallContext.of(request, access);
+      ctx.permit("tenant", tenant);
     } catch (StatusException e) {
       response.fail(e);
       return;
     }
+    // Only a verify an operator (or admin) ran is recorded: a recorded clean verify is what allows a purge, and a
+    // viewer must not be able to change what a purge may do.
+    boolean record = ctx.principal().role().includes(RpcPolicy.RECORDED_VERIFY);
     if (!streams.register(response)) {
       return;
     }
-    String caller = CallContext.of(request).caller();
+    String caller = ctx.caller();
     migrations.requireTenants(List.of(tenant), "tenant")
         .compose(v -> MigrationEndpoint.verifyPlan(migrations, tenant, message.hasDefinition(), message.getDefinition()))
-        .compose(plan -> migrations.verifyAndRecord(tenant, plan, new Sink(), caller))
+        .compose(plan -> migrations.verifyAndRecord(tenant, plan, new Sink(), caller, record))
         .onComplete(done -> {
           streams.unregister(response);
           if (cancelled) {

@@ -2,6 +2,7 @@ package io.silo.api;
 
 import io.silo.api.v1.WatchMigrationRequest;
 import io.silo.api.v1.WatchMigrationResponse;
+import io.silo.auth.AccessControl;
 import io.silo.jobs.MigrationRecord;
 import io.silo.jobs.MigrationStore;
 import io.silo.jobs.ProgressBus;
@@ -37,6 +38,7 @@ final class WatchCall {
   private final ActiveStreams streams;
   private final Function<String, Future<Void>> requireTenant;
   private final int defaultIntervalMillis;
+  private final AccessControl access;
   private final Context context;
   private final Map<UUID, ProgressBus.Snapshot> pending = new LinkedHashMap<>();
   private final Map<UUID, Long> coalesced = new HashMap<>();
@@ -60,7 +62,8 @@ final class WatchCall {
 
   WatchCall(GrpcServerRequest<WatchMigrationRequest, WatchMigrationResponse> request, MigrationStore store,
             ProgressBus bus, ActiveStreams streams, Function<String, Future<Void>> requireTenant,
-            int defaultIntervalMillis) {
+            int defaultIntervalMillis, AccessControl access) {
+    this.access = access;
     this.request = request;
     this.response = request.response();
     this.store = store;
@@ -85,6 +88,11 @@ final class WatchCall {
     Predicate<MigrationRecord> filter;
     Future<List<MigrationRecord>> initial;
     try {
+      CallContext ctx = CallContext.of(request, access);
+      if (message.getAll() && ctx.scoped()) {
+        // A tenant-scoped caller's "everything" is its own tenant: the stream carries nothing else.
+        message = message.toBuilder().setAll(false).setTenant(ctx.principal().tenant()).build();
+      }
       int selectors = (message.getMigrationId().isEmpty() ? 0 : 1) + (message.getTenant().isEmpty() ? 0 : 1)
           + (message.getAll() ? 1 : 0);
       if (selectors != 1) {
@@ -106,10 +114,12 @@ final class WatchCall {
         }
         UUID id = onlyId;
         filter = m -> m.id().equals(id);
-        initial = store.get(id).compose(found -> found.isPresent() ? Future.succeededFuture(List.of(found.get()))
+        initial = store.get(id).compose(found -> found.isPresent()
+            ? ctx.permitted("migration_id", found.get().tenant()).map(v -> List.of(found.get()))
             : Future.failedFuture(GrpcErrors.notFound("migration_id: no migration " + id)));
       } else if (!message.getTenant().isEmpty()) {
         String tenant = Validation.slug("tenant", message.getTenant());
+        ctx.permit("tenant", tenant);
         filter = m -> m.tenant().equals(tenant);
         // The tenant's active runs, or else its newest one, so a late watcher sees where things stand. A tenant
         // that is not registered is NOT_FOUND, so a misspelt slug fails at once instead of waiting forever.

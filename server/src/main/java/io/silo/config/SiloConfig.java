@@ -98,6 +98,14 @@ public final class SiloConfig {
     add(s, "jobs.pollMillis", Setting.Type.INT, 1000, v -> (int) v >= 50 && (int) v <= 60000, "50-60000", false);
     add(s, "watch.minIntervalMillis", Setting.Type.INT, 250, v -> (int) v >= 0 && (int) v <= 60000, "0-60000", false);
 
+    // Token hashes are not secrets, but redacting them keeps even the hashes out of logs and `silo-server config`.
+    add(s, "auth.tokens", Setting.Type.STRING_LIST, List.of(),
+        v -> ((List<?>) v).stream().allMatch(e -> e.toString().split(":", -1).length >= 3),
+        "entries name:role[:tenant]:sha256hex", true);
+    add(s, "auth.disabled", Setting.Type.BOOL, false, null, "", false);
+    add(s, "auth.metricsRequireToken", Setting.Type.BOOL, true, null, "", false);
+    add(s, "auth.reflectionRequireToken", Setting.Type.BOOL, false, null, "", false);
+
     add(s, "log.format", Setting.Type.STRING, "json", v -> v.equals("json") || v.equals("text"), "json or text", false);
     add(s, "log.level", Setting.Type.STRING, "info", v -> ((String) v).matches("(?i)trace|debug|info|warn|error"),
         "trace, debug, info, warn or error", false);

@@ -80,6 +80,14 @@ public final class DevDataDirectory {
         return root.resolve("master-key.bin");
     }
 
+    /** The dev admin token (mode 0600), which the {@code silo} CLI reads when no --token or SILO_TOKEN is given. */
+    public Path adminToken() {
+        return root.resolve(ADMIN_TOKEN);
+    }
+
+    /** The admin token's file name inside the data directory; the CLI looks for the same name. */
+    public static final String ADMIN_TOKEN = "admin-token";
+
     private static boolean isEmpty(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
             return s.findAny().isEmpty();

@@ -274,10 +274,21 @@ public final class Migrations implements Collaborators.Verifier {
    */
   public Future<TenantVerifier.Summary> verifyAndRecord(String tenant, EncryptionPlan plan, TenantVerifier.Sink sink,
                                                         String caller) {
-    return store.lastPurge(tenant, plan.source().toString()).compose(purge -> keys.find(tenant)
+    return verifyAndRecord(tenant, plan, sink, caller, true);
+  }
+
+  /** Like {@link #verifyAndRecord(String, EncryptionPlan, TenantVerifier.Sink, String)}, recording only if asked to. */
+  public Future<TenantVerifier.Summary> verifyAndRecord(String tenant, EncryptionPlan plan, TenantVerifier.Sink sink,
+                                                        String caller, boolean record) {
+    Future<TenantVerifier.Summary> verified = store.lastPurge(tenant, plan.source().toString())
+        .compose(purge -> keys.find(tenant)
         .compose(key -> blocking.executeBlocking(() ->
             new TenantVerifier(syncMongo, encryption, mongo.cryptoPool(), plan).sourcePurged(purge.isPresent())
-                .verify(tenant, key.map(TenantKeys.KeyInfo::keyId).orElse(null), sink), false)))
+                .verify(tenant, key.map(TenantKeys.KeyInfo::keyId).orElse(null), sink), false)));
+    if (!record) {
+      return verified;
+    }
+    return verified
         .compose(summary -> store.latest(tenant).compose(latest -> store.recordVerification(tenant,
                 latest.map(MigrationRecord::id).orElse(null), Definitions.toJson(plan), summary.checked(),
                 summary.findings(), caller))

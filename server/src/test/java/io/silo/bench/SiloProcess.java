@@ -60,6 +60,7 @@ final class SiloProcess implements AutoCloseable {
     Map<String, Object> all = new java.util.TreeMap<>(settings);
     all.put("grpc.host", "127.0.0.1");
     all.put("grpc.port", port);
+    all.putIfAbsent("auth.disabled", true);
     Files.writeString(config, toYaml(all));
     Path log = workDir.resolve("silo-heap-check.log");
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();

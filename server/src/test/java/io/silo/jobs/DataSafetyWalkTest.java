@@ -130,6 +130,7 @@ class DataSafetyWalkTest {
     settings.put("kms.keyExpirationSeconds", 1);
     settings.put("grpc.host", "127.0.0.1");
     settings.put("grpc.port", 0);
+    settings.put("auth.disabled", true);
     settings.put("grpc.shutdownGraceSeconds", 1);
     settings.put("jobs.pollMillis", 50);
     settings.put("migration.batchSize", 4);

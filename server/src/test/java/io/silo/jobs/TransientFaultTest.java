@@ -48,6 +48,7 @@ class TransientFaultTest {
   private static Map<String, Object> slowSettings() {
     Map<String, Object> settings = new HashMap<>();
     settings.put("migration.batchSize", 20);
+    settings.put("auth.disabled", true);
     settings.put("migration.batchesInFlight", 1);
     settings.put("kms.budget.ratePerSecond", 40);
     settings.put("jobs.pollMillis", 100);
