@@ -46,7 +46,8 @@ public final class SiloCli implements Runnable {
       scope = ScopeType.INHERIT,
       defaultValue = "${env:SILO_TOKEN}",
       showDefaultValue = CommandLine.Help.Visibility.NEVER,
-      description = "Bearer token sent as 'authorization' metadata (env SILO_TOKEN).")
+      description = "Bearer token sent as 'authorization' metadata (env SILO_TOKEN; for a loopback server,"
+          + " default: the dev token in ./.silo-data/admin-token).")
   String token;
 
   @Option(
@@ -163,7 +164,9 @@ public final class SiloCli implements Runnable {
     if (timeout.isNegative() || timeout.isZero()) {
       throw new CommandLine.ParameterException(current, "Invalid value for option '--timeout': must be positive");
     }
-    return new GrpcConnection.Settings(address, useTls, token, timeout);
+    // Neither --token nor SILO_TOKEN (an explicitly empty --token means "send none"): try the dev server's token.
+    String effectiveToken = token != null ? token : DevToken.find(address);
+    return new GrpcConnection.Settings(address, useTls, effectiveToken, timeout);
   }
 
   /** Reports the client version from the jar manifest. */

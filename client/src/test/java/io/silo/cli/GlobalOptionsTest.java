@@ -41,6 +41,31 @@ class GlobalOptionsTest {
   }
 
   @Test
+  void withoutTokenOrSiloTokenTheDevDataDirectorysTokenIsSent(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Files.writeString(dir.resolve(DevToken.FILE), "dev-token-value\n");
+    String previous = System.getProperty(DevToken.DATA_DIR_PROPERTY);
+    System.setProperty(DevToken.DATA_DIR_PROPERTY, dir.toString());
+    try {
+      CliRun.run("health", "--server", server.address());
+      CliRun.run("health", "--server", server.address(), "--token", "given");
+      CliRun.run("health", "--server", server.address(), "--token", "");
+    } finally {
+      if (previous == null) {
+        System.clearProperty(DevToken.DATA_DIR_PROPERTY);
+      } else {
+        System.setProperty(DevToken.DATA_DIR_PROPERTY, previous);
+      }
+    }
+    assertThat(server.authorizationHeaders).containsExactly("Bearer dev-token-value", "Bearer given", "<none>");
+  }
+
+  @Test
+  void theDevTokenIsNeverSentToAServerOnAnotherMachine() {
+    assertThat(DevToken.find(ServerAddress.parse("silo.example.com:50051"))).isNull();
+  }
+
+  @Test
   void everyCallCarriesTheTimeoutAsDeadline() {
     long before = System.nanoTime();
     CliRun.run("health", "--server", server.address(), "--timeout", "7s");

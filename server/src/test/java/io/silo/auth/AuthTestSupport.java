@@ -6,7 +6,12 @@ import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.MetadataUtils;
+import io.silo.api.v1.Migration;
+import io.silo.api.v1.MigrationState;
+import io.silo.jobs.MigrationFixture;
+import java.time.Duration;
 import java.util.List;
+import java.util.Set;
 
 /** Tokens, their configuration entries and token-carrying channels shared by the authentication tests. */
 final class AuthTestSupport {
@@ -26,7 +31,17 @@ final class AuthTestSupport {
       "look:viewer:" + TokenRegistry.hashHex(VIEWER),
       "acme-ops:operator:" + OWN + ":" + TokenRegistry.hashHex(SCOPED));
 
+  private static final Set<MigrationState> FINAL = Set.of(MigrationState.MIGRATION_STATE_COMPLETED,
+      MigrationState.MIGRATION_STATE_VERIFY_FAILED, MigrationState.MIGRATION_STATE_FAILED,
+      MigrationState.MIGRATION_STATE_CANCELLED, MigrationState.MIGRATION_STATE_ROLLED_BACK);
+
   private AuthTestSupport() {
+  }
+
+  /** Polls the migration as admin until it reaches a final state. */
+  static Migration awaitFinal(Channel channel, String id) throws InterruptedException {
+    return MigrationFixture.await(as(channel, ADMIN), id, Duration.ofSeconds(120), m -> FINAL.contains(m.getState()),
+        "a final state");
   }
 
   /** {@code channel} sending {@code authorization: Bearer token}, or nothing when {@code token} is null. */

@@ -31,7 +31,6 @@ import io.silo.api.v1.ListUsageRequest;
 import io.silo.api.v1.MasterKey;
 import io.silo.api.v1.Migration;
 import io.silo.api.v1.MigrationServiceGrpc;
-import io.silo.api.v1.MigrationState;
 import io.silo.api.v1.PauseMigrationRequest;
 import io.silo.api.v1.PlanMigrationRequest;
 import io.silo.api.v1.PurgeSourceRequest;
@@ -53,7 +52,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
@@ -75,9 +73,6 @@ class AuthorizationMatrixTest {
 
   private static final String SOURCE = "legacy.patients";
   private static final String TARGET = "medical.patients";
-  private static final Set<MigrationState> FINAL = Set.of(MigrationState.MIGRATION_STATE_COMPLETED,
-      MigrationState.MIGRATION_STATE_VERIFY_FAILED, MigrationState.MIGRATION_STATE_FAILED,
-      MigrationState.MIGRATION_STATE_CANCELLED, MigrationState.MIGRATION_STATE_ROLLED_BACK);
 
   private TestServer server;
   private MongoClient mongo;
@@ -203,8 +198,7 @@ class AuthorizationMatrixTest {
     for (String tenant : List.of(OWN, OTHER)) {
       Migration started = migrations(admin).startMigration(StartMigrationRequest.newBuilder().addTenants(tenant)
           .build()).getMigrations(0);
-      MigrationFixture.await(admin, started.getId(), Duration.ofSeconds(120), m -> FINAL.contains(m.getState()),
-          "a final state");
+      AuthTestSupport.awaitFinal(server.channel, started.getId());
       migrationOf.put(tenant, started.getId());
     }
   }

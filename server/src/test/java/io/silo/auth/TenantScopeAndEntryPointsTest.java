@@ -24,7 +24,6 @@ import io.silo.api.v1.ListTenantKeysRequest;
 import io.silo.api.v1.ListTenantsRequest;
 import io.silo.api.v1.Migration;
 import io.silo.api.v1.MigrationServiceGrpc;
-import io.silo.api.v1.MigrationState;
 import io.silo.api.v1.PlanMigrationRequest;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.StartMigrationRequest;
@@ -46,7 +45,6 @@ import java.nio.file.Files;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -61,9 +59,6 @@ import org.junit.jupiter.api.TestInstance;
 class TenantScopeAndEntryPointsTest {
 
   private static final String SOURCE = "legacy.patients";
-  private static final Set<MigrationState> FINAL = Set.of(MigrationState.MIGRATION_STATE_COMPLETED,
-      MigrationState.MIGRATION_STATE_VERIFY_FAILED, MigrationState.MIGRATION_STATE_FAILED,
-      MigrationState.MIGRATION_STATE_CANCELLED, MigrationState.MIGRATION_STATE_ROLLED_BACK);
 
   private TestServer server;
   private MongoClient mongo;
@@ -98,8 +93,7 @@ class TenantScopeAndEntryPointsTest {
   }
 
   private Migration awaitFinal(String id) throws InterruptedException {
-    return MigrationFixture.await(as(server.channel, ADMIN), id, Duration.ofSeconds(120),
-        m -> FINAL.contains(m.getState()), "a final state");
+    return AuthTestSupport.awaitFinal(server.channel, id);
   }
 
   @Test
