@@ -271,7 +271,7 @@ public final class SiloServer {
             config.integer("migration.maxConcurrentJobs") + 4), bus, defaults);
     Collaborators.Keys tenantKeys = (tenant, caller) -> keys.ensure(tenant, caller).map(key -> {
       KmsBudget budget = keys.budgetFor(key);
-      return new Collaborators.TenantKey(key.keyId(), budget::acquire);
+      return new Collaborators.TenantKey(key.keyId(), budget::acquire, budget::onThrottled, budget::onSuccess);
     });
     MigrationEngine engine = new MigrationEngine(vertx, store, bus, tenantKeys, mongo, migrations, migrationMetrics,
         new MigrationEngine.Settings(config.integer("migration.maxConcurrentJobs"), config.integer("jobs.leaseSeconds"),

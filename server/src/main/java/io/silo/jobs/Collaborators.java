@@ -16,7 +16,10 @@ public final class Collaborators {
   }
 
   /** The tenant's data key, created if missing, and the KMS budget permit source for its master key. */
-  public record TenantKey(UUID keyId, Supplier<Future<Void>> kmsPermit) {
+  public record TenantKey(UUID keyId, Supplier<Future<Void>> kmsPermit, Runnable onThrottled, Runnable onSuccess) {
+    public TenantKey(UUID keyId, Supplier<Future<Void>> kmsPermit) {
+      this(keyId, kmsPermit, () -> { }, () -> { });
+    }
   }
 
   /** The KEYS phase: ensures the tenant's DEK exists. */
@@ -33,7 +36,8 @@ public final class Collaborators {
     Future<Long> countSource(EncryptionPlan plan, String tenant);
 
     /** A pipeline bound to {@code context}. */
-    MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit);
+    MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit,
+                               Runnable onThrottled, Runnable onSuccess);
   }
 
   /**

@@ -155,7 +155,8 @@ final class MigrationRunner {
           job = updated;
           publish(job);
           BsonValue after = job.checkpointId() == null ? null : SourceIds.decode(job.checkpointId());
-          MongoCopyPipeline pipeline = mongo.pipeline(plan, context, key.kmsPermit());
+          MongoCopyPipeline pipeline = mongo.pipeline(plan, context, key.kmsPermit(), key.onThrottled(),
+              key.onSuccess());
           return pipeline.run(job.tenant(), TenantKeys.uuidBinary(key.keyId()), after, overlap, this::committed);
         }))
         .compose(outcome -> {

@@ -87,10 +87,12 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
   }
 
   @Override
-  public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit) {
+  public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit,
+                                    Runnable onThrottled, Runnable onSuccess) {
     return new MongoCopyPipeline(context, collection(plan.source(), RawBsonDocument.class),
         collection(plan.target(), RawBsonDocument.class), crypto, cryptoThreads,
-        new DocumentEncryptor(plan, threadEncryption::get), kmsPermit, plan, batchesInFlight, observer);
+        new DocumentEncryptor(plan, threadEncryption::get), kmsPermit, plan, batchesInFlight, observer)
+        .kmsFeedback(onThrottled, onSuccess);
   }
 
   private <T> MongoCollection<T> collection(EncryptionPlan.Namespace ns, Class<T> type) {

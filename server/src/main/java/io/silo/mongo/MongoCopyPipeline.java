@@ -92,6 +92,10 @@ public final class MongoCopyPipeline {
   private final EncryptionPlan plan;
   private final int batchesInFlight;
   private final Observer observer;
+  private Runnable onThrottled = () -> { };
+  private Runnable onSuccess = () -> { };
+  /** How long a batch keeps retrying a throttled KMS before the run requeues itself as a transient fault. */
+  private static final long THROTTLE_RETRY_NANOS = 60_000_000_000L;
 
   public MongoCopyPipeline(Context context, MongoCollection<RawBsonDocument> source,
                            MongoCollection<RawBsonDocument> target, ExecutorService crypto, int cryptoParallelism,
@@ -107,6 +111,16 @@ public final class MongoCopyPipeline {
     this.plan = plan;
     this.batchesInFlight = batchesInFlight;
     this.observer = observer == null ? new Observer() { } : observer;
+  }
+
+  /**
+   * Tells the shared KMS budget how its permits fared: a throttled batch slows every caller of that KMS down, and
+   * each batch that encrypted lets the rate recover towards the ceiling.
+   */
+  public MongoCopyPipeline kmsFeedback(Runnable throttled, Runnable succeeded) {
+    this.onThrottled = throttled;
+    this.onSuccess = succeeded;
+    return this;
   }
 
   /**
@@ -337,7 +351,7 @@ public final class MongoCopyPipeline {
         return Future.succeededFuture(new BatchResult(lastId, 0, docs.size() - conflicts.size(), batchBytes,
             conflicts));
       }
-      return kmsPermit.get().compose(v -> encryptAll(todo, keyId)).compose(outcomes -> {
+      return encryptUnderBudget(todo, keyId, 0, System.nanoTime()).compose(outcomes -> {
         List<RawBsonDocument> writes = new ArrayList<>(todo.size());
         List<ItemFailure> failures = new ArrayList<>(conflicts);
         for (int i = 0; i < todo.size(); i++) {
@@ -361,6 +375,28 @@ public final class MongoCopyPipeline {
                       skipped + duplicates.size() - foreign.size(), batchBytes, all);
                 }));
       });
+    });
+  }
+
+  /**
+   * Takes a KMS permit and encrypts; a throttled KMS (the DEK's unwrap when libmongocrypt's cache expired) is reported
+   * to the shared budget, whose AIMD loop slows every caller of that KMS, and the batch is retried with backoff for
+   * up to {@link #THROTTLE_RETRY_NANOS}. Retrying is safe: each attempt decodes fresh copies of the documents.
+   */
+  private Future<List<Object>> encryptUnderBudget(List<RawBsonDocument> todo, BsonBinary keyId, int attempt,
+                                                  long startNanos) {
+    return kmsPermit.get().compose(v -> encryptAll(todo, keyId)).onSuccess(v -> onSuccess.run()).recover(failure -> {
+      if (!io.silo.keys.KmsErrors.isThrottling(failure) || System.nanoTime() - startNanos > THROTTLE_RETRY_NANOS) {
+        return Future.failedFuture(failure);
+      }
+      onThrottled.run();
+      long delay = (long) (Math.min(2000, 50L << Math.min(attempt, 6))
+          * (0.5 + java.util.concurrent.ThreadLocalRandom.current().nextDouble()));
+      LOG.info("KMS throttled a batch's key unwrap; retry {} in {} ms", attempt + 1, delay);
+      Promise<List<Object>> later = Promise.promise();
+      context.owner().setTimer(Math.max(1, delay), t -> encryptUnderBudget(todo, keyId, attempt + 1, startNanos)
+          .onComplete(later));
+      return later.future();
     });
   }
 

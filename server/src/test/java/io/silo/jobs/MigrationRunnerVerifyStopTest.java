@@ -99,7 +99,8 @@ class MigrationRunnerVerifyStopTest {
       }
 
       @Override
-      public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> permit) {
+      public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> permit,
+                                        Runnable onThrottled, Runnable onSuccess) {
         throw new AssertionError("the MONGO phase is done");
       }
     };
