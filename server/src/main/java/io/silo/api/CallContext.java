@@ -51,9 +51,14 @@ public record CallContext(String caller, Principal principal) {
     }
   }
 
-  /** {@link #permit} as a future, for use inside a chain. */
-  Future<Void> permitted(String field, String tenant) {
-    return principal.covers(tenant) ? Future.succeededFuture() : Future.failedFuture(denied(field, tenant));
+  /**
+   * Like {@link #permit}, as a future, for a tenant the caller did not name but that owns what it named (a
+   * migration id): the refusal does not say which tenant that is, so ids cannot reveal other tenants' slugs.
+   */
+  Future<Void> permittedOwner(String field, String owner) {
+    return principal.covers(owner) ? Future.succeededFuture() : Future.failedFuture(new StatusException(
+        GrpcStatus.PERMISSION_DENIED, field + ": belongs to a tenant other than '" + principal.tenant()
+            + "', which token '" + principal.name() + "' is limited to"));
   }
 
   /** Refuses every tenant of {@code tenants} outside the caller's scope. */

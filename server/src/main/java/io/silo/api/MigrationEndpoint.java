@@ -115,7 +115,7 @@ public final class MigrationEndpoint {
     }
   }
 
-  private Future<EncryptionPlan> plan(boolean has, MigrationDefinition definition) {
+  private Future<EncryptionPlan> plan(boolean has, MigrationDefinition definition, CallContext ctx) {
     if (has && definition.getIncludeS3()) {
       // Refused rather than ignored: a caller asking for the S3 phase must not get a run that silently skips it.
       return Future.failedFuture(GrpcErrors.failedPrecondition(
@@ -123,6 +123,10 @@ public final class MigrationEndpoint {
     }
     try {
       EncryptionPlan plan = has ? MigrationProtos.plan(definition, migrations.defaults()) : migrations.defaults();
+      StatusException outside = outsideScope(plan, migrations.defaults(), ctx);
+      if (outside != null) {
+        return Future.failedFuture(outside);
+      }
       return migrations.requireSource(plan, "definition.source_namespace").map(plan);
     } catch (EncryptionPlan.InvalidPlanException e) {
       return Future.failedFuture(e); // GrpcErrors maps it to INVALID_ARGUMENT naming the field
@@ -130,7 +134,7 @@ public final class MigrationEndpoint {
   }
 
   Future<PlanMigrationResponse> plan(PlanMigrationRequest request, CallContext ctx) {
-    return plan(request.hasDefinition(), request.getDefinition()).compose(plan ->
+    return plan(request.hasDefinition(), request.getDefinition(), ctx).compose(plan ->
         tenants(request.getTenantsList(), request.getAllTenants(), ctx)
             .compose(slugs -> migrations.plan(slugs, plan))
             .map(plans -> {
@@ -169,7 +173,7 @@ public final class MigrationEndpoint {
         }
         return replayStart(request, previous.get());
       }
-      return plan(request.hasDefinition(), request.getDefinition()).compose(plan ->
+      return plan(request.hasDefinition(), request.getDefinition(), ctx).compose(plan ->
           tenants(request.getTenantsList(), request.getAllTenants(), ctx).compose(slugs ->
               migrations.start(slugs, plan, idem, ctx.caller()).compose(started -> {
                 StartMigrationResponse.Builder out = StartMigrationResponse.newBuilder();
@@ -294,8 +298,9 @@ public final class MigrationEndpoint {
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
+    // Checked before Migrations.rollback, whose mismatch message would name the other tenant.
     Future<UUID> which = request.getMigrationId().isEmpty() ? Future.succeededFuture(null)
-        : id("migration_id", request.getMigrationId());
+        : id("migration_id", request.getMigrationId()).compose(id -> owned(id, ctx));
     String idem = request.getIdempotencyKey();
     return which.compose(id -> migrations.requireTenants(List.of(request.getTenant()), "tenant").map(id))
         .compose(id -> (idem.isEmpty() ? Future.succeededFuture(Optional.<String>empty())
@@ -358,9 +363,24 @@ public final class MigrationEndpoint {
         }));
   }
 
+  /**
+   * PERMISSION_DENIED when a tenant-scoped caller's definition points away from the configured namespaces or tenant
+   * field: another collection or routing field could reach documents the scope does not cover. Null when allowed.
+   */
+  private static StatusException outsideScope(EncryptionPlan plan, EncryptionPlan defaults, CallContext ctx) {
+    if (!ctx.scoped()) {
+      return null;
+    }
+    String field = !plan.source().equals(defaults.source()) ? "definition.source_namespace"
+        : !plan.target().equals(defaults.target()) ? "definition.target_namespace"
+        : !plan.tenantField().equals(defaults.tenantField()) ? "definition.tenant_field" : null;
+    return field == null ? null : new StatusException(io.vertx.grpc.common.GrpcStatus.PERMISSION_DENIED, field
+        + ": a token limited to one tenant must use the configured namespaces and tenant field");
+  }
+
   /** The migration, if the caller may see its tenant; PERMISSION_DENIED for another tenant's. */
   private Future<MigrationRecord> visible(UUID id, CallContext ctx) {
-    return migrations.get(id).compose(m -> ctx.permitted("migration_id", m.tenant()).map(m));
+    return migrations.get(id).compose(m -> ctx.permittedOwner("migration_id", m.tenant()).map(m));
   }
 
   /** The id back if the caller may act on the migration's tenant; unscoped callers skip the extra read. */
@@ -392,10 +412,13 @@ public final class MigrationEndpoint {
   }
 
   /** The plan a verify uses: the request's, else the one the tenant's latest migration ran with, else the defaults. */
-  static Future<EncryptionPlan> verifyPlan(Migrations migrations, String tenant, boolean has, MigrationDefinition d) {
+  static Future<EncryptionPlan> verifyPlan(Migrations migrations, String tenant, boolean has, MigrationDefinition d,
+                                          CallContext ctx) {
     if (has) {
       try {
-        return Future.succeededFuture(MigrationProtos.plan(d, migrations.defaults()));
+        EncryptionPlan plan = MigrationProtos.plan(d, migrations.defaults());
+        StatusException outside = outsideScope(plan, migrations.defaults(), ctx);
+        return outside != null ? Future.failedFuture(outside) : Future.succeededFuture(plan);
       } catch (EncryptionPlan.InvalidPlanException e) {
         return Future.failedFuture(e); // GrpcErrors maps it to INVALID_ARGUMENT naming the field
       }

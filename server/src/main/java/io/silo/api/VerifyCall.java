@@ -77,7 +77,8 @@ final class VerifyCall {
     }
     String caller = ctx.caller();
     migrations.requireTenants(List.of(tenant), "tenant")
-        .compose(v -> MigrationEndpoint.verifyPlan(migrations, tenant, message.hasDefinition(), message.getDefinition()))
+        .compose(v -> MigrationEndpoint.verifyPlan(migrations, tenant, message.hasDefinition(),
+            message.getDefinition(), ctx))
         .compose(plan -> migrations.verifyAndRecord(tenant, plan, new Sink(), caller, record))
         .onComplete(done -> {
           streams.unregister(response);

@@ -115,7 +115,7 @@ final class WatchCall {
         UUID id = onlyId;
         filter = m -> m.id().equals(id);
         initial = store.get(id).compose(found -> found.isPresent()
-            ? ctx.permitted("migration_id", found.get().tenant()).map(v -> List.of(found.get()))
+            ? ctx.permittedOwner("migration_id", found.get().tenant()).map(v -> List.of(found.get()))
             : Future.failedFuture(GrpcErrors.notFound("migration_id: no migration " + id)));
       } else if (!message.getTenant().isEmpty()) {
         String tenant = Validation.slug("tenant", message.getTenant());

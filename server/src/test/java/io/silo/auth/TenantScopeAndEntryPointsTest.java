@@ -23,6 +23,9 @@ import io.silo.api.v1.ListMigrationsRequest;
 import io.silo.api.v1.ListTenantKeysRequest;
 import io.silo.api.v1.ListTenantsRequest;
 import io.silo.api.v1.Migration;
+import io.silo.api.v1.MigrationDefinition;
+import io.silo.api.v1.MigrationState;
+import io.silo.api.v1.RollbackMigrationRequest;
 import io.silo.api.v1.MigrationServiceGrpc;
 import io.silo.api.v1.PlanMigrationRequest;
 import io.silo.api.v1.RegisterTenantRequest;
@@ -147,6 +150,33 @@ class TenantScopeAndEntryPointsTest {
     } finally {
       watch.cancel(null);
     }
+  }
+
+  @Test
+  void aScopedTokenCanNeitherRedirectADefinitionNorRollBackAnotherTenantsMigration() throws Exception {
+    Status plan = statusOf(() -> migrations(SCOPED, server).planMigration(PlanMigrationRequest.newBuilder()
+        .addTenants(OWN).setDefinition(MigrationDefinition.newBuilder().setTenantField("region")).build()));
+    assertThat(plan.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
+    assertThat(plan.getDescription()).startsWith("definition.tenant_field");
+    Status verify = statusOf(() -> migrations(SCOPED, server).verifyTenant(VerifyTenantRequest.newBuilder()
+        .setTenant(OWN).setDefinition(MigrationDefinition.newBuilder().setSourceNamespace("legacy.others")).build())
+        .forEachRemaining(r -> { }));
+    assertThat(verify.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
+    assertThat(verify.getDescription()).startsWith("definition.source_namespace");
+    assertThat(statusOf(() -> migrations(ADMIN, server).planMigration(PlanMigrationRequest.newBuilder()
+        .addTenants(OWN).setDefinition(MigrationDefinition.newBuilder().setTenantField("region")).build())).getCode())
+        .as("an unscoped token may override the definition").isNotEqualTo(Status.Code.PERMISSION_DENIED);
+
+    Migration others = migrations(ADMIN, server).startMigration(StartMigrationRequest.newBuilder().addTenants(OTHER)
+        .setIdempotencyKey("rollback-other").build()).getMigrations(0);
+    awaitFinal(others.getId());
+    long before = MigrationFixture.migrationRows(server, OTHER);
+    Status rollback = statusOf(() -> migrations(SCOPED, server).rollbackMigration(RollbackMigrationRequest
+        .newBuilder().setTenant(OWN).setMigrationId(others.getId()).build()));
+    assertThat(rollback.getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
+    assertThat(rollback.getDescription()).as("the refusal does not name the other tenant").doesNotContain(OTHER);
+    assertThat(awaitFinal(others.getId()).getState()).isNotEqualTo(MigrationState.MIGRATION_STATE_ROLLED_BACK);
+    assertThat(MigrationFixture.migrationRows(server, OTHER)).isEqualTo(before);
   }
 
   @Test
