@@ -148,6 +148,10 @@ final class DevCommand implements Callable<Integer> {
     settings.put("s3.region", stack.s3().region().id());
     settings.put("s3.pathStyle", true);
     settings.put("kms.local.keyFile", stack.masterKey().path().toString());
+    // The demo's patients carry health data in every field but their id and tenant: encrypt all of it, so the dev
+    // stack shows the plan a careful operator would write, with nothing copied in plaintext.
+    settings.put("migration.fields", java.util.List.of("ssn:DETERMINISTIC:string", "name:RANDOM:string",
+        "diagnosis:RANDOM:string", "dob:RANDOM:date", "notes:RANDOM:string"));
     return settings;
   }
 

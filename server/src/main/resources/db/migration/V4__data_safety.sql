@@ -7,6 +7,8 @@ ALTER TABLE ${silo_schema}.migrations ADD CONSTRAINT migrations_state_check
 
 -- What an operator should know about a run that is not an error: a re-sync's changes, a purged source.
 ALTER TABLE ${silo_schema}.migrations ADD COLUMN IF NOT EXISTS notice text;
+-- Top-level fields a run copied in plaintext because its plan does not list them.
+ALTER TABLE ${silo_schema}.migrations ADD COLUMN IF NOT EXISTS plaintext_fields jsonb NOT NULL DEFAULT '[]';
 -- Transient faults requeue the run with a backoff instead of failing it: how often in a row, and not before when.
 ALTER TABLE ${silo_schema}.migrations ADD COLUMN IF NOT EXISTS retry_attempts integer NOT NULL DEFAULT 0;
 ALTER TABLE ${silo_schema}.migrations ADD COLUMN IF NOT EXISTS retry_after timestamptz;

@@ -44,8 +44,14 @@ public final class PlanCommand extends SiloCommand {
     return OK;
   }
 
+  private static String plaintext(TenantPlan p) {
+    List<String> parts = new java.util.ArrayList<>(p.getPlaintextFieldsList());
+    p.getDroppedFieldsList().forEach(f -> parts.add(f + "(dropped)"));
+    return parts.isEmpty() ? "-" : MigrationText.sanitize(String.join(",", parts));
+  }
+
   private static Table table(List<TenantPlan> plans) {
-    Table table = new Table("TENANT", "DOCUMENTS", "OBJECTS", "FIELDS", "KEY", "EST. TIME");
+    Table table = new Table("TENANT", "DOCUMENTS", "OBJECTS", "FIELDS", "PLAINTEXT", "KEY", "EST. TIME");
     for (TenantPlan p : plans) {
       List<String> fields = p.getFieldsList().stream().map(FieldPlan::getPath).toList();
       table.row(
@@ -53,6 +59,8 @@ public final class PlanCommand extends SiloCommand {
           Long.toString(p.getDocuments()),
           Long.toString(p.getObjects()),
           String.join(",", fields),
+          // Fields outside the plan copied as they are; dropped ones are marked, so every field's fate is visible.
+          plaintext(p),
           // A missing key is not a problem: the migration's KEYS phase creates it.
           p.getKeyExists() ? "exists" : "created at start",
           MigrationText.duration(p.hasEstimatedDuration() ? p.getEstimatedDuration() : null));

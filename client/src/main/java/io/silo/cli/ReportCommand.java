@@ -39,6 +39,10 @@ public final class ReportCommand extends SiloCommand {
     int n = report.getItemsCount();
     printer.note(MigrationText.sanitize(n + " failed item" + (n == 1 ? "" : "s") + " in migration " + m.getId()
         + " (tenant " + m.getTenant() + ", " + MigrationText.state(m.getState()) + ")"));
+    if (m.getPlaintextFieldsCount() > 0) {
+      printer.note(MigrationText.sanitize("Copied in plaintext (not in the plan): "
+          + String.join(", ", m.getPlaintextFieldsList())));
+    }
     return OK;
   }
 

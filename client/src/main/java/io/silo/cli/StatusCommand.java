@@ -36,6 +36,10 @@ public final class StatusCommand extends SiloCommand {
     printer.note("Created " + orDash(TenantTable.time(m.hasCreateTime() ? m.getCreateTime() : null))
         + ", updated " + orDash(TenantTable.time(m.hasUpdateTime() ? m.getUpdateTime() : null))
         + ", completed " + orDash(TenantTable.time(m.hasCompleteTime() ? m.getCompleteTime() : null)));
+    if (m.getPlaintextFieldsCount() > 0) {
+      printer.note(MigrationText.sanitize("Copied in plaintext (not in the plan): "
+          + String.join(", ", m.getPlaintextFieldsList())));
+    }
     if (!m.getNotice().isEmpty()) {
       printer.note(MigrationText.sanitize("Note: " + m.getNotice()));
     }

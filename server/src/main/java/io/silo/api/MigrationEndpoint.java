@@ -145,6 +145,11 @@ public final class MigrationEndpoint {
                     .setEstimatedDuration(com.google.protobuf.Duration.newBuilder()
                         .setSeconds(p.estimate().getSeconds()).setNanos(p.estimate().getNano()));
                 p.plan().fields().forEach(f -> tp.addFields(MigrationProtos.field(f)));
+                if (p.plan().unplanned() == io.silo.mongo.EncryptionPlan.Unplanned.COPY) {
+                  tp.addAllPlaintextFields(p.unplannedFields());
+                } else if (p.plan().unplanned() == io.silo.mongo.EncryptionPlan.Unplanned.DROP) {
+                  tp.addAllDroppedFields(p.unplannedFields());
+                }
                 out.addPlans(tp);
               }
               return out.build();

@@ -55,7 +55,15 @@ final class MigrationProtos {
           + " (0 = the default " + defaults.batchSize() + "), got " + d.getBatchSize());
     }
     int batch = d.getBatchSize() == 0 ? defaults.batchSize() : d.getBatchSize();
-    return new EncryptionPlan(source, target, tenantField, List.copyOf(fields), batch).validate(prefix);
+    EncryptionPlan.Unplanned unplanned = switch (d.getUnplannedFields()) {
+      case UNPLANNED_FIELD_POLICY_COPY -> EncryptionPlan.Unplanned.COPY;
+      case UNPLANNED_FIELD_POLICY_DROP -> EncryptionPlan.Unplanned.DROP;
+      case UNPLANNED_FIELD_POLICY_FAIL -> EncryptionPlan.Unplanned.FAIL;
+      case UNPLANNED_FIELD_POLICY_UNSPECIFIED -> defaults.unplanned();
+      default -> throw new EncryptionPlan.InvalidPlanException(prefix + "unplanned_fields",
+          "must be COPY, DROP or FAIL, got " + d.getUnplannedFieldsValue());
+    };
+    return new EncryptionPlan(source, target, tenantField, List.copyOf(fields), batch, unplanned).validate(prefix);
   }
 
   static MigrationDefinition definition(EncryptionPlan plan) {
@@ -63,7 +71,9 @@ final class MigrationProtos {
         .setSourceNamespace(plan.source().toString())
         .setTargetNamespace(plan.target().toString())
         .setTenantField(plan.tenantField())
-        .setBatchSize(plan.batchSize());
+        .setBatchSize(plan.batchSize())
+        .setUnplannedFields(io.silo.api.v1.UnplannedFieldPolicy.valueOf("UNPLANNED_FIELD_POLICY_"
+            + plan.unplanned().name()));
     plan.fields().forEach(f -> out.addFields(field(f)));
     return out.build();
   }
@@ -84,6 +94,7 @@ final class MigrationProtos {
         .setDefinition(definition(Definitions.fromJson(m.definition())))
         .setLastError(m.lastError() == null ? "" : m.lastError())
         .setNotice(m.notice() == null ? "" : m.notice())
+        .addAllPlaintextFields(m.plaintextFields())
         .setRetryAttempts(m.retryAttempts())
         .setIdempotencyKey(m.idempotencyKey() == null ? "" : m.idempotencyKey());
     int order = order(m.phase());

@@ -32,7 +32,8 @@ public final class Definitions {
     return new EncryptionPlan(
         EncryptionPlan.Namespace.parse("migration.sourceNamespace", config.string("migration.sourceNamespace")),
         EncryptionPlan.Namespace.parse("migration.targetNamespace", config.string("migration.targetNamespace")),
-        config.string("migration.tenantField"), List.copyOf(fields), config.integer("migration.batchSize"))
+        config.string("migration.tenantField"), List.copyOf(fields), config.integer("migration.batchSize"),
+        EncryptionPlan.Unplanned.valueOf(config.string("migration.unplannedFields").toUpperCase(java.util.Locale.ROOT)))
         .validate("migration.");
   }
 
@@ -41,7 +42,8 @@ public final class Definitions {
     plan.fields().forEach(f -> fields.add(new JsonObject().put("path", f.path())
         .put("algorithm", f.algorithm().name()).put("bsonType", f.bsonType())));
     return new JsonObject().put("source", plan.source().toString()).put("target", plan.target().toString())
-        .put("tenantField", plan.tenantField()).put("fields", fields).put("batchSize", plan.batchSize());
+        .put("tenantField", plan.tenantField()).put("fields", fields).put("batchSize", plan.batchSize())
+        .put("unplannedFields", plan.unplanned().name());
   }
 
   public static EncryptionPlan fromJson(JsonObject json) {
@@ -53,6 +55,7 @@ public final class Definitions {
     }
     return new EncryptionPlan(EncryptionPlan.Namespace.parse("definition.source", json.getString("source")),
         EncryptionPlan.Namespace.parse("definition.target", json.getString("target")), json.getString("tenantField"),
-        List.copyOf(fields), json.getInteger("batchSize"));
+        List.copyOf(fields), json.getInteger("batchSize"),
+        EncryptionPlan.Unplanned.valueOf(json.getString("unplannedFields", "COPY")));
   }
 }

@@ -13,7 +13,8 @@ public record MigrationRecord(UUID id, String tenant, String state, String phase
                               long verifyFindings, String lastError, String leaseOwner, Long leaseToken,
                               OffsetDateTime leaseExpiresAt, String createdBy, OffsetDateTime createdAt,
                               OffsetDateTime updatedAt, OffsetDateTime completedAt, OffsetDateTime mongoStartedAt,
-                              OffsetDateTime mongoEndedAt, String notice, int retryAttempts) {
+                              OffsetDateTime mongoEndedAt, String notice, int retryAttempts,
+                              java.util.List<String> plaintextFields) {
 
   /** States from which a job never moves on its own; a watcher's stream ends on them. */
   public static final Set<String> FINAL = Set.of("COMPLETED", "VERIFY_FAILED", "FAILED", "CANCELLED",
@@ -32,7 +33,7 @@ public record MigrationRecord(UUID id, String tenant, String state, String phase
   static final String COLUMNS = "id, tenant_slug, state, phase, requested, definition, idempotency_key, key_id, "
       + "checkpoint_id, docs_total, docs_done, docs_failed, docs_bytes, verify_checked, verify_findings, last_error, "
       + "lease_owner, lease_token, lease_expires_at, created_by, created_at, updated_at, completed_at, mongo_started_at, "
-      + "mongo_ended_at, notice, retry_attempts";
+      + "mongo_ended_at, notice, retry_attempts, plaintext_fields";
 
   static MigrationRecord from(Row row) {
     return new MigrationRecord(row.getUUID("id"), row.getString("tenant_slug"), row.getString("state"),
@@ -43,13 +44,23 @@ public record MigrationRecord(UUID id, String tenant, String state, String phase
         row.getString("lease_owner"), row.getLong("lease_token"), row.getOffsetDateTime("lease_expires_at"),
         row.getString("created_by"), row.getOffsetDateTime("created_at"), row.getOffsetDateTime("updated_at"),
         row.getOffsetDateTime("completed_at"), row.getOffsetDateTime("mongo_started_at"),
-        row.getOffsetDateTime("mongo_ended_at"), row.getString("notice"), row.getInteger("retry_attempts"));
+        row.getOffsetDateTime("mongo_ended_at"), row.getString("notice"), row.getInteger("retry_attempts"),
+        strings((io.vertx.core.json.JsonArray) row.getValue("plaintext_fields")));
+  }
+
+  private static java.util.List<String> strings(io.vertx.core.json.JsonArray array) {
+    java.util.List<String> out = new java.util.ArrayList<>();
+    if (array != null) {
+      array.forEach(v -> out.add(String.valueOf(v)));
+    }
+    return out;
   }
 
   /** A copy showing VERIFY progress that is not stored yet (it is written once, at the end of the phase). */
   public MigrationRecord withVerifyProgress(long checked) {
     return new MigrationRecord(id, tenant, state, phase, requested, definition, idempotencyKey, keyId, checkpointId,
         total, done, failed, bytes, checked, verifyFindings, lastError, leaseOwner, leaseToken, leaseExpiresAt,
-        createdBy, createdAt, updatedAt, completedAt, mongoStartedAt, mongoEndedAt, notice, retryAttempts);
+        createdBy, createdAt, updatedAt, completedAt, mongoStartedAt, mongoEndedAt, notice, retryAttempts,
+        plaintextFields);
   }
 }

@@ -221,7 +221,8 @@ final class MigrationRunner {
     }
     long done = job.done() + batch.copied() + batch.alreadyPresent();
     return store.checkpoint(job.id(), token, "MONGO",
-            new MigrationStore.Checkpoint(SourceIds.encode(batch.lastId()), done, job.bytes() + batch.bytes(), failures))
+            new MigrationStore.Checkpoint(SourceIds.encode(batch.lastId()), done, job.bytes() + batch.bytes(), failures,
+                List.copyOf(batch.plaintextFields())))
         .compose(updated -> updated.retryAttempts() == 0 ? Future.succeededFuture(updated)
             : store.progressed(job.id(), token))
         .map(updated -> {

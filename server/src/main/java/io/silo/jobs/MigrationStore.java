@@ -34,7 +34,12 @@ public final class MigrationStore {
   }
 
   /** Progress after one batch: the new checkpoint, absolute counts and the batch's failed items. */
-  public record Checkpoint(String checkpointId, long done, long bytes, List<Failure> failures) {
+  public record Checkpoint(String checkpointId, long done, long bytes, List<Failure> failures,
+                           List<String> plaintextFields) {
+    public Checkpoint(String checkpointId, long done, long bytes, List<Failure> failures) {
+      this(checkpointId, done, bytes, failures, List.of());
+    }
+
   }
 
   /** A recorded verification result. */
@@ -169,9 +174,12 @@ public final class MigrationStore {
     return pool.withTransaction(conn -> insertFailures(conn, id, phase, cp.failures())
         .compose(v -> conn.preparedQuery("UPDATE " + table + " SET checkpoint_id = $3, docs_done = $4, docs_bytes = $5,"
                 + " docs_failed = (SELECT count(*) FROM " + schema + ".migration_failures WHERE migration_id = $1),"
+                + " plaintext_fields = (SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb) FROM"
+                + " jsonb_array_elements_text(plaintext_fields || $6::jsonb) AS f),"
                 + " updated_at = now() WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING'"
                 + " RETURNING " + MigrationRecord.COLUMNS)
-            .execute(Tuple.of(id, token, cp.checkpointId(), cp.done(), cp.bytes())))
+            .execute(Tuple.of(id, token, cp.checkpointId(), cp.done(), cp.bytes(),
+                new io.vertx.core.json.JsonArray(new ArrayList<>(cp.plaintextFields())))))
         .compose(rows -> rows.size() == 1 ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
             : Future.failedFuture(new LeaseLostException(id))));
   }

@@ -34,7 +34,8 @@ public final class Migrations implements Collaborators.Verifier {
   private static final double DEFAULT_DOCS_PER_SECOND = 2000;
 
   /** Per-tenant dry-run result. */
-  public record TenantPlan(String tenant, long documents, EncryptionPlan plan, boolean keyExists, Duration estimate) {
+  public record TenantPlan(String tenant, long documents, EncryptionPlan plan, boolean keyExists, Duration estimate,
+                           java.util.SortedSet<String> unplannedFields) {
   }
 
   /** Result of a rollback. */
@@ -131,9 +132,10 @@ public final class Migrations implements Collaborators.Verifier {
     return estimateRate().compose(rate -> {
       List<Future<TenantPlan>> plans = new ArrayList<>();
       for (String slug : slugs) {
-        plans.add(mongo.countSource(plan, slug).compose(count -> keys.find(slug).map(key ->
-            new TenantPlan(slug, count, plan, key.isPresent(),
-                Duration.ofMillis((long) Math.ceil(count / rate * 1000))))));
+        plans.add(mongo.countSource(plan, slug).compose(count -> keys.find(slug)
+            .compose(key -> mongo.unplannedFieldNames(plan, slug, 200).map(unplanned ->
+                new TenantPlan(slug, count, plan, key.isPresent(),
+                    Duration.ofMillis((long) Math.ceil(count / rate * 1000)), unplanned)))));
       }
       return Future.all(plans).map(all -> {
         List<TenantPlan> out = new ArrayList<>();

@@ -21,6 +21,8 @@ public final class DocumentEncryptor {
   public static final String TYPE_MISMATCH = "FIELD_TYPE_MISMATCH";
   public static final String NOT_A_DOCUMENT = "PATH_NOT_A_DOCUMENT";
   public static final String ALREADY_ENCRYPTED = "ALREADY_ENCRYPTED";
+  /** Item failure code: a field outside the plan, under the FAIL policy. */
+  public static final String UNPLANNED_FIELD = "UNPLANNED_FIELD";
 
   /** The result for one document: either the target document or why the item failed. */
   public sealed interface Outcome permits Encrypted, Failed {
@@ -67,7 +69,22 @@ public final class DocumentEncryptor {
         return misfit;
       }
     }
+    java.util.List<String> unplanned = null;
+    if (plan.unplanned() != EncryptionPlan.Unplanned.COPY) {
+      for (String name : source.keySet()) {
+        if (!plan.covers(name)) {
+          if (plan.unplanned() == EncryptionPlan.Unplanned.FAIL) {
+            return new Failed(UNPLANNED_FIELD, "field '" + name + "' is not in the plan and the plan's policy for"
+                + " unplanned fields is FAIL");
+          }
+          (unplanned == null ? unplanned = new java.util.ArrayList<>() : unplanned).add(name);
+        }
+      }
+    }
     BsonDocument target = copy ? source.clone() : source;
+    if (unplanned != null) {
+      unplanned.forEach(target::remove);
+    }
     ClientEncryption encryption = this.encryption.get();
     for (FieldRule rule : plan.fields()) {
       Located at = locate(target, rule.path());

@@ -13,7 +13,57 @@ import java.util.regex.Pattern;
  * start-up config ({@code migration.}) and request overrides ({@code definition.}).
  */
 public record EncryptionPlan(Namespace source, Namespace target, String tenantField, List<FieldRule> fields,
-                             int batchSize) {
+                             int batchSize, Unplanned unplanned) {
+
+  /** What happens to a top-level source field the plan does not name (other than _id and the tenant field). */
+  public enum Unplanned {
+    /** Copied as it is, in plaintext; plan, status and report name every such field. */
+    COPY,
+    /** Left out of the target. */
+    DROP,
+    /** The document is not copied and is reported as a failed item. */
+    FAIL
+  }
+
+  /** A plan that copies unplanned fields as they are. */
+  public EncryptionPlan(Namespace source, Namespace target, String tenantField, List<FieldRule> fields,
+                        int batchSize) {
+    this(source, target, tenantField, fields, batchSize, Unplanned.COPY);
+  }
+
+  public EncryptionPlan {
+    unplanned = unplanned == null ? Unplanned.COPY : unplanned;
+  }
+
+  /** A copy with another policy for unplanned fields. */
+  public EncryptionPlan withUnplanned(Unplanned policy) {
+    return new EncryptionPlan(source, target, tenantField, fields, batchSize, policy);
+  }
+
+  /** The top-level names {@link #covers} accepts, for hot loops. */
+  public Set<String> coveredTopLevel() {
+    Set<String> names = new HashSet<>();
+    names.add("_id");
+    names.add(tenantField.split("\\.", 2)[0]);
+    fields.forEach(rule -> names.add(rule.path().split("\\.", 2)[0]));
+    return Set.copyOf(names);
+  }
+
+  /**
+   * Whether a top-level field name is covered: {@code _id}, the tenant field, or the first segment of a planned path
+   * (fields inside a partly planned document are copied with it).
+   */
+  public boolean covers(String topLevelName) {
+    if (topLevelName.equals("_id") || topLevelName.equals(tenantField.split("\\.", 2)[0])) {
+      return true;
+    }
+    for (FieldRule rule : fields) {
+      if (rule.path().split("\\.", 2)[0].equals(topLevelName)) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   private static final Pattern DB_NAME = Pattern.compile("[A-Za-z0-9_-]{1,63}");
   private static final Pattern COLLECTION_NAME = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}");

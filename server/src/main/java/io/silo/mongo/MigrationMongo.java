@@ -80,6 +80,20 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
         .countDocuments(Filters.eq(plan.tenantField(), tenant)));
   }
 
+  /**
+   * Top-level field names that the plan does not cover, seen in up to {@code limit} of the tenant's source documents
+   * (a sample: plans must stay cheap on large collections).
+   */
+  public Future<java.util.SortedSet<String>> unplannedFieldNames(EncryptionPlan plan, String tenant, int limit) {
+    java.util.Set<String> covered = plan.coveredTopLevel();
+    return Reactive.collect(vertx.getOrCreateContext(), collection(plan.source(), BsonDocument.class)
+        .find(Filters.eq(plan.tenantField(), tenant)).limit(limit)).map(docs -> {
+          java.util.SortedSet<String> names = new java.util.TreeSet<>();
+          docs.forEach(d -> d.keySet().stream().filter(n -> !covered.contains(n)).forEach(names::add));
+          return names;
+        });
+  }
+
   /** Deletes the tenant's documents from a namespace; returns how many went. */
   public Future<Long> deleteTenant(EncryptionPlan.Namespace namespace, String tenantField, String tenant) {
     return Reactive.single(vertx.getOrCreateContext(), collection(namespace, BsonDocument.class)

@@ -58,7 +58,12 @@ public final class MongoCopyPipeline {
   }
 
   /** What one batch did; {@code lastId} is the greatest _id read in it. */
-  public record BatchResult(BsonValue lastId, int copied, int alreadyPresent, long bytes, List<ItemFailure> failures) {
+  public record BatchResult(BsonValue lastId, int copied, int alreadyPresent, long bytes, List<ItemFailure> failures,
+                            Set<String> plaintextFields) {
+    public BatchResult(BsonValue lastId, int copied, int alreadyPresent, long bytes, List<ItemFailure> failures) {
+      this(lastId, copied, alreadyPresent, bytes, failures, Set.of());
+    }
+
     public int processed() {
       return copied + alreadyPresent + failures.size();
     }
@@ -92,6 +97,7 @@ public final class MongoCopyPipeline {
   private final EncryptionPlan plan;
   private final int batchesInFlight;
   private final Observer observer;
+  private final Set<String> coveredTopLevel;
   private Runnable onThrottled = () -> { };
   private Runnable onSuccess = () -> { };
   /** How long a batch keeps retrying a throttled KMS before the run requeues itself as a transient fault. */
@@ -111,6 +117,7 @@ public final class MongoCopyPipeline {
     this.plan = plan;
     this.batchesInFlight = batchesInFlight;
     this.observer = observer == null ? new Observer() { } : observer;
+    this.coveredTopLevel = plan.coveredTopLevel();
   }
 
   /**
@@ -351,7 +358,9 @@ public final class MongoCopyPipeline {
         return Future.succeededFuture(new BatchResult(lastId, 0, docs.size() - conflicts.size(), batchBytes,
             conflicts));
       }
-      return encryptUnderBudget(todo, keyId, 0, System.nanoTime()).compose(outcomes -> {
+      // Filled on the crypto threads, which decode each document anyway: names of fields copied in plaintext.
+      Set<String> plaintext = java.util.concurrent.ConcurrentHashMap.newKeySet();
+      return encryptUnderBudget(todo, keyId, 0, System.nanoTime(), plaintext).compose(outcomes -> {
         List<RawBsonDocument> writes = new ArrayList<>(todo.size());
         List<ItemFailure> failures = new ArrayList<>(conflicts);
         for (int i = 0; i < todo.size(); i++) {
@@ -372,11 +381,12 @@ public final class MongoCopyPipeline {
                   List<ItemFailure> all = new ArrayList<>(failures);
                   all.addAll(foreign);
                   return new BatchResult(lastId, writes.size() - duplicates.size(),
-                      skipped + duplicates.size() - foreign.size(), batchBytes, all);
+                      skipped + duplicates.size() - foreign.size(), batchBytes, all, Set.copyOf(plaintext));
                 }));
       });
     });
   }
+
 
   /**
    * Takes a KMS permit and encrypts; a throttled KMS (the DEK's unwrap when libmongocrypt's cache expired) is reported
@@ -384,8 +394,8 @@ public final class MongoCopyPipeline {
    * up to {@link #THROTTLE_RETRY_NANOS}. Retrying is safe: each attempt decodes fresh copies of the documents.
    */
   private Future<List<Object>> encryptUnderBudget(List<RawBsonDocument> todo, BsonBinary keyId, int attempt,
-                                                  long startNanos) {
-    return kmsPermit.get().compose(v -> encryptAll(todo, keyId)).onSuccess(v -> onSuccess.run()).recover(failure -> {
+                                                  long startNanos, Set<String> plaintext) {
+    return kmsPermit.get().compose(v -> encryptAll(todo, keyId, plaintext)).onSuccess(v -> onSuccess.run()).recover(failure -> {
       if (!io.silo.keys.KmsErrors.isThrottling(failure) || System.nanoTime() - startNanos > THROTTLE_RETRY_NANOS) {
         return Future.failedFuture(failure);
       }
@@ -394,7 +404,7 @@ public final class MongoCopyPipeline {
           * (0.5 + java.util.concurrent.ThreadLocalRandom.current().nextDouble()));
       LOG.info("KMS throttled a batch's key unwrap; retry {} in {} ms", attempt + 1, delay);
       Promise<List<Object>> later = Promise.promise();
-      context.owner().setTimer(Math.max(1, delay), t -> encryptUnderBudget(todo, keyId, attempt + 1, startNanos)
+      context.owner().setTimer(Math.max(1, delay), t -> encryptUnderBudget(todo, keyId, attempt + 1, startNanos, plaintext)
           .onComplete(later));
       return later.future();
     });
@@ -405,7 +415,9 @@ public final class MongoCopyPipeline {
    * document or a {@link DocumentEncryptor.Failed}. Decoding and encoding happen on the pool too, so the event loop
    * never walks document bytes and the driver only copies the encoded bytes.
    */
-  private Future<List<Object>> encryptAll(List<RawBsonDocument> docs, BsonBinary keyId) {
+  private Future<List<Object>> encryptAll(List<RawBsonDocument> docs, BsonBinary keyId, Set<String> plaintext) {
+    boolean collect = plan.unplanned() == EncryptionPlan.Unplanned.COPY;
+    Set<String> covered = coveredTopLevel;
     int chunks = Math.min(cryptoParallelism, docs.size());
     int per = (docs.size() + chunks - 1) / chunks;
     List<CompletableFuture<List<Object>>> parts = new ArrayList<>();
@@ -414,7 +426,15 @@ public final class MongoCopyPipeline {
       parts.add(CompletableFuture.supplyAsync(() -> {
         List<Object> out = new ArrayList<>(slice.size());
         for (RawBsonDocument raw : slice) {
-          DocumentEncryptor.Outcome outcome = encryptor.encryptOwned(raw.decode(DOCUMENT_CODEC), keyId);
+          BsonDocument decoded = raw.decode(DOCUMENT_CODEC);
+          if (collect) {
+            for (String name : decoded.keySet()) {
+              if (!covered.contains(name)) {
+                plaintext.add(name);
+              }
+            }
+          }
+          DocumentEncryptor.Outcome outcome = encryptor.encryptOwned(decoded, keyId);
           out.add(outcome instanceof DocumentEncryptor.Encrypted e ? new RawBsonDocument(e.target(), DOCUMENT_CODEC)
               : outcome);
         }

@@ -64,8 +64,9 @@ class DataSafetyTest {
         "kms.keyExpirationSeconds", 1), keyDir);
     mongo = MigrationFixture.plainClient(server);
     MigrationFixture.registerTenants(server, "purged-co", "update-co", "resync-co", "extra-co", "conflict-a",
-        "conflict-b", "pinned-co");
-    MigrationFixture.seed(mongo, SOURCE, DOCS, "purged-co", "update-co", "resync-co", "extra-co", "conflict-a");
+        "conflict-b", "pinned-co", "fate-copy", "fate-drop", "fate-fail");
+    MigrationFixture.seed(mongo, SOURCE, DOCS, "purged-co", "update-co", "resync-co", "extra-co", "conflict-a",
+        "fate-copy", "fate-drop", "fate-fail");
     MigrationFixture.seed(mongo, SOURCE, 600, "pinned-co");
   }
 
@@ -219,6 +220,43 @@ class DataSafetyTest {
     BsonDocument foreign = collection(mongo, TARGET).find(Filters.eq("_id", id)).first();
     assertThat(foreign.getString("tenantId").getValue()).isEqualTo("conflict-b");
     assertThat(foreign.containsKey("ssn")).isFalse();
+  }
+
+  private Migration migrateWith(String tenant, io.silo.api.v1.UnplannedFieldPolicy policy) throws Exception {
+    String id = api().startMigration(StartMigrationRequest.newBuilder().addTenants(tenant)
+        .setDefinition(io.silo.api.v1.MigrationDefinition.newBuilder().setUnplannedFields(policy)).build())
+        .getMigrations(0).getId();
+    return awaitFinal(server, id);
+  }
+
+  @Test
+  void everySourceFieldHasAStatedFateInThePlanTheStatusAndTheTarget() throws Exception {
+    var plan = api().planMigration(io.silo.api.v1.PlanMigrationRequest.newBuilder().addTenants("fate-copy").build())
+        .getPlans(0);
+    assertThat(plan.getFieldsList()).extracting(f -> f.getPath()).containsExactly("ssn", "name", "diagnosis");
+    assertThat(plan.getPlaintextFieldsList()).containsExactly("notes", "visits");
+    var dropPlan = api().planMigration(io.silo.api.v1.PlanMigrationRequest.newBuilder().addTenants("fate-drop")
+        .setDefinition(io.silo.api.v1.MigrationDefinition.newBuilder()
+            .setUnplannedFields(io.silo.api.v1.UnplannedFieldPolicy.UNPLANNED_FIELD_POLICY_DROP)).build()).getPlans(0);
+    assertThat(dropPlan.getDroppedFieldsList()).containsExactly("notes", "visits");
+    assertThat(dropPlan.getPlaintextFieldsList()).isEmpty();
+
+    Migration copied = migrateWith("fate-copy", io.silo.api.v1.UnplannedFieldPolicy.UNPLANNED_FIELD_POLICY_COPY);
+    assertThat(copied.getState()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
+    assertThat(copied.getPlaintextFieldsList()).containsExactly("notes", "visits");
+
+    Migration dropped = migrateWith("fate-drop", io.silo.api.v1.UnplannedFieldPolicy.UNPLANNED_FIELD_POLICY_DROP);
+    assertThat(dropped.getState()).as(dropped.getLastError()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
+    assertThat(dropped.getPlaintextFieldsList()).isEmpty();
+    BsonDocument target = collection(mongo, TARGET).find(Filters.eq("tenantId", "fate-drop")).first();
+    assertThat(target.keySet()).doesNotContain("notes", "visits").contains("ssn", "name", "diagnosis");
+
+    Migration failed = migrateWith("fate-fail", io.silo.api.v1.UnplannedFieldPolicy.UNPLANNED_FIELD_POLICY_FAIL);
+    assertThat(MigrationFixture.mongoProgress(failed).getFailed()).isEqualTo(DOCS);
+    assertThat(count(mongo, TARGET, "fate-fail")).isZero();
+    var report = api().getCompletionReport(io.silo.api.v1.GetCompletionReportRequest.newBuilder()
+        .setMigrationId(failed.getId()).build());
+    assertThat(report.getItemsList()).allSatisfy(item -> assertThat(item.toString()).contains("UNPLANNED_FIELD"));
   }
 
   @Test
