@@ -46,7 +46,10 @@ public final class ErrorReporter {
           + "? Set --server or SILO_SERVER, and --tls or --plaintext to match the server.";
       case DEADLINE_EXCEEDED -> "no answer within " + cli.timeout.toString().substring(2).toLowerCase(java.util.Locale.ROOT)
           + "; raise --timeout if the server is just slow.";
-      case UNAUTHENTICATED -> "pass a valid token with --token or SILO_TOKEN.";
+      case UNAUTHENTICATED -> "pass a valid token with --token or SILO_TOKEN (for `silo-server dev`, run silo from"
+          + " the directory holding .silo-data, or use the admin token it printed).";
+      case PERMISSION_DENIED -> "this token's role or tenant does not allow that; use a token with the role the"
+          + " message names.";
       default -> null;
     };
   }
