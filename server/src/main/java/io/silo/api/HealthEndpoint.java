@@ -55,7 +55,7 @@ public final class HealthEndpoint {
     request.handler(message -> {
       ServingStatus status = statuses.get(message.getService());
       if (status == null) {
-        request.response().fail(GrpcErrors.notFound("unknown service '" + message.getService() + "'"));
+        GrpcErrors.fail(request.response(), GrpcErrors.notFound("unknown service " + io.silo.Quote.of(message.getService())));
       } else {
         request.response().end(response(status));
       }

@@ -33,7 +33,8 @@ public final class Definitions {
         EncryptionPlan.Namespace.parse("migration.sourceNamespace", config.string("migration.sourceNamespace")),
         EncryptionPlan.Namespace.parse("migration.targetNamespace", config.string("migration.targetNamespace")),
         config.string("migration.tenantField"), List.copyOf(fields), config.integer("migration.batchSize"))
-        .validate("migration.");
+        .validate("migration.", EncryptionPlan.Namespace.parse("mongo.keyVaultNamespace",
+            config.string("mongo.keyVaultNamespace")));
   }
 
   public static JsonObject toJson(EncryptionPlan plan) {
