@@ -2,6 +2,7 @@ package io.silo.api;
 
 import io.silo.SiloException;
 import io.silo.store.TenantStore;
+import io.vertx.core.MultiMap;
 import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServerResponse;
 import io.vertx.grpc.server.StatusException;
@@ -36,13 +37,28 @@ public final class GrpcErrors {
     String message = bounded(status.message());
     try {
       if (message != null) {
-        response.trailers().set("grpc-message", percentEncode(message));
+        grpcMessage(response, percentEncode(message));
       }
       response.fail(new StatusException(status.status(), message));
     } catch (IllegalStateException alreadyEnded) {
       // The stream ended concurrently (a cancel, a reset or a deadline); there is nobody left to tell.
       LOG.debug("status {} not sent: {}", status.status(), alreadyEnded.toString());
     }
+  }
+
+  /**
+   * Puts the encoded message where Vert.x looks before encoding its own: in the headers when none were sent (a
+   * failure then makes a trailers-only response, whose status is encoded together with the headers), otherwise in
+   * the trailers.
+   */
+  private static void grpcMessage(GrpcServerResponse<?, ?> response, String encoded) {
+    MultiMap target;
+    try {
+      target = response.headers();
+    } catch (IllegalStateException headersSent) {
+      target = response.trailers();
+    }
+    target.set("grpc-message", encoded);
   }
 
   /** Cuts a message to {@link #MAX_MESSAGE_CHARS}, saying so, without splitting a surrogate pair. */
