@@ -52,7 +52,7 @@ public final class HealthEndpoint {
   }
 
   private void check(GrpcServerRequest<HealthCheckRequest, HealthCheckResponse> request) {
-    request.handler(message -> {
+    UnaryCalls.onMessage(request, CHECK.decoder(), message -> {
       ServingStatus status = statuses.get(message.getService());
       if (status == null) {
         GrpcErrors.fail(request.response(), GrpcErrors.notFound("unknown service " + io.silo.Quote.of(message.getService())));
@@ -64,7 +64,7 @@ public final class HealthEndpoint {
 
   private void watch(GrpcServerRequest<HealthCheckRequest, HealthCheckResponse> request) {
     GrpcServerResponse<HealthCheckRequest, HealthCheckResponse> response = request.response();
-    request.handler(message -> {
+    UnaryCalls.onMessage(request, WATCH.decoder(), message -> {
       if (!streams.register(response)) {
         return;
       }
