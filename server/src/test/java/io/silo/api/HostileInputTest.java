@@ -293,10 +293,11 @@ class HostileInputTest {
     RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1")
         .setPort(server.server.port()).setURI(path).putHeader("content-type", "application/grpc")
         .putHeader("te", "trailers");
-    return http.request(options).compose(req -> req.send(frame)).compose(resp -> resp.body().map(body -> {
-      String inHeaders = resp.getHeader("grpc-message");
-      return inHeaders != null ? inHeaders : resp.getTrailer("grpc-message");
-    })).toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+    return RawGrpc.onContext(server.vertx, () -> http.request(options).compose(req -> req.send(frame))
+        .compose(resp -> resp.body().map(body -> {
+          String inHeaders = resp.getHeader("grpc-message");
+          return inHeaders != null ? inHeaders : resp.getTrailer("grpc-message");
+        })), 30);
   }
 
   @Test
@@ -308,12 +309,12 @@ class HostileInputTest {
         RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1")
             .setPort(server.server.port()).setURI("/silo.v1.TenantService/GetTenant")
             .putHeader("content-type", "application/grpc-web-text").putHeader("x-grpc-web", "1");
-        String status = http.request(options).compose(req -> req.send(Buffer.buffer(body)))
+        String status = RawGrpc.onContext(server.vertx, () -> http.request(options)
+            .compose(req -> req.send(Buffer.buffer(body)))
             .compose(resp -> resp.body().map(b -> {
               String inHeaders = resp.getHeader("grpc-status");
               return inHeaders != null ? inHeaders : new String(b.getBytes(), java.nio.charset.StandardCharsets.UTF_8);
-            }))
-            .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            })), 10);
         assertThat(status).as("body '%s'", body).isEqualTo("3");
       }
     } finally {

@@ -36,6 +36,13 @@ import io.silo.api.v1.StartMigrationRequest;
 import io.silo.api.v1.VerifyTenantRequest;
 import io.silo.api.v1.WatchMigrationRequest;
 import io.silo.jobs.MigrationFixture;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.RequestOptions;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -77,6 +84,7 @@ class HostileRequestFuzzTest {
   private static Path keyDir;
   private static String rows;
   private static String documents;
+  private static HttpClient h2;
   private static final AtomicInteger CALLS = new AtomicInteger();
   private static final List<Long> HEALTH_MILLIS = new ArrayList<>();
 
@@ -89,6 +97,8 @@ class HostileRequestFuzzTest {
     KeyServiceGrpc.newBlockingStub(server.channel).withDeadlineAfter(30, TimeUnit.SECONDS)
         .createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant(VICTIM).build());
     MigrationFixture.seed(mongo, "legacy.patients", 3, VICTIM, OWNER, LOOKALIKE);
+    h2 = server.vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2)
+        .setHttp2ClearTextUpgrade(false));
     // Health is measured on its own connection, so a hostile request that wedged its connection would not hide.
     healthChannel = ManagedChannelBuilder.forAddress("127.0.0.1", server.server.port()).usePlaintext().build();
     health();
@@ -116,6 +126,9 @@ class HostileRequestFuzzTest {
       if (healthChannel != null) {
         healthChannel.shutdownNow();
       }
+      if (h2 != null) {
+        h2.close();
+      }
       if (mongo != null) {
         mongo.close();
       }
@@ -126,7 +139,11 @@ class HostileRequestFuzzTest {
   }
 
   /** One request as it goes on the wire. */
-  record HostileCall(String method, boolean streaming, byte[] body, String what) {
+  record HostileCall(String method, boolean streaming, byte[] body, String what, boolean json) {
+    HostileCall(String method, boolean streaming, byte[] body, String what) {
+      this(method, streaming, body, what, false);
+    }
+
     @Override
     public String toString() {
       return method + " " + (what.length() > 300 ? what.substring(0, 300) + "…" : what);
@@ -136,7 +153,8 @@ class HostileRequestFuzzTest {
   @Property(tries = 1000, shrinking = ShrinkingMode.OFF)
   void everyHostileRequestIsRefusedWithAStatusAndChangesNothing(@ForAll("hostileCalls") HostileCall call)
       throws Exception {
-    Status status = RawGrpc.call(server.channel, call.method(), call.streaming(), call.body(), 20);
+    Status status = call.json() ? jsonCall(call.method(), call.body())
+        : RawGrpc.call(server.channel, call.method(), call.streaming(), call.body(), 20);
     CALLS.incrementAndGet();
     // jqwik prints how the generated requests were answered, so a run shows it exercised every kind of refusal.
     Statistics.label("status").collect(status.getCode());
@@ -176,10 +194,12 @@ class HostileRequestFuzzTest {
         registerTenant(), getTenant(), listTenants(), createKey(), listKeys(), rotateKey(), shredKey(),
         planMigration(), startMigration(), watchMigration(), migrationById(), listMigrations(), verifyTenant(),
         rollback(), purge(), report(), healthOfUnknownService(), usage()));
-    // A quarter of the requests are also broken at the wire level: the same bytes made undecodable.
+    // Some requests are also broken at the wire level (the same bytes made undecodable), and some are sent as
+    // gRPC JSON (application/grpc+json) with values of the wrong type.
     return Arbitraries.frequencyOf(
-        net.jqwik.api.Tuple.of(3, wellFormed),
-        net.jqwik.api.Tuple.of(1, Combinators.combine(wellFormed, malformations()).as(HostileRequestFuzzTest::broken)));
+        net.jqwik.api.Tuple.of(6, wellFormed),
+        net.jqwik.api.Tuple.of(2, Combinators.combine(wellFormed, malformations()).as(HostileRequestFuzzTest::broken)),
+        net.jqwik.api.Tuple.of(1, jsonCalls()));
   }
 
   private static HostileCall call(String method, Message request) {
@@ -379,6 +399,86 @@ class HostileRequestFuzzTest {
   private Arbitrary<HostileCall> usage() {
     return Arbitraries.oneOf(badSlugs(), freshSlugs()).map(t ->
         call("silo.v1.UsageService/GetTenantUsage", GetTenantUsageRequest.newBuilder().setTenant(t).build()));
+  }
+
+  /**
+   * JSON bodies of the wrong shape: wrong types, unknown fields and enum names, out-of-range numbers, or not JSON.
+   * Each is chosen so that no lenient reading of it makes a valid request: protobuf's JSON parser takes a number, and
+   * even a one-element array, for a string (so {@code "confirm": ["fz-victim"]} would confirm a shred).
+   */
+  private Arbitrary<HostileCall> jsonCalls() {
+    Arbitrary<String[]> bodies = Arbitraries.of(
+        new String[] {"silo.v1.TenantService/GetTenant", "{\"slug\": {\"a\": 1}}"},
+        new String[] {"silo.v1.TenantService/GetTenant", "{\"slug\": 12}"},
+        new String[] {"silo.v1.TenantService/RegisterTenant", "{\"slug\": \"fz-json\", \"displayName\": {}}"},
+        new String[] {"silo.v1.TenantService/RegisterTenant", "{\"slug\": [\"fz-json\", \"x\"], \"displayName\": \"X\"}"},
+        new String[] {"silo.v1.TenantService/RegisterTenant", "{\"slug\": true, \"displayName\": {}}"},
+        new String[] {"silo.v1.TenantService/RegisterTenant", "{\"slug\": \"fz-json\", \"displayName\": \"\\u202Eevil\"}"},
+        new String[] {"silo.v1.TenantService/ListTenants", "{\"pageSize\": \"many\"}"},
+        new String[] {"silo.v1.TenantService/ListTenants", "{\"pageSize\": 3.5}"},
+        new String[] {"silo.v1.TenantService/ListTenants", "{\"pageSize\": 1e40}"},
+        new String[] {"silo.v1.TenantService/ListTenants", "{\"pageSize\": -7}"},
+        new String[] {"silo.v1.TenantService/ListTenants", "{\"pageToken\": {}}"},
+        new String[] {"silo.v1.MigrationService/ListMigrations", "{\"states\": [\"MIGRATION_STATE_NOPE\"]}"},
+        new String[] {"silo.v1.MigrationService/ListMigrations", "{\"states\": [99]}"},
+        new String[] {"silo.v1.MigrationService/StartMigration", "{\"tenants\": [\"tenant-fz-victim\"], "
+            + "\"definition\": {\"batchSize\": \"lots\"}}"},
+        new String[] {"silo.v1.MigrationService/StartMigration", "{\"tenants\": [\"tenant-fz-victim\"], "
+            + "\"definition\": {\"fields\": [{\"path\": \"ssn\", \"algorithm\": \"ROT13\"}]}}"},
+        new String[] {"silo.v1.MigrationService/StartMigration", "{\"tenants\": [\"tenant-fz-victim\"], "
+            + "\"definition\": {\"targetNamespace\": \"encryption.__keyVault\", \"tenantField\": \"keyAltNames\"}}"},
+        new String[] {"silo.v1.MigrationService/StartMigration", "{\"allTenants\": \"yes\"}"},
+        new String[] {"silo.v1.MigrationService/PlanMigration", "{\"tenants\": [{\"slug\": \"fz-victim\"}]}"},
+        new String[] {"silo.v1.MigrationService/WatchMigration", "{\"all\": true, \"minInterval\": \"-1s\"}"},
+        new String[] {"silo.v1.MigrationService/WatchMigration", "{\"all\": true, \"minInterval\": 5}"},
+        new String[] {"silo.v1.MigrationService/WatchMigration", "{\"all\": true, \"minInterval\": \"99999999999999s\"}"},
+        new String[] {"silo.v1.MigrationService/VerifyTenant", "{\"tenant\": \"fz-victim\", \"definition\": "
+            + "{\"tenantField\": \"_id\"}}"},
+        new String[] {"silo.v1.MigrationService/VerifyTenant", "{\"tenant\": 5}"},
+        new String[] {"silo.v1.MigrationService/GetMigration", "{\"migrationId\": 1e999}"},
+        new String[] {"silo.v1.MigrationService/PurgeSource", "{\"tenant\": \"fz-victim\", \"confirm\": null}"},
+        new String[] {"silo.v1.KeyService/ShredTenantKey", "{\"tenant\": \"fz-victim\"}"},
+        new String[] {"silo.v1.KeyService/RotateTenantKey", "{\"tenant\": \"fz-victim\", \"newMasterKey\": \"local\"}"},
+        new String[] {"silo.v1.TenantService/GetTenant", "{"},
+        new String[] {"silo.v1.TenantService/ListTenants", "[1, 2]"},
+        new String[] {"silo.v1.KeyService/ListTenantKeys", "\"keys\""});
+    return bodies.map(b -> new HostileCall(b[0], false, b[1].getBytes(StandardCharsets.UTF_8), "json " + b[1], true));
+  }
+
+  /** A call in gRPC JSON over HTTP/2, read back as a status from the headers (trailers-only) or the trailers. */
+  private static Status jsonCall(String method, byte[] json) throws Exception {
+    Buffer frame = Buffer.buffer().appendByte((byte) 0).appendInt(json.length).appendBytes(json);
+    RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1")
+        .setPort(server.server.port()).setURI("/" + method).putHeader("content-type", "application/grpc+json")
+        .putHeader("te", "trailers");
+    return RawGrpc.onContext(server.vertx, () -> h2.request(options).compose(req -> req.send(frame))
+        .compose(resp -> resp.body().map(body -> {
+      String code = resp.getHeader("grpc-status");
+      String message = resp.getHeader("grpc-message");
+      if (code == null) {
+        code = resp.getTrailer("grpc-status");
+        message = resp.getTrailer("grpc-message");
+      }
+      if (code == null) {
+        return Status.UNKNOWN.withDescription("no grpc-status (HTTP " + resp.statusCode() + ")");
+      }
+      return Status.fromCodeValue(Integer.parseInt(code)).withDescription(message == null ? null
+          : percentDecode(message));
+    })), 20);
+  }
+
+  private static String percentDecode(String text) {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c == '%' && i + 2 < text.length()) {
+        out.write(Integer.parseInt(text.substring(i + 1, i + 3), 16));
+        i += 2;
+      } else {
+        out.write(c);
+      }
+    }
+    return out.toString(StandardCharsets.UTF_8);
   }
 
   // ---------------------------------------------------------------- hostile values

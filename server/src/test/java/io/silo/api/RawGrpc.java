@@ -36,6 +36,24 @@ final class RawGrpc {
   private RawGrpc() {
   }
 
+  /**
+   * Runs a Vert.x client exchange from a Vert.x context and waits for it. Started from a test thread, a response
+   * that ends with its headers (a trailers-only gRPC reply) can end before {@code body()} is attached, and then the
+   * wait never ends; on a context the continuation is attached in the same task that delivers the response.
+   */
+  static <T> T onContext(io.vertx.core.Vertx vertx, java.util.function.Supplier<io.vertx.core.Future<T>> exchange,
+                         long timeoutSeconds) throws Exception {
+    java.util.concurrent.CompletableFuture<T> out = new java.util.concurrent.CompletableFuture<>();
+    vertx.runOnContext(v -> exchange.get().onComplete(done -> {
+      if (done.succeeded()) {
+        out.complete(done.result());
+      } else {
+        out.completeExceptionally(done.cause());
+      }
+    }));
+    return out.get(timeoutSeconds, TimeUnit.SECONDS);
+  }
+
   static MethodDescriptor<byte[], byte[]> method(String fullName, boolean serverStreaming) {
     return MethodDescriptor.<byte[], byte[]>newBuilder()
         .setType(serverStreaming ? MethodDescriptor.MethodType.SERVER_STREAMING : MethodDescriptor.MethodType.UNARY)
