@@ -4,9 +4,11 @@ import com.google.protobuf.Descriptors.ServiceDescriptor;
 import io.grpc.health.v1.HealthProto;
 import io.grpc.reflection.v1.ServerReflectionProto;
 import io.silo.api.ActiveStreams;
+import io.silo.api.GrpcWebTextGuard;
 import io.silo.api.HealthEndpoint;
 import io.silo.api.ReadinessGate;
 import io.silo.api.ReflectionEndpoint;
+import io.silo.api.StreamLimits;
 import io.silo.api.TenantEndpoint;
 import io.silo.api.UnimplementedEndpoints;
 import io.silo.api.v1.KeyServiceGrpcService;
@@ -42,6 +44,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.handler.CorsHandler;
 import io.vertx.grpc.server.GrpcServer;
@@ -152,7 +155,7 @@ public final class SiloServer {
         streams, gate.isOpen());
 
     TenantStore tenantStore = new TenantStore(database.pool(), database.tables());
-    grpc.addService(TenantServiceGrpcService.of(new TenantEndpoint(tenantStore)));
+    new TenantEndpoint(tenantStore).bind(grpc);
     Future<Void> ready = Future.succeededFuture();
     Map<String, String> unconfigured = new java.util.HashMap<>();
     MigrationRuntime migration = null;
@@ -180,7 +183,8 @@ public final class SiloServer {
     HttpServer http = vertx.createHttpServer(new HttpServerOptions()
         .setHttp2ClearTextEnabled(true)
         .setCompressionSupported(false));
-    http.requestHandler(request -> {
+    http.requestHandler(incoming -> {
+      HttpServerRequest request = GrpcWebTextGuard.guard(incoming);
       if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
         request.response().putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
             .end(metrics.scrape());
@@ -252,7 +256,7 @@ public final class SiloServer {
     MigrationStore store = new MigrationStore(database.pool(), database.tables());
     Migrations migrations = new Migrations(vertx, store, tenantStore, keys, mongo, keyVault.mongo(),
         keyVault.encryption(), vertx.createSharedWorkerExecutor("silo-verify",
-            config.integer("migration.maxConcurrentJobs") + 4), bus, defaults);
+            config.integer("migration.maxConcurrentJobs") + config.integer("verify.maxStreams")), bus, defaults);
     Collaborators.Keys tenantKeys = (tenant, caller) -> keys.ensure(tenant, caller).map(key -> {
       KmsBudget budget = keys.budgetFor(key);
       return new Collaborators.TenantKey(key.keyId(), budget::acquire, budget::onThrottled, budget::onSuccess);
@@ -261,7 +265,10 @@ public final class SiloServer {
         new MigrationEngine.Settings(config.integer("migration.maxConcurrentJobs"), config.integer("jobs.leaseSeconds"),
             config.integer("jobs.pollMillis"), config.bool("migration.verifyAfterCopy")));
     migrations.attach(engine);
-    new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis")).bind(grpc);
+    // API verifies get at most verify.maxStreams workers, so the engine's VERIFY phases always find one free.
+    new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"),
+        config.string("mongo.keyVaultNamespace"), new StreamLimits(config.integer("verify.maxStreams"),
+        config.integer("grpc.streamStallSeconds") * 1000L)).bind(grpc);
     return new MigrationRuntime(engine, mongo);
   }
 

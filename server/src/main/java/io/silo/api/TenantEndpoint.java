@@ -8,11 +8,13 @@ import io.silo.api.v1.ListTenantsResponse;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.RegisterTenantResponse;
 import io.silo.api.v1.Tenant;
+import io.silo.api.v1.TenantServiceGrpcService;
 import io.silo.api.v1.TenantServiceService;
 import io.silo.api.v1.TenantStatus;
 import io.silo.store.TenantRecord;
 import io.silo.store.TenantStore;
 import io.vertx.core.Future;
+import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.StatusException;
 import java.time.OffsetDateTime;
 import java.util.List;
@@ -29,6 +31,16 @@ public final class TenantEndpoint extends TenantServiceService {
 
   public TenantEndpoint(TenantStore store) {
     this.store = store;
+  }
+
+  /**
+   * Binds the three RPCs through {@link UnaryCalls} rather than the generated service, so a body that is not a valid
+   * message and every failure get the same status handling (and grpc-message encoding) as the other services.
+   */
+  public void bind(GrpcServer server) {
+    UnaryCalls.bind(server, TenantServiceGrpcService.RegisterTenant, (request, ctx) -> registerTenant(request));
+    UnaryCalls.bind(server, TenantServiceGrpcService.GetTenant, (request, ctx) -> getTenant(request));
+    UnaryCalls.bind(server, TenantServiceGrpcService.ListTenants, (request, ctx) -> listTenants(request));
   }
 
   @Override
@@ -73,7 +85,8 @@ public final class TenantEndpoint extends TenantServiceService {
     String after;
     try {
       pageSize = Validation.pageSize("page_size", request.getPageSize());
-      after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken());
+      after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken(),
+          key -> Validation.SLUG.matcher(key).matches());
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
