@@ -4,11 +4,13 @@ import com.google.protobuf.Descriptors.ServiceDescriptor;
 import io.grpc.health.v1.HealthProto;
 import io.grpc.reflection.v1.ServerReflectionProto;
 import io.silo.api.ActiveStreams;
+import io.silo.api.GrpcWebTextGuard;
 import io.silo.auth.AccessControl;
 import io.silo.auth.AuthGate;
 import io.silo.api.HealthEndpoint;
 import io.silo.api.ReadinessGate;
 import io.silo.api.ReflectionEndpoint;
+import io.silo.api.StreamLimits;
 import io.silo.api.TenantEndpoint;
 import io.silo.api.UnimplementedEndpoints;
 import io.silo.api.v1.KeyServiceGrpcService;
@@ -44,6 +46,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.handler.CorsHandler;
 import io.vertx.grpc.server.GrpcServer;
@@ -190,7 +193,8 @@ public final class SiloServer {
     HttpServer http = vertx.createHttpServer(new HttpServerOptions()
         .setHttp2ClearTextEnabled(true)
         .setCompressionSupported(false));
-    http.requestHandler(request -> {
+    http.requestHandler(incoming -> {
+      HttpServerRequest request = GrpcWebTextGuard.guard(incoming);
       if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
         AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"));
         if (!allowed.allowed()) {
@@ -268,7 +272,7 @@ public final class SiloServer {
     MigrationStore store = new MigrationStore(database.pool(), database.tables());
     Migrations migrations = new Migrations(vertx, store, tenantStore, keys, mongo, keyVault.mongo(),
         keyVault.encryption(), vertx.createSharedWorkerExecutor("silo-verify",
-            config.integer("migration.maxConcurrentJobs") + 4), bus, defaults);
+            config.integer("migration.maxConcurrentJobs") + config.integer("verify.maxStreams")), bus, defaults);
     Collaborators.Keys tenantKeys = (tenant, caller) -> keys.ensure(tenant, caller).map(key -> {
       KmsBudget budget = keys.budgetFor(key);
       return new Collaborators.TenantKey(key.keyId(), budget::acquire, budget::onThrottled, budget::onSuccess);
@@ -277,7 +281,10 @@ public final class SiloServer {
         new MigrationEngine.Settings(config.integer("migration.maxConcurrentJobs"), config.integer("jobs.leaseSeconds"),
             config.integer("jobs.pollMillis"), config.bool("migration.verifyAfterCopy")));
     migrations.attach(engine);
-    new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"), access).bind(grpc);
+    // API verifies get at most verify.maxStreams workers, so the engine's VERIFY phases always find one free.
+    new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"),
+        config.string("mongo.keyVaultNamespace"), new StreamLimits(config.integer("verify.maxStreams"),
+        config.integer("grpc.streamStallSeconds") * 1000L), access).bind(grpc);
     return new MigrationRuntime(engine, mongo);
   }
 

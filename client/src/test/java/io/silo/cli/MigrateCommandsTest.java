@@ -36,6 +36,8 @@ class MigrateCommandsTest extends ServerTest {
         .setDocuments(documents)
         .addFields(FieldPlan.newBuilder().setPath("ssn"))
         .addFields(FieldPlan.newBuilder().setPath("insurance.policyNumber"))
+        .addAllPlaintextFields(keyExists ? List.of("visits") : List.of())
+        .addAllDroppedFields(keyExists ? List.of("notes") : List.of())
         .setKeyExists(keyExists)
         .setEstimatedDuration(com.google.protobuf.Duration.newBuilder().setSeconds(seconds))
         .build());
@@ -52,7 +54,7 @@ class MigrateCommandsTest extends ServerTest {
   // --- plan ---
 
   @Test
-  void planSendsTheTenantsAndPrintsDocumentsFieldsKeyAndEstimate() {
+  void planSendsTheTenantsAndPrintsDocumentsFieldsTheirFatesKeyAndEstimate() {
     plan("acme", 1200, true, 252);
     plan("globex", 40, false, 3);
     CliRun run = silo("plan", "acme", "globex");
@@ -60,9 +62,10 @@ class MigrateCommandsTest extends ServerTest {
     assertThat(migrations.requests).containsExactly(
         PlanMigrationRequest.newBuilder().addTenants("acme").addTenants("globex").build());
     List<String> lines = run.out().lines().toList();
-    assertThat(lines.get(0)).matches("TENANT +DOCUMENTS +OBJECTS +FIELDS +KEY +EST\\. TIME");
-    assertThat(lines.get(1)).matches("acme +1200 +0 +ssn,insurance\\.policyNumber +exists +4m12s");
-    assertThat(lines.get(2)).matches("globex +40 +0 +ssn,insurance\\.policyNumber +created at start +3s");
+    assertThat(lines.get(0)).matches("TENANT +DOCUMENTS +OBJECTS +FIELDS +PLAINTEXT +KEY +EST\\. TIME");
+    assertThat(lines.get(1)).matches("acme +1200 +0 +ssn,insurance\\.policyNumber +visits,notes\\(dropped\\) +exists"
+        + " +4m12s");
+    assertThat(lines.get(2)).matches("globex +40 +0 +ssn,insurance\\.policyNumber +- +created at start +3s");
     assertThat(lines.get(3)).isEqualTo("2 tenants, 1240 documents, about 4m15s if run one after another");
   }
 

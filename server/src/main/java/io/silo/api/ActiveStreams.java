@@ -15,7 +15,7 @@ public final class ActiveStreams {
   /** Registers a stream; returns false (and fails it) when the server is already shutting down. */
   public boolean register(GrpcServerResponse<?, ?> response) {
     if (closing) {
-      response.fail(new StatusException(GrpcStatus.UNAVAILABLE, "server is shutting down"));
+      GrpcErrors.fail(response, new StatusException(GrpcStatus.UNAVAILABLE, "server is shutting down"));
       return false;
     }
     open.add(response);
@@ -39,7 +39,7 @@ public final class ActiveStreams {
     closing = true;
     for (GrpcServerResponse<?, ?> response : open) {
       try {
-        response.fail(new StatusException(GrpcStatus.UNAVAILABLE, "server is shutting down"));
+        GrpcErrors.fail(response, new StatusException(GrpcStatus.UNAVAILABLE, "server is shutting down"));
       } catch (RuntimeException ignored) {
         // The stream may have ended concurrently; nothing is left to tell its client.
       }

@@ -2,10 +2,13 @@ package io.silo.api;
 
 import io.silo.SiloException;
 import io.silo.store.TenantStore;
+import io.vertx.core.MultiMap;
 import io.vertx.grpc.common.GrpcStatus;
+import io.vertx.grpc.server.GrpcServerResponse;
 import io.vertx.grpc.server.StatusException;
 import io.vertx.pgclient.PgException;
 import java.net.ConnectException;
+import java.nio.charset.StandardCharsets;
 import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -14,8 +17,75 @@ import org.slf4j.LoggerFactory;
 public final class GrpcErrors {
 
   private static final Logger LOG = LoggerFactory.getLogger(GrpcErrors.class);
+  /**
+   * Longest status message sent. Values quoted in messages are already cut by {@link io.silo.Quote}; this is the
+   * backstop that keeps the grpc-message trailer far below the 8 KiB header lists HTTP/2 peers accept.
+   */
+  static final int MAX_MESSAGE_CHARS = 1024;
+  private static final char[] HEX = "0123456789ABCDEF".toCharArray();
 
   private GrpcErrors() {
+  }
+
+  /**
+   * Ends a call with the status {@code failure} maps to. The grpc-message trailer is set here, encoded as the gRPC
+   * spec asks (only bytes outside 0x20-0x7E and '%' are percent-encoded): Vert.x URL-encodes the whole message,
+   * which clients that decode per spec, such as grpc-js and browsers, then show as {@code slug%3A must ...}.
+   */
+  public static void fail(GrpcServerResponse<?, ?> response, Throwable failure) {
+    StatusException status = toStatus(failure);
+    String message = bounded(status.message());
+    try {
+      if (message != null) {
+        grpcMessage(response, percentEncode(message));
+      }
+      response.fail(new StatusException(status.status(), message));
+    } catch (IllegalStateException alreadyEnded) {
+      // The stream ended concurrently (a cancel, a reset or a deadline); there is nobody left to tell.
+      LOG.debug("status {} not sent: {}", status.status(), alreadyEnded.toString());
+    }
+  }
+
+  /**
+   * Puts the encoded message where Vert.x looks before encoding its own: in the headers when none were sent (a
+   * failure then makes a trailers-only response, whose status is encoded together with the headers), otherwise in
+   * the trailers.
+   */
+  private static void grpcMessage(GrpcServerResponse<?, ?> response, String encoded) {
+    MultiMap target;
+    try {
+      target = response.headers();
+    } catch (IllegalStateException headersSent) {
+      target = response.trailers();
+    }
+    target.set("grpc-message", encoded);
+  }
+
+  /** Cuts a message to {@link #MAX_MESSAGE_CHARS}, saying so, without splitting a surrogate pair. */
+  static String bounded(String message) {
+    if (message == null || message.length() <= MAX_MESSAGE_CHARS) {
+      return message;
+    }
+    int end = MAX_MESSAGE_CHARS;
+    if (Character.isHighSurrogate(message.charAt(end - 1))) {
+      end--;
+    }
+    return message.substring(0, end) + "… (message truncated)";
+  }
+
+  /** The gRPC wire form of a status message: UTF-8, with bytes outside 0x20-0x7E and '%' as %XX. */
+  static String percentEncode(String message) {
+    byte[] utf8 = message.getBytes(StandardCharsets.UTF_8);
+    StringBuilder out = new StringBuilder(utf8.length);
+    for (byte b : utf8) {
+      int c = b & 0xFF;
+      if (c >= 0x20 && c <= 0x7E && c != '%') {
+        out.append((char) c);
+      } else {
+        out.append('%').append(HEX[c >> 4]).append(HEX[c & 0xF]);
+      }
+    }
+    return out.toString();
   }
 
   /** INVALID_ARGUMENT whose message starts with the offending field's name. */

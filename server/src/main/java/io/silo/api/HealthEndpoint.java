@@ -78,10 +78,10 @@ public final class HealthEndpoint {
   }
 
   private void check(GrpcServerRequest<HealthCheckRequest, HealthCheckResponse> request) {
-    request.handler(message -> {
+    UnaryCalls.onMessage(request, CHECK.decoder(), message -> {
       ServingStatus status = statuses.get(message.getService());
       if (status == null) {
-        request.response().fail(GrpcErrors.notFound("unknown service '" + message.getService() + "'"));
+        GrpcErrors.fail(request.response(), GrpcErrors.notFound("unknown service " + io.silo.Quote.of(message.getService())));
       } else {
         request.response().end(response(status));
       }
@@ -90,7 +90,7 @@ public final class HealthEndpoint {
 
   private void watch(GrpcServerRequest<HealthCheckRequest, HealthCheckResponse> request) {
     GrpcServerResponse<HealthCheckRequest, HealthCheckResponse> response = request.response();
-    request.handler(message -> {
+    UnaryCalls.onMessage(request, WATCH.decoder(), message -> {
       if (!streams.register(response)) {
         return;
       }

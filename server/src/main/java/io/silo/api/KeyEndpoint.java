@@ -49,6 +49,7 @@ public final class KeyEndpoint {
       Validation.slug("tenant", request.getTenant());
       ctx.permit("tenant", request.getTenant());
       Validation.idempotencyKey("idempotency_key", request.getIdempotencyKey());
+      masterKey("master_key", request.getMasterKey());
       if (request.hasMasterKey() && request.getMasterKey().getProvider().isEmpty()
           && !request.getMasterKey().getDescriptorJson().isEmpty()) {
         throw GrpcErrors.invalidArgument("master_key.provider", "is required when descriptor_json is given");
@@ -80,7 +81,9 @@ public final class KeyEndpoint {
       }
       tenant = ctx.narrow("tenant", request.getTenant());
       pageSize = Validation.pageSize("page_size", request.getPageSize());
-      after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken());
+      after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken(),
+          key -> key.isEmpty() || (key.startsWith("tenant-")
+              && Validation.SLUG.matcher(key.substring("tenant-".length())).matches()));
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
@@ -104,6 +107,7 @@ public final class KeyEndpoint {
       if (!request.hasNewMasterKey()) {
         throw GrpcErrors.invalidArgument("new_master_key", "is required");
       }
+      masterKey("new_master_key", request.getNewMasterKey());
       if (request.getNewMasterKey().getProvider().isEmpty()) {
         throw GrpcErrors.invalidArgument("new_master_key.provider",
             "is required (a master key without a provider would be silently ignored)");
@@ -143,9 +147,8 @@ public final class KeyEndpoint {
     try {
       Validation.slug("tenant", request.getTenant());
       ctx.permit("tenant", request.getTenant());
-      if (request.getConfirm().isEmpty()) {
-        throw GrpcErrors.failedPrecondition("confirm is required and must equal the tenant slug");
-      }
+      // Checked here so a missing confirmation is a bad request naming the field; TenantKeys checks the match.
+      Validation.confirmation("confirm", request.getConfirm());
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
@@ -154,6 +157,12 @@ public final class KeyEndpoint {
             .setKeyId(shredded.keyId().toString())
             .setAuditId(shredded.auditId())
             .setEffectiveWithinSeconds(keys.keyExpirationSeconds()).build());
+  }
+
+  /** A master key of a request: provider and descriptor bounded and printable, before they reach the KMS layer. */
+  private static void masterKey(String field, MasterKey key) throws StatusException {
+    Validation.boundedText(field + ".provider", key.getProvider(), Validation.MAX_PROVIDER);
+    Validation.boundedText(field + ".descriptor_json", key.getDescriptorJson(), Validation.MAX_DESCRIPTOR_JSON);
   }
 
   static TenantKey toProto(KeyInfo key) {

@@ -31,8 +31,13 @@ final class MigrationProtos {
    * The effective plan of a request: the deployment's defaults with every field the request sets replacing the
    * default. Field plans are replaced as a whole, never merged entry by entry.
    */
-  static EncryptionPlan plan(MigrationDefinition d, EncryptionPlan defaults) {
+  static EncryptionPlan plan(MigrationDefinition d, EncryptionPlan defaults, EncryptionPlan.Namespace keyVault) {
     String prefix = "definition.";
+    if (d.getFieldsCount() > EncryptionPlan.MAX_FIELDS) {
+      // Refused before any per-field work, so the cost of a hostile plan stays bounded on the event loop.
+      throw new EncryptionPlan.InvalidPlanException(prefix + "fields", "lists " + d.getFieldsCount()
+          + " fields; the limit is " + EncryptionPlan.MAX_FIELDS + " per plan");
+    }
     EncryptionPlan.Namespace source = d.getSourceNamespace().isEmpty() ? defaults.source()
         : EncryptionPlan.Namespace.parse(prefix + "source_namespace", d.getSourceNamespace());
     EncryptionPlan.Namespace target = d.getTargetNamespace().isEmpty() ? defaults.target()
@@ -63,7 +68,7 @@ final class MigrationProtos {
       default -> throw new EncryptionPlan.InvalidPlanException(prefix + "unplanned_fields",
           "must be COPY, DROP or FAIL, got " + d.getUnplannedFieldsValue());
     };
-    return new EncryptionPlan(source, target, tenantField, List.copyOf(fields), batch, unplanned).validate(prefix);
+    return new EncryptionPlan(source, target, tenantField, List.copyOf(fields), batch, unplanned).validate(prefix, keyVault);
   }
 
   static MigrationDefinition definition(EncryptionPlan plan) {

@@ -115,7 +115,7 @@ public final class ReflectionEndpoint {
     if (!streams.register(response)) {
       return;
     }
-    request.handler(message -> response.write(answer(message)));
+    UnaryCalls.onMessage(request, INFO.decoder(), message -> response.write(answer(message)));
     request.endHandler(v -> {
       streams.unregister(response);
       response.end();

@@ -35,7 +35,11 @@ public final class TenantEndpoint {
     this.access = access;
   }
 
-  /** Binds every TenantService RPC through {@link UnaryCalls}, so each one sees its caller. */
+  /**
+   * Binds the three RPCs through {@link UnaryCalls} rather than the generated service, so a body that is not a valid
+   * message and every failure get the same status handling (and grpc-message encoding) as the other services, and
+   * each handler sees its caller for the tenant scope.
+   */
   public void bind(GrpcServer server) {
     UnaryCalls.bind(server, access, TenantServiceGrpcService.RegisterTenant, this::registerTenant);
     UnaryCalls.bind(server, access, TenantServiceGrpcService.GetTenant, this::getTenant);
@@ -83,7 +87,8 @@ public final class TenantEndpoint {
     String after;
     try {
       pageSize = Validation.pageSize("page_size", request.getPageSize());
-      after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken());
+      after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken(),
+          key -> Validation.SLUG.matcher(key).matches());
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }

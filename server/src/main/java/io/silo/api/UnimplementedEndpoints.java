@@ -32,7 +32,7 @@ public final class UnimplementedEndpoints {
     String setting = unconfigured.get(service);
     if (setting != null) {
       request.handler(ignored -> { });
-      request.response().fail(new StatusException(GrpcStatus.FAILED_PRECONDITION, request.fullMethodName()
+      GrpcErrors.fail(request.response(), new StatusException(GrpcStatus.FAILED_PRECONDITION, request.fullMethodName()
           + " needs '" + setting + "' to be configured on the server"));
       return;
     }
@@ -42,6 +42,6 @@ public final class UnimplementedEndpoints {
         : "unknown method " + request.fullMethodName();
     // Drain the request so the HTTP/2 stream is not left half-open, then answer.
     request.handler(ignored -> { });
-    request.response().fail(new StatusException(GrpcStatus.UNIMPLEMENTED, message));
+    GrpcErrors.fail(request.response(), new StatusException(GrpcStatus.UNIMPLEMENTED, message));
   }
 }

@@ -1,6 +1,7 @@
 package io.silo.api;
 
 import io.silo.api.v1.FindingKind;
+import io.silo.api.v1.MigrationServiceGrpcService;
 import io.silo.api.v1.VerifyFinding;
 import io.silo.api.v1.VerifySummary;
 import io.silo.api.v1.VerifyTenantRequest;
@@ -8,9 +9,11 @@ import io.silo.api.v1.VerifyTenantResponse;
 import io.silo.auth.AccessControl;
 import io.silo.auth.RpcPolicy;
 import io.silo.jobs.Migrations;
+import io.silo.mongo.EncryptionPlan;
 import io.silo.mongo.TenantVerifier;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
+import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 import io.vertx.grpc.server.StatusException;
@@ -23,18 +26,21 @@ import java.util.concurrent.TimeoutException;
 /**
  * One VerifyTenant stream. The verifier runs on a worker thread and hands each finding over here; when the client's
  * write queue is full the worker waits for the drain, so a slow reader slows only its own verify and memory stays
- * bounded. A cancelled call stops the verifier at its next finding or batch.
+ * bounded. A reader that stops reading for {@link StreamLimits#stallMillis()} is cut off (the stream is reset, as
+ * trailers cannot pass data the client will not read), and a cancel, a reset, a closed connection or an expired
+ * deadline wakes a waiting worker at once; the verifier stops at its next finding or batch. At most
+ * {@link StreamLimits#maxVerifies()} streams hold a worker at a time.
  */
 final class VerifyCall {
 
-  /** How long a stalled reader may hold a verify open; MongoDB's idle cursor timeout is 10 minutes. */
-  private static final long MAX_STALL_SECONDS = 540;
   private static final long PROGRESS_EVERY_NANOS = 1_000_000_000L;
 
   private final GrpcServerRequest<VerifyTenantRequest, VerifyTenantResponse> request;
   private final GrpcServerResponse<VerifyTenantRequest, VerifyTenantResponse> response;
   private final Migrations migrations;
   private final ActiveStreams streams;
+  private final EncryptionPlan.Namespace keyVault;
+  private final StreamLimits limits;
   private final AccessControl access;
   private final Context context;
   private volatile boolean cancelled;
@@ -42,16 +48,21 @@ final class VerifyCall {
   private long lastProgress;
 
   VerifyCall(GrpcServerRequest<VerifyTenantRequest, VerifyTenantResponse> request, Migrations migrations,
-             ActiveStreams streams, AccessControl access) {
+             ActiveStreams streams, EncryptionPlan.Namespace keyVault, StreamLimits limits, AccessControl access) {
     this.access = access;
     this.request = request;
     this.response = request.response();
     this.migrations = migrations;
     this.streams = streams;
+    this.keyVault = keyVault;
+    this.limits = limits;
     this.context = Vertx.currentContext();
-    request.handler(this::begin);
+    UnaryCalls.onMessage(request, MigrationServiceGrpcService.VerifyTenant.decoder(), this::begin);
     request.errorHandler(error -> cancel());
     request.exceptionHandler(error -> cancel());
+    // Once the request half-closed (right after its one message) a dropped connection no longer reaches the request's
+    // handlers; it does reach the response's, so a client that vanishes without cancelling frees its worker too.
+    response.exceptionHandler(error -> cancel());
     // A deadline the server enforces ends the response without calling the handlers above; stop the worker too.
     if (request.deadline() != null) {
       request.deadline().onSuccess(expired -> cancel());
@@ -65,28 +76,41 @@ final class VerifyCall {
       tenant = Validation.slug("tenant", message.getTenant());
       ctx = CallContext.of(request, access);
       ctx.permit("tenant", tenant);
+      if (message.hasDefinition() && message.getDefinition().getIncludeS3()) {
+        // As StartMigration: refused rather than ignored, so a clean answer never means "S3 was checked".
+        throw GrpcErrors.failedPrecondition("definition.include_s3: the S3 phase is not available in this version; "
+            + "leave it unset or false");
+      }
     } catch (StatusException e) {
-      response.fail(e);
+      GrpcErrors.fail(response, e);
+      return;
+    }
+    if (!limits.tryAcquireVerify()) {
+      GrpcErrors.fail(response, new StatusException(GrpcStatus.RESOURCE_EXHAUSTED, "tenant: " + limits.maxVerifies()
+          + " verify streams are already running (the limit, verify.maxStreams); retry when one has finished"));
       return;
     }
     // Only a verify an operator (or admin) ran is recorded: a recorded clean verify is what allows a purge, and a
     // viewer must not be able to change what a purge may do.
     boolean record = ctx.principal().role().includes(RpcPolicy.RECORDED_VERIFY);
     if (!streams.register(response)) {
+      limits.releaseVerify();
       return;
     }
     String caller = ctx.caller();
     migrations.requireTenants(List.of(tenant), "tenant")
-        .compose(v -> MigrationEndpoint.verifyPlan(migrations, tenant, message.hasDefinition(),
-            message.getDefinition(), ctx))
+        .compose(v -> MigrationEndpoint.verifyPlan(migrations, tenant, message.hasDefinition(), message.getDefinition(),
+            keyVault, ctx))
         .compose(plan -> migrations.verifyAndRecord(tenant, plan, new Sink(), caller, record))
         .onComplete(done -> {
+          // The worker is free again only now; a cancel wakes it, but it still has to return.
+          limits.releaseVerify();
           streams.unregister(response);
           if (cancelled) {
             return;
           }
           if (done.failed()) {
-            response.fail(GrpcErrors.toStatus(done.cause()));
+            GrpcErrors.fail(response, done.cause());
             return;
           }
           TenantVerifier.Summary s = done.result();
@@ -104,6 +128,18 @@ final class VerifyCall {
     }
   }
 
+  /** Cuts off a reader that stopped reading: runs on the call's context, resets the stream and frees the worker. */
+  private void stalled() {
+    cancel();
+    context.runOnContext(v -> {
+      try {
+        response.cancel();
+      } catch (RuntimeException ignored) {
+        // The stream ended meanwhile; nothing is left to cut off.
+      }
+    });
+  }
+
   /** Runs on the verifier's worker thread: each write hops to the call's context and waits for room if needed. */
   private final class Sink implements TenantVerifier.Sink {
     @Override
@@ -115,6 +151,10 @@ final class VerifyCall {
 
     @Override
     public void checked(long soFar) {
+      if (cancelled) {
+        // Checked on every batch, not only when progress is due, so a cancelled verify stops at once.
+        throw new CancellationException("the caller cancelled the verify");
+      }
       long now = System.nanoTime();
       if (now - lastProgress >= PROGRESS_EVERY_NANOS) {
         lastProgress = now;
@@ -141,10 +181,10 @@ final class VerifyCall {
         }
       });
       try {
-        ready.get(MAX_STALL_SECONDS, TimeUnit.SECONDS);
+        ready.get(limits.stallMillis(), TimeUnit.MILLISECONDS);
       } catch (TimeoutException e) {
-        cancelled = true;
-        throw new CancellationException("the caller stopped reading for " + MAX_STALL_SECONDS + " s");
+        stalled();
+        throw new CancellationException("the caller stopped reading for " + limits.stallMillis() + " ms");
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new CancellationException("interrupted");

@@ -72,7 +72,7 @@ final class WatchCall {
     this.requireTenant = requireTenant;
     this.defaultIntervalMillis = defaultIntervalMillis;
     this.context = Vertx.currentContext();
-    request.handler(this::begin);
+    UnaryCalls.onMessage(request, io.silo.api.v1.MigrationServiceGrpcService.WatchMigration.decoder(), this::begin);
     // A client cancel or an expired deadline shows up here only; drop the subscription so nothing leaks.
     request.errorHandler(error -> close());
     request.exceptionHandler(error -> close());
@@ -98,19 +98,17 @@ final class WatchCall {
       if (selectors != 1) {
         throw GrpcErrors.invalidArgument("migration_id", "set exactly one of migration_id, tenant or all");
       }
+      // Validated before any arithmetic: seconds * 1000 of a huge duration would wrap into the allowed range.
       long interval = message.hasMinInterval()
-          ? message.getMinInterval().getSeconds() * 1000 + message.getMinInterval().getNanos() / 1_000_000
+          ? Validation.duration("min_interval", message.getMinInterval(), MAX_INTERVAL_MILLIS)
           : defaultIntervalMillis;
-      if (interval < 0 || interval > MAX_INTERVAL_MILLIS) {
-        throw GrpcErrors.invalidArgument("min_interval", "must be between 0 and 60 s");
-      }
       intervalMillis = interval;
       if (!message.getMigrationId().isEmpty()) {
         try {
           onlyId = MigrationEndpoint.parseId(message.getMigrationId());
         } catch (IllegalArgumentException e) {
-          throw GrpcErrors.invalidArgument("migration_id", "'" + message.getMigrationId()
-              + "' is not a migration id (a UUID)");
+          throw GrpcErrors.invalidArgument("migration_id", io.silo.Quote.of(message.getMigrationId())
+              + " is not a migration id (a UUID)");
         }
         UUID id = onlyId;
         filter = m -> m.id().equals(id);
@@ -134,7 +132,7 @@ final class WatchCall {
         initial = store.activeJobs(null);
       }
     } catch (StatusException e) {
-      response.fail(e);
+      GrpcErrors.fail(response, e);
       return;
     }
     if (!streams.register(response)) {
@@ -279,7 +277,7 @@ final class WatchCall {
 
   private void fail(StatusException status) {
     close();
-    response.fail(status);
+    GrpcErrors.fail(response, status);
   }
 
   private void close() {

@@ -100,6 +100,8 @@ public final class SiloConfig {
     add(s, "jobs.leaseSeconds", Setting.Type.INT, 15, v -> (int) v >= 1 && (int) v <= 3600, "1-3600", false);
     add(s, "jobs.pollMillis", Setting.Type.INT, 1000, v -> (int) v >= 50 && (int) v <= 60000, "50-60000", false);
     add(s, "watch.minIntervalMillis", Setting.Type.INT, 250, v -> (int) v >= 0 && (int) v <= 60000, "0-60000", false);
+    add(s, "verify.maxStreams", Setting.Type.INT, 4, v -> (int) v >= 1 && (int) v <= 64, "1-64", false);
+    add(s, "grpc.streamStallSeconds", Setting.Type.INT, 30, v -> (int) v >= 1 && (int) v <= 600, "1-600", false);
 
     // Token hashes are not secrets, but redacting them keeps even the hashes out of logs and `silo-server config`.
     add(s, "auth.tokens", Setting.Type.STRING_LIST, List.of(),

@@ -34,7 +34,8 @@ public final class Definitions {
         EncryptionPlan.Namespace.parse("migration.targetNamespace", config.string("migration.targetNamespace")),
         config.string("migration.tenantField"), List.copyOf(fields), config.integer("migration.batchSize"),
         EncryptionPlan.Unplanned.valueOf(config.string("migration.unplannedFields").toUpperCase(java.util.Locale.ROOT)))
-        .validate("migration.");
+        .validate("migration.", EncryptionPlan.Namespace.parse("mongo.keyVaultNamespace",
+            config.string("mongo.keyVaultNamespace")));
   }
 
   public static JsonObject toJson(EncryptionPlan plan) {

@@ -103,16 +103,17 @@ public final class Migrations implements Collaborators.Verifier {
     });
   }
 
-  /** Fails with NOT_FOUND naming {@code field} unless every tenant is registered. */
+  /** Fails with NOT_FOUND naming {@code field} unless every tenant is registered; one query for the whole list. */
   public Future<Void> requireTenants(List<String> slugs, String field) {
-    Future<Void> chain = Future.succeededFuture();
-    for (int i = 0; i < slugs.size(); i++) {
-      String slug = slugs.get(i);
-      String name = slugs.size() == 1 && field.equals("tenant") ? field : field + "[" + i + "]";
-      chain = chain.compose(v -> tenants.get(slug).compose(t -> t.isPresent() ? Future.succeededFuture()
-          : Future.failedFuture(SiloException.notFound(name + ": tenant '" + slug + "' is not registered"))));
-    }
-    return chain;
+    return tenants.existing(slugs).compose(found -> {
+      for (int i = 0; i < slugs.size(); i++) {
+        if (!found.contains(slugs.get(i))) {
+          String name = slugs.size() == 1 && field.equals("tenant") ? field : field + "[" + i + "]";
+          return Future.failedFuture(SiloException.notFound(name + ": tenant '" + slugs.get(i) + "' is not registered"));
+        }
+      }
+      return Future.succeededFuture();
+    });
   }
 
   /** Fails with FAILED_PRECONDITION naming the request field when the source collection does not exist. */
@@ -169,18 +170,16 @@ public final class Migrations implements Collaborators.Verifier {
   public Future<List<MigrationStore.Started>> start(List<String> slugs, EncryptionPlan plan, String idempotencyKey,
                                                     String caller) {
     List<MigrationStore.Started> out = new ArrayList<>();
-    Future<Void> chain = Future.succeededFuture();
-    for (String slug : slugs) {
-      chain = chain.compose(v -> store.startOrGetActive(slug, Definitions.toJson(plan), idempotencyKey, caller)
-          .map(started -> {
-            out.add(started);
-            if (started.created()) {
-              LOG.info("migration {} tenant={} started by {}", started.migration().id(), slug, caller);
-              bus.publish(started.migration());
-            }
-            return null;
-          }));
-    }
+    // One tenant after the other, but iteratively: a compose chain per tenant overflowed the stack for long lists.
+    Future<Void> chain = Sequentially.forEach(slugs, slug ->
+        store.startOrGetActive(slug, Definitions.toJson(plan), idempotencyKey, caller).map(started -> {
+          out.add(started);
+          if (started.created()) {
+            LOG.info("migration {} tenant={} started by {}", started.migration().id(), slug, caller);
+            bus.publish(started.migration());
+          }
+          return null;
+        }));
     return chain.map(v -> {
       engine.wake();
       return out;

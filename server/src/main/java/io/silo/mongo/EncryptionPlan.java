@@ -1,7 +1,9 @@
 package io.silo.mongo;
 
+import io.silo.Quote;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.regex.Pattern;
 
@@ -69,6 +71,13 @@ public record EncryptionPlan(Namespace source, Namespace target, String tenantFi
   private static final Pattern COLLECTION_NAME = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.-]{0,119}");
   private static final Pattern FIELD_SEGMENT = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_-]{0,127}");
   public static final int MAX_BATCH_SIZE = 10_000;
+  /** Fields one plan may encrypt: validation compares every pair, and each field costs a KMS-free encrypt per document. */
+  public static final int MAX_FIELDS = 200;
+  /**
+   * MongoDB's own databases: a migration reads from or writes into them, and rollback deletes from its target, so a
+   * definition naming them could read credentials or break the deployment.
+   */
+  public static final Set<String> RESERVED_DATABASES = Set.of("admin", "config", "local");
 
   /** A database.collection pair. */
   public record Namespace(String database, String collection) {
@@ -76,14 +85,15 @@ public record EncryptionPlan(Namespace source, Namespace target, String tenantFi
     public static Namespace parse(String fieldName, String text) {
       int dot = text == null ? -1 : text.indexOf('.');
       if (dot <= 0 || dot == text.length() - 1) {
-        throw new InvalidPlanException(fieldName, "must be <database>.<collection>, got '" + text + "'");
+        throw new InvalidPlanException(fieldName, "must be <database>.<collection>, got " + Quote.of(text));
       }
       Namespace ns = new Namespace(text.substring(0, dot), text.substring(dot + 1));
       if (!DB_NAME.matcher(ns.database).matches()) {
-        throw new InvalidPlanException(fieldName, "database name '" + ns.database + "' is not a valid MongoDB database name");
+        throw new InvalidPlanException(fieldName, "database name " + Quote.of(ns.database)
+            + " is not a valid MongoDB database name");
       }
       if (!COLLECTION_NAME.matcher(ns.collection).matches() || ns.collection.startsWith("system.")) {
-        throw new InvalidPlanException(fieldName, "collection name '" + ns.collection + "' is not allowed");
+        throw new InvalidPlanException(fieldName, "collection name " + Quote.of(ns.collection) + " is not allowed");
       }
       return ns;
     }
@@ -110,15 +120,36 @@ public record EncryptionPlan(Namespace source, Namespace target, String tenantFi
 
   /** Checks everything that can be checked without a database; {@code prefix} is e.g. "definition." or "migration.". */
   public EncryptionPlan validate(String prefix) {
-    if (source.equals(target)) {
+    return validate(prefix, null);
+  }
+
+  /**
+   * As {@link #validate(String)}, and also refuses namespaces a migration must never read from or write into: the
+   * key vault (a rollback deletes from its target by tenant field, which would destroy data keys without the shred
+   * guard or audit) and MongoDB's own databases. A definition is data from a caller and is checked as such.
+   */
+  public EncryptionPlan validate(String prefix, Namespace keyVault) {
+    namespaceAllowed(prefix + "source_namespace", source, keyVault);
+    namespaceAllowed(prefix + "target_namespace", target, keyVault);
+    if (source.database.equalsIgnoreCase(target.database) && source.collection.equals(target.collection)) {
       throw new InvalidPlanException(prefix + "target_namespace", "must differ from the source namespace " + source
           + " (the source is never modified before a verified purge)");
     }
     if (tenantField == null || tenantField.isEmpty() || !validPath(tenantField)) {
-      throw new InvalidPlanException(prefix + "tenant_field", "must be a field name, got '" + tenantField + "'");
+      throw new InvalidPlanException(prefix + "tenant_field", "must be a field name, got " + Quote.of(tenantField));
+    }
+    if (tenantField.equals("_id") || tenantField.startsWith("_id.")) {
+      // A tenant selected by _id matches at most one document by accident, so a verify or purge of it "succeeds"
+      // having looked at nothing of the tenant's.
+      throw new InvalidPlanException(prefix + "tenant_field", "cannot be _id: documents are matched by it, and it "
+          + "does not name a tenant");
     }
     if (fields.isEmpty()) {
       throw new InvalidPlanException(prefix + "fields", "must list at least one field to encrypt");
+    }
+    if (fields.size() > MAX_FIELDS) {
+      throw new InvalidPlanException(prefix + "fields", "lists " + fields.size() + " fields; the limit is "
+          + MAX_FIELDS + " per plan");
     }
     if (batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
       throw new InvalidPlanException(prefix + "batch_size", "must be 1-" + MAX_BATCH_SIZE + ", got " + batchSize);
@@ -131,36 +162,48 @@ public record EncryptionPlan(Namespace source, Namespace target, String tenantFi
         throw new InvalidPlanException(name + ".path", "is required");
       }
       if (!validPath(rule.path())) {
-        throw new InvalidPlanException(name + ".path", "'" + rule.path() + "' is not a dotted field path");
+        throw new InvalidPlanException(name + ".path", Quote.of(rule.path()) + " is not a dotted field path");
       }
       if (rule.path().equals("_id") || rule.path().startsWith("_id.")) {
         throw new InvalidPlanException(name + ".path", "cannot encrypt _id: documents are matched by it");
       }
       if (overlaps(rule.path(), tenantField)) {
-        throw new InvalidPlanException(name + ".path", "'" + rule.path() + "' overlaps the tenant field '"
-            + tenantField + "', which stays plaintext for routing");
+        throw new InvalidPlanException(name + ".path", Quote.of(rule.path()) + " overlaps the tenant field "
+            + Quote.of(tenantField) + ", which stays plaintext for routing");
       }
       if (rule.algorithm() == null) {
         throw new InvalidPlanException(name + ".algorithm", "must be DETERMINISTIC or RANDOM");
       }
       if (rule.requiredType() == null) {
-        throw new InvalidPlanException(name + ".bson_type", "'" + rule.bsonType() + "' is not one of "
-            + FieldRule.typeNames());
+        throw new InvalidPlanException(name + ".bson_type", Quote.of(rule.bsonType()) + " is not one of "
+            + FieldRule.typeNames() + FieldRule.whyUnsupported(rule.bsonType()));
       }
       if (rule.algorithm() == FieldRule.Algorithm.DETERMINISTIC
           && FieldRule.NOT_DETERMINISTIC.contains(rule.requiredType())) {
-        throw new InvalidPlanException(name + ".algorithm", "DETERMINISTIC cannot encrypt bsonType '"
-            + rule.bsonType() + "'; use RANDOM");
+        throw new InvalidPlanException(name + ".algorithm", "DETERMINISTIC cannot encrypt bsonType "
+            + Quote.of(rule.bsonType()) + "; use RANDOM");
       }
       for (String other : seen) {
         if (overlaps(other, rule.path())) {
-          throw new InvalidPlanException(name + ".path", "'" + rule.path() + "' conflicts with '" + other
-              + "' (the same field, or one inside the other)");
+          throw new InvalidPlanException(name + ".path", Quote.of(rule.path()) + " conflicts with " + Quote.of(other)
+              + " (the same field, or one inside the other)");
         }
       }
       seen.add(rule.path());
     }
     return this;
+  }
+
+  /** Refuses the key vault and MongoDB's own databases (compared case-insensitively, as MongoDB refuses names that differ only in case). */
+  private static void namespaceAllowed(String field, Namespace ns, Namespace keyVault) {
+    if (RESERVED_DATABASES.contains(ns.database.toLowerCase(Locale.ROOT))) {
+      throw new InvalidPlanException(field, "cannot be in MongoDB's own database " + Quote.of(ns.database));
+    }
+    if (keyVault != null && ns.database.equalsIgnoreCase(keyVault.database)
+        && ns.collection.equals(keyVault.collection)) {
+      throw new InvalidPlanException(field, "cannot be the key vault " + keyVault
+          + " (it holds every tenant's data keys)");
+    }
   }
 
   private static boolean validPath(String path) {

@@ -57,6 +57,15 @@ public record FieldRule(String path, Algorithm algorithm, String bsonType) {
   static final Set<BsonType> NOT_DETERMINISTIC = Set.of(BsonType.DOUBLE, BsonType.DECIMAL128, BsonType.BOOLEAN,
       BsonType.DOCUMENT, BsonType.ARRAY, BsonType.JAVASCRIPT_WITH_SCOPE);
 
+  /** Types MongoDB's ClientEncryption.encrypt refuses with either algorithm, and legacy types Silo does not copy. */
+  static final Set<String> NEVER_ENCRYPTED = Set.of("null", "undefined", "minKey", "maxKey", "javascriptWithScope",
+      "symbol", "dbPointer");
+
+  /** A reason for an unknown bsonType that CSFLE itself cannot encrypt, or "". */
+  static String whyUnsupported(String bsonType) {
+    return NEVER_ENCRYPTED.contains(bsonType) ? " (CSFLE cannot encrypt " + bsonType + " values)" : "";
+  }
+
   /** The accepted bsonType names, for error messages. */
   public static List<String> typeNames() {
     return TYPES.keySet().stream().sorted().toList();

@@ -70,6 +70,20 @@ public final class TenantStore {
         .map(rows -> rows.size() == 0 ? Optional.empty() : Optional.of(map(rows.iterator().next())));
   }
 
+  /** Which of the given slugs are registered, in one query however many there are. */
+  public Future<java.util.Set<String>> existing(List<String> slugs) {
+    if (slugs.isEmpty()) {
+      return Future.succeededFuture(java.util.Set.of());
+    }
+    return pool.preparedQuery("SELECT slug FROM " + tables.tenants() + " WHERE slug = ANY($1)")
+        .execute(Tuple.of(slugs.toArray(new String[0])))
+        .map(rows -> {
+          java.util.Set<String> out = new java.util.HashSet<>();
+          rows.forEach(row -> out.add(row.getString(0)));
+          return out;
+        });
+  }
+
   /** One page of tenants ordered by slug, starting after the given slug; fetches one extra row to know if more exist. */
   public Future<List<TenantRecord>> listAfter(String afterSlug, int limit) {
     String sql = "SELECT " + COLUMNS + " FROM " + tables.tenants()

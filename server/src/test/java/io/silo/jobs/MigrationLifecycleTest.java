@@ -340,7 +340,9 @@ class MigrationLifecycleTest {
     assertThat(verify("purge-co").getSummary().getClean()).isTrue();
     for (String confirm : List.of("purge-other", "PURGE-CO", "")) {
       Status wrong = statusOf(() -> api().purgeSource(purge.toBuilder().setConfirm(confirm).build()));
-      assertThat(wrong.getCode()).as(confirm).isEqualTo(Status.Code.FAILED_PRECONDITION);
+      // A missing confirmation is a bad request (issue 11); a wrong one fails the purge's own guard.
+      assertThat(wrong.getCode()).as(confirm).isEqualTo(confirm.isEmpty() ? Status.Code.INVALID_ARGUMENT
+          : Status.Code.FAILED_PRECONDITION);
       assertThat(wrong.getDescription()).contains("confirm");
     }
     assertThat(count(mongo, SOURCE, "purge-co")).isEqualTo(60);
