@@ -23,21 +23,47 @@ public final class GrpcWebTextGuard {
   private GrpcWebTextGuard() {
   }
 
-  /** The request itself, or a guarded view of it when it is a gRPC-Web-text call over HTTP/1.x. */
+  /** The request itself, or a guarded view of it when it is a gRPC-Web-text call. */
   public static HttpServerRequest guard(HttpServerRequest request) {
     String type = request.getHeader("content-type");
-    if (request.version() == HttpVersion.HTTP_2 || type == null
-        || !type.toLowerCase(Locale.ROOT).startsWith("application/grpc-web-text")
+    if (type == null || !type.toLowerCase(Locale.ROOT).startsWith("application/grpc-web-text")
         || !(request instanceof HttpServerRequestInternal internal)) {
       return request;
     }
     return new HttpServerRequestWrapper(internal) {
+      private boolean refused;
+
+      /**
+       * Over HTTP/2 Vert.x decodes the text as it arrives and reads garbage as a frame header, answering
+       * RESOURCE_EXHAUSTED without a message; a byte outside the base64 alphabet is refused here first, on any version.
+       */
+      @Override
+      public HttpServerRequest handler(Handler<io.vertx.core.buffer.Buffer> handler) {
+        if (handler == null) {
+          return super.handler(null);
+        }
+        return super.handler(chunk -> {
+          if (refused) {
+            return;
+          }
+          if (!base64(chunk)) {
+            refused = true;
+            refuse(delegate.response(), new IllegalArgumentException("not base64"));
+            return;
+          }
+          handler.handle(chunk);
+        });
+      }
+
       @Override
       public HttpServerRequest endHandler(Handler<Void> handler) {
         if (handler == null) {
           return super.endHandler(null);
         }
         return super.endHandler(v -> {
+          if (refused) {
+            return;
+          }
           try {
             handler.handle(v);
           } catch (RuntimeException e) {
@@ -46,6 +72,18 @@ public final class GrpcWebTextGuard {
         });
       }
     };
+  }
+
+  private static boolean base64(io.vertx.core.buffer.Buffer chunk) {
+    for (int i = 0; i < chunk.length(); i++) {
+      byte b = chunk.getByte(i);
+      boolean ok = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') || b == '+' || b == '/'
+          || b == '=' || b == '\r' || b == '\n';
+      if (!ok) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private static void refuse(HttpServerResponse response, RuntimeException cause) {

@@ -1,6 +1,5 @@
 package io.silo.jobs;
 
-import java.io.IOException;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeoutException;
 
@@ -34,7 +33,10 @@ final class Transient {
           || t instanceof com.mongodb.MongoNodeIsRecoveringException
           || t instanceof com.mongodb.MongoExecutionTimeoutException
           || t instanceof com.mongodb.MongoCursorNotFoundException
-          || t instanceof IOException
+          || t instanceof java.net.SocketException
+          || t instanceof java.net.SocketTimeoutException
+          || t instanceof java.nio.channels.ClosedChannelException
+          || t instanceof java.io.EOFException
           || t instanceof TimeoutException
           || t instanceof io.vertx.core.http.StreamResetException) {
         return true;

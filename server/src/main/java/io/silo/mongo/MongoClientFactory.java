@@ -29,17 +29,32 @@ public final class MongoClientFactory {
     private MongoClientFactory() {
     }
 
-    /** Client settings from a connection string, with compression disabled and bounded connect/selection timeouts. */
+    /**
+     * Client settings from a connection string, with compression disabled and bounded connect, selection and read
+     * timeouts. Without a read timeout an operation on a connection whose server vanished without a reset (a
+     * partition, a killed proxy) waits forever, and a migration would hold its lease with no progress; with one, the
+     * operation fails as a transient fault and the run resumes from its checkpoint. {@code socketTimeoutMS} in the
+     * connection string wins over the default.
+     */
     public static MongoClientSettings settings(String connectionString) {
+        ConnectionString parsed = new ConnectionString(connectionString);
         return MongoClientSettings.builder()
-                .applyConnectionString(new ConnectionString(connectionString))
+                .applyConnectionString(parsed)
                 .applicationName(APP_NAME)
                 .compressorList(List.of())
                 .uuidRepresentation(UuidRepresentation.STANDARD)
                 .applyToClusterSettings(b -> b.serverSelectionTimeout(10, TimeUnit.SECONDS))
-                .applyToSocketSettings(b -> b.connectTimeout(5, TimeUnit.SECONDS))
+                .applyToSocketSettings(b -> {
+                    b.connectTimeout(5, TimeUnit.SECONDS);
+                    if (parsed.getSocketTimeout() == null) {
+                        b.readTimeout(DEFAULT_READ_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                    }
+                })
                 .build();
     }
+
+    /** Longer than any single batch operation Silo issues should take, even on a large unindexed source. */
+    static final int DEFAULT_READ_TIMEOUT_SECONDS = 300;
 
     /** A plain reactive client: encrypted fields come back as subtype-6 binaries. */
     public static MongoClient reactive(String connectionString) {

@@ -323,6 +323,24 @@ class HostileInputTest {
   }
 
   @Test
+  void grpcWebTextWithCharactersOutsideBase64GetsInvalidArgumentOverHttp2Too() throws Exception {
+    HttpClient http = server.vertx.createHttpClient(new HttpClientOptions()
+        .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+    try {
+      RequestOptions options = new RequestOptions().setMethod(HttpMethod.POST).setHost("127.0.0.1")
+          .setPort(server.server.port()).setURI("/silo.v1.TenantService/GetTenant")
+          .putHeader("content-type", "application/grpc-web-text").putHeader("x-grpc-web", "1");
+      String status = RawGrpc.onContext(server.vertx, () -> http.request(options)
+          .compose(req -> req.send(Buffer.buffer("@@@not base64@@@")))
+          .compose(resp -> resp.body().map(b -> resp.version() + " " + resp.getHeader("grpc-status") + " "
+              + resp.getHeader("grpc-message"))), 10);
+      assertThat(status).startsWith("HTTP_2 3 ").contains("base64");
+    } finally {
+      http.close();
+    }
+  }
+
+  @Test
   void aMissingConfirmIsInvalidArgumentNamingTheField() throws Exception {
     unchangedBy(() -> {
       assertStatus(statusOf(() -> migrations().purgeSource(PurgeSourceRequest.newBuilder().setTenant("host-co")

@@ -74,8 +74,9 @@ class TransientFaultTest {
     Path data = dir.resolve("mongo");
     DevMongoServer mongoServer = DevMongoServer.start(data, "127.0.0.1", port);
     Map<String, Object> settings = slowSettings();
+    // A short read timeout: a connection the restart left half-open must fail fast enough for a test to see.
     settings.put("mongo.uri", mongoServer.connectionString() + "&serverSelectionTimeoutMS=2000"
-        + "&connectTimeoutMS=1000");
+        + "&connectTimeoutMS=1000&socketTimeoutMS=5000");
     settings.put("kms.local.keyBase64", TestServer.LOCAL_KEY_BASE64);
     settings.putAll(io.silo.TestPostgres.freshDatabase());
     settings.put("grpc.host", "127.0.0.1");
@@ -98,7 +99,7 @@ class TransientFaultTest {
       Thread.sleep(2500);
       mongoServer = DevMongoServer.start(data, "127.0.0.1", port);
 
-      Migration done = MigrationFixture.await(channel, id, java.time.Duration.ofSeconds(180),
+      Migration done = MigrationFixture.await(channel, id, java.time.Duration.ofSeconds(240),
           m -> MigrationFixture.FINAL.contains(m.getState()), "a final state");
       assertThat(done.getState()).as(done.getLastError()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
       try (MongoClient mongo = MongoClientFactory.sync(mongoServer.connectionString())) {
@@ -107,7 +108,7 @@ class TransientFaultTest {
       assertThat(verifiesClean(channel, "restart-co")).isTrue();
     } finally {
       channel.shutdownNow();
-      silo.shutdown().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      silo.shutdown().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
       vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
       mongoServer.close();
     }
