@@ -388,8 +388,9 @@ public final class MigrationStore {
         .execute(Tuple.of(TENANT_LOCK_CLASS, tenant))
         .compose(rows -> {
           if (!rows.iterator().next().getBoolean(0)) {
-            return Future.<T>failedFuture(SiloException.precondition("tenant '" + tenant + "' has a purge, rollback or"
-                + " re-sync in progress; try again when it has finished"));
+            // ABORTED: a concurrency conflict that a later retry resolves; a migration's re-sync requeues on it.
+            return Future.<T>failedFuture(new SiloException(SiloException.Kind.ABORTED, "tenant '" + tenant
+                + "' has a purge, rollback or re-sync in progress; try again when it has finished"));
           }
           return work.get().eventually(() -> conn.preparedQuery("SELECT pg_advisory_unlock($1, hashtext($2))")
               .execute(Tuple.of(TENANT_LOCK_CLASS, tenant)));

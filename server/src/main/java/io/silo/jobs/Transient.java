@@ -45,6 +45,9 @@ final class Transient {
           || m.hasErrorLabel("TransientTransactionError") || m.hasErrorLabel("ResumableChangeStreamError"))) {
         return true;
       }
+      if (t instanceof io.silo.SiloException s && s.kind() == io.silo.SiloException.Kind.ABORTED) {
+        return true; // another purge, rollback or re-sync of the tenant holds its data lock
+      }
       if (t instanceof com.mongodb.MongoServerException m && RETRYABLE_MONGO_CODES.contains(m.getCode())) {
         return true;
       }

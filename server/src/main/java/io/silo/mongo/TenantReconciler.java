@@ -158,6 +158,7 @@ public final class TenantReconciler {
       checkStop(stop);
       after = batch.get(batch.size() - 1).get("_id");
       Map<String, BsonDocument> targets = targetsById(ids(batch), tenant);
+      List<Bson> verified = new ArrayList<>();
       for (BsonDocument doc : batch) {
         BsonDocument copy = targets.get(SourceIds.encode(doc.get("_id")));
         if (copy == null) {
@@ -168,10 +169,17 @@ public final class TenantReconciler {
           changed++;
           continue;
         }
-        if (source.deleteOne(unchanged(doc, tenant)).getDeletedCount() == 1) {
-          deleted++;
-        } else {
-          changed++; // changed (or deleted) by the application after the comparison
+        verified.add(unchanged(doc, tenant));
+      }
+      if (!verified.isEmpty()) {
+        // One delete per batch, still compare-and-delete per document: each $or branch matches only its document,
+        // and only as it was compared; a document changed since matches no branch and stays.
+        // Groups of 100 keep each filter well under MongoDB's 16 MB command limit whatever the batch size.
+        for (int from = 0; from < verified.size(); from += 100) {
+          List<Bson> group = verified.subList(from, Math.min(verified.size(), from + 100));
+          long gone = source.deleteMany(Filters.or(group)).getDeletedCount();
+          deleted += gone;
+          changed += group.size() - gone;
         }
       }
     }

@@ -64,7 +64,8 @@ class DataSafetyTest {
         "kms.keyExpirationSeconds", 1), keyDir);
     mongo = MigrationFixture.plainClient(server);
     MigrationFixture.registerTenants(server, "purged-co", "update-co", "resync-co", "extra-co", "conflict-a",
-        "conflict-b", "pinned-co", "fate-copy", "fate-drop", "fate-fail");
+        "conflict-b", "pinned-co", "fate-copy", "fate-drop", "fate-fail", "locked-co");
+    MigrationFixture.seed(mongo, SOURCE, DOCS, "locked-co");
     MigrationFixture.seed(mongo, SOURCE, DOCS, "purged-co", "update-co", "resync-co", "extra-co", "conflict-a",
         "fate-copy", "fate-drop", "fate-fail");
     MigrationFixture.seed(mongo, SOURCE, 600, "pinned-co");
@@ -257,6 +258,29 @@ class DataSafetyTest {
     var report = api().getCompletionReport(io.silo.api.v1.GetCompletionReportRequest.newBuilder()
         .setMigrationId(failed.getId()).build());
     assertThat(report.getItemsList()).allSatisfy(item -> assertThat(item.toString()).contains("UNPLANNED_FIELD"));
+  }
+
+  @Test
+  void aReSyncThatMeetsAPurgeOrRollbackInProgressWaitsForItInsteadOfFailing() throws Exception {
+    migrateCleanly("locked-co");
+    var s = server.settings;
+    String url = "jdbc:postgresql://" + s.get("postgres.host") + ":" + s.get("postgres.port") + "/"
+        + s.get("postgres.database");
+    try (java.sql.Connection lock = java.sql.DriverManager.getConnection(url, (String) s.get("postgres.user"),
+        (String) s.get("postgres.password"))) {
+      // The same advisory lock purge and rollback take for the tenant.
+      lock.createStatement().execute("SELECT pg_advisory_lock(" + 0x5110 + ", hashtext('locked-co'))");
+      String id = api().startMigration(StartMigrationRequest.newBuilder().addTenants("locked-co").build())
+          .getMigrations(0).getId();
+      Migration waiting = MigrationFixture.await(server.channel, id, Duration.ofSeconds(60),
+          m -> m.getRetryAttempts() > 0 || m.getState() != MigrationState.MIGRATION_STATE_RUNNING
+              && m.getState() != MigrationState.MIGRATION_STATE_PLANNED, "a requeue or a final state");
+      assertThat(waiting.getState()).isEqualTo(MigrationState.MIGRATION_STATE_RUNNING);
+      assertThat(waiting.getLastError()).startsWith("transient").contains("in progress");
+      lock.createStatement().execute("SELECT pg_advisory_unlock(" + 0x5110 + ", hashtext('locked-co'))");
+      Migration done = awaitFinal(server, id);
+      assertThat(done.getState()).as(done.getLastError()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
+    }
   }
 
   @Test
