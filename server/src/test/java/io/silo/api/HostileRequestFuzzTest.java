@@ -566,7 +566,8 @@ class HostileRequestFuzzTest {
   /** Page tokens of the right kind with a key of the wrong shape, of another kind, or not base64 at all. */
   private static Arbitrary<String> forgedTokens(String kind) {
     Arbitrary<String> badKeys = Arbitraries.oneOf(poisoned(Arbitraries.strings().alpha().ofMaxLength(30)),
-        Arbitraries.of("../../x", "ZZZ", "-1", "2026-01-01T00:00Z|not-a-uuid", "tenant-UPPER", "9".repeat(40),
+        // 41 nines: one past the longest slug. Forty would be a well-formed tenant cursor (a valid, empty position).
+        Arbitraries.of("../../x", "ZZZ", "-1", "2026-01-01T00:00Z|not-a-uuid", "tenant-UPPER", "9".repeat(41),
             "zz'; DROP TABLE tenants; --"));
     return Arbitraries.oneOf(
         badKeys.map(key -> Validation.encodePageToken(kind, key)),
