@@ -47,10 +47,13 @@ public final class TenantReconciler {
     }
   }
 
-  /** What a purge did: source documents deleted, and kept because they differ from (or lack) their copy. */
-  public record PurgeResult(long deleted, long keptChanged, long keptMissing, long keptUnfit) {
+  /**
+   * What a purge did: source documents deleted, and kept because they differ from their copy or have none (which
+   * includes documents the plan does not fit, never copied).
+   */
+  public record PurgeResult(long deleted, long keptChanged, long keptMissing) {
     public long kept() {
-      return keptChanged + keptMissing + keptUnfit;
+      return keptChanged + keptMissing;
     }
   }
 
@@ -95,7 +98,7 @@ public final class TenantReconciler {
     long conflicts = 0;
     BsonValue after = null;
     while (true) {
-      List<BsonDocument> batch = sourceBatch(tenant, after, false);
+      List<BsonDocument> batch = sourceBatch(tenant, after);
       if (batch.isEmpty()) {
         break;
       }
@@ -148,10 +151,9 @@ public final class TenantReconciler {
     long deleted = 0;
     long changed = 0;
     long missing = 0;
-    long unfit = 0;
     BsonValue after = null;
     while (true) {
-      List<BsonDocument> batch = sourceBatch(tenant, after, false);
+      List<BsonDocument> batch = sourceBatch(tenant, after);
       if (batch.isEmpty()) {
         break;
       }
@@ -183,7 +185,7 @@ public final class TenantReconciler {
         }
       }
     }
-    return new PurgeResult(deleted, changed, missing, unfit);
+    return new PurgeResult(deleted, changed, missing);
   }
 
   /**
@@ -202,13 +204,9 @@ public final class TenantReconciler {
         new BsonArray(List.of(new BsonString("$$ROOT"), new BsonDocument("$literal", doc))))));
   }
 
-  private List<BsonDocument> sourceBatch(String tenant, BsonValue after, boolean idsOnly) {
+  private List<BsonDocument> sourceBatch(String tenant, BsonValue after) {
     Bson filter = after == null ? tenant(tenant) : Filters.and(tenant(tenant), Filters.gt("_id", after));
-    var find = source.find(filter).sort(Sorts.ascending("_id")).limit(plan.batchSize());
-    if (idsOnly) {
-      find = find.projection(Projections.include("_id"));
-    }
-    return find.into(new ArrayList<>());
+    return source.find(filter).sort(Sorts.ascending("_id")).limit(plan.batchSize()).into(new ArrayList<>());
   }
 
   private static List<BsonValue> ids(List<BsonDocument> docs) {
