@@ -7,6 +7,11 @@ import io.vertx.pgclient.PgBuilder;
 import io.vertx.pgclient.PgConnectOptions;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.PoolOptions;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.util.Map;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.output.MigrateResult;
@@ -51,8 +56,7 @@ public final class Database implements AutoCloseable {
   }
 
   private static void migrate(SiloConfig config, Tables tables) {
-    String url = "jdbc:postgresql://" + config.string("postgres.host") + ":" + config.integer("postgres.port")
-        + "/" + config.string("postgres.database");
+    String url = jdbcUrl(config);
     Flyway flyway = Flyway.configure()
         .dataSource(url, config.string("postgres.user"), config.string("postgres.password"))
         .schemas(tables.siloSchema())
@@ -60,16 +64,72 @@ public final class Database implements AutoCloseable {
         .createSchemas(true)
         .table("flyway_schema_history")
         .locations("classpath:db/migration")
-        .placeholders(Map.of(
-            "silo_schema", tables.siloSchema(),
-            "tenants_table", tables.tenants(),
-            "tenants_index", tables.tenantsSlugIndex(),
-            "documents_table", tables.documents()))
+        .placeholders(placeholders(tables))
         .load();
     MigrateResult result = flyway.migrate();
     LOG.info("schema {} at version {} ({} migrations applied)", tables.siloSchema(),
         result.targetSchemaVersion != null ? result.targetSchemaVersion : flyway.info().current().getVersion(),
         result.migrationsExecuted);
+    migrateAppTables(config, tables, url);
+  }
+
+  /**
+   * Applies {@code db/app}: what Silo adds to the application's documents table (columns, tracking tables, usage
+   * triggers). Outside dev Silo must not assume that table exists, so these run only once it does; their own history
+   * table keeps them apart from Silo's schema versions. Returns whether the documents table exists.
+   */
+  private static boolean migrateAppTables(SiloConfig config, Tables tables, String url) {
+    try (Connection c = DriverManager.getConnection(url, config.string("postgres.user"),
+        config.string("postgres.password"));
+         PreparedStatement st = c.prepareStatement("SELECT to_regclass(?) IS NOT NULL")) {
+      st.setString(1, tables.documents());
+      try (ResultSet rs = st.executeQuery()) {
+        rs.next();
+        if (!rs.getBoolean(1)) {
+          LOG.info("application table {} does not exist: document tracking and usage are not installed (the S3 phase"
+              + " and usage reports need it)", tables.documents());
+          return false;
+        }
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("could not check for " + tables.documents() + ": " + e.getMessage(), e);
+    }
+    Flyway app = Flyway.configure()
+        .dataSource(url, config.string("postgres.user"), config.string("postgres.password"))
+        .schemas(tables.siloSchema())
+        .defaultSchema(tables.siloSchema())
+        .table("app_schema_history")
+        .locations("classpath:db/app")
+        .baselineOnMigrate(true)
+        .baselineVersion("0")
+        .placeholders(placeholders(tables))
+        .load();
+    MigrateResult result = app.migrate();
+    LOG.info("application tables extended to version {} ({} migrations applied)", result.targetSchemaVersion,
+        result.migrationsExecuted);
+    return true;
+  }
+
+  /**
+   * Installs the application-table extensions now if the documents table appeared after start-up (the S3 phase and
+   * usage call this before relying on them). Blocking: call it from a worker. Returns whether the table exists.
+   */
+  public static boolean ensureAppTables(SiloConfig config) {
+    Tables tables = Tables.from(config);
+    return migrateAppTables(config, tables, jdbcUrl(config));
+  }
+
+  private static String jdbcUrl(SiloConfig config) {
+    return "jdbc:postgresql://" + config.string("postgres.host") + ":" + config.integer("postgres.port")
+        + "/" + config.string("postgres.database");
+  }
+
+  private static Map<String, String> placeholders(Tables tables) {
+    return Map.of(
+        "silo_schema", tables.siloSchema(),
+        "tenants_table", tables.tenants(),
+        "tenants_index", tables.tenantsSlugIndex(),
+        "documents_table", tables.documents());
   }
 
   public Pool pool() {
