@@ -51,6 +51,8 @@ public final class SiloConfig {
     add(s, "s3.sharedBucket", Setting.Type.STRING, "dataroom-v2-demo-company-documents",
         v -> ((String) v).matches("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "an S3 bucket name", false);
     add(s, "s3.pathStyle", Setting.Type.BOOL, false, null, "", false);
+    add(s, "s3.accessKeyId", Setting.Type.STRING, "", null, "", true);
+    add(s, "s3.secretAccessKey", Setting.Type.STRING, "", null, "", true);
 
     add(s, "kms.defaultProvider", Setting.Type.STRING, "local", v -> ((String) v).matches("(local|kmip|aws|azure|gcp)(:[A-Za-z0-9_-]+)?"),
         "local, kmip, aws, azure or gcp, optionally :name", false);

@@ -32,6 +32,24 @@ public final class AppDatabase {
     return db;
   }
 
+  /**
+   * The application's tables in the database a test server already uses (whose start-up found no documents table),
+   * with Silo's app migrations applied as the server would on first use.
+   */
+  public static AppDatabase installedIn(Map<String, Object> serverSettings) throws Exception {
+    AppDatabase db = of(serverSettings);
+    try (Connection c = db.connect()) {
+      AppSchema.defaults().createIfAbsent(c);
+    }
+    db.applySiloAppMigrations();
+    return db;
+  }
+
+  /** JDBC helpers for the database these Silo settings point at, as it is. */
+  public static AppDatabase of(Map<String, Object> settings) {
+    return new AppDatabase(settings);
+  }
+
   /** A fresh database with the application's tables only, as before Silo was installed. */
   public static AppDatabase createWithoutSilo() throws Exception {
     AppDatabase db = new AppDatabase(TestPostgres.freshDatabase());
