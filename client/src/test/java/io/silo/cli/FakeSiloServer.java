@@ -86,6 +86,8 @@ final class FakeSiloServer implements AutoCloseable {
 
   /** The fake MigrationService; tests script it directly. */
   final FakeMigrationService migrations = new FakeMigrationService(this::hasTenant);
+  /** The fake UsageService; tests script it directly. */
+  final FakeUsageService usage = new FakeUsageService();
 
   FakeSiloServer() throws IOException {
     ServerInterceptor recorder = new ServerInterceptor() {
@@ -107,6 +109,7 @@ final class FakeSiloServer implements AutoCloseable {
         .addService(ServerInterceptors.intercept(new Health(), recorder))
         .addService(ServerInterceptors.intercept(new Keys(), recorder))
         .addService(ServerInterceptors.intercept(migrations, recorder))
+        .addService(ServerInterceptors.intercept(usage, recorder))
         .build()
         .start();
   }

@@ -97,7 +97,7 @@ public final class UsageEndpoint {
     Page page;
     try {
       month = request.hasMonth() ? month("month", request.getMonth()) : null;
-      page = Page.of(request.getPageSize(), request.getPageToken(), USAGE_PAGES, ctx);
+      page = Page.of(request.getPageSize(), request.getPageToken(), USAGE_PAGES, ctx, request.getTenant());
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
@@ -113,7 +113,7 @@ public final class UsageEndpoint {
   Future<ListMigrationStatusResponse> listMigrationStatus(ListMigrationStatusRequest request, CallContext ctx) {
     Page page;
     try {
-      page = Page.of(request.getPageSize(), request.getPageToken(), STATUS_PAGES, ctx);
+      page = Page.of(request.getPageSize(), request.getPageToken(), STATUS_PAGES, ctx, "");
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }
@@ -196,11 +196,13 @@ public final class UsageEndpoint {
   /** Paging over tenant slugs, with the tenant scope applied: a scoped caller's list holds its own tenant only. */
   private record Page(int size, String after, String only, String kind) {
 
-    static Page of(int pageSize, String token, String kind, CallContext ctx) throws StatusException {
+    /** {@code tenant} limits the list to one tenant when not empty. */
+    static Page of(int pageSize, String token, String kind, CallContext ctx, String tenant) throws StatusException {
       int size = Validation.pageSize("page_size", pageSize);
       String after = Validation.decodePageToken("page_token", kind, token,
           key -> Validation.SLUG.matcher(key).matches());
-      return new Page(size, after, ctx.narrow("tenant", ""), kind);
+      return new Page(size, after, ctx.narrow("tenant", tenant.isEmpty() ? "" : Validation.slug("tenant", tenant)),
+          kind);
     }
 
     /** Adds at most {@link #size} rows and, when there were more, the token of the next page. */
