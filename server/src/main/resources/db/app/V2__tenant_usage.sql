@@ -41,10 +41,9 @@ CREATE INDEX IF NOT EXISTS usage_drift_open ON ${silo_schema}.usage_drift (tenan
 
 -- The month a write counts in: the session's silo.usage_month setting when set (tests and back-dated corrections),
 -- else the UTC month of the transaction's start, so one transaction never spans two months.
-CREATE OR REPLACE FUNCTION ${silo_schema}.usage_month() RETURNS date
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
-    SELECT date_trunc('month', coalesce(nullif(current_setting('silo.usage_month', true), '')::timestamp,
-                                        now() AT TIME ZONE 'UTC'))::date
+CREATE OR REPLACE FUNCTION ${silo_schema}.usage_month() RETURNS date LANGUAGE sql STABLE AS $fn$
+    SELECT pg_catalog.date_trunc('month', coalesce(nullif(pg_catalog.current_setting('silo.usage_month', true), '')::timestamp,
+                                                   pg_catalog.now() AT TIME ZONE 'UTC'))::date
 $fn$;
 
 -- Adds a change to one tenant's usage in p_month and every later month on record.
@@ -56,8 +55,12 @@ $fn$;
 -- that tenant, then reads with a fresh snapshot. A writer that waited for a creator then updates "p_month and later"
 -- with a fresh snapshot too, so its change also reaches the month created meanwhile. (Assumes READ COMMITTED, the
 -- PostgreSQL default; see the README.)
+--
+-- The helpers below are not SECURITY DEFINER and pin no search_path themselves: they run inside the trigger
+-- functions further down, which do both (each SET clause costs a configuration save and restore per call). Nobody
+-- else may call them.
 CREATE OR REPLACE FUNCTION ${silo_schema}.usage_apply(p_tenant bigint, p_month date, p_bytes bigint, p_count bigint)
-    RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
     v_bytes bigint;
     v_count bigint;
@@ -77,15 +80,15 @@ BEGIN
         ON CONFLICT (tenant_id, month) DO NOTHING;
     END IF;
     IF p_bytes <> 0 OR p_count <> 0 THEN
-        -- Row locks in month order: an UPDATE takes them in scan order, which differs between two writers as rows
-        -- get new versions, and two writers of one tenant would then deadlock.
-        PERFORM 1 FROM ${app_schema}.tenant_usage u
-         WHERE u.tenant_id = p_tenant AND u.month >= p_month ORDER BY u.month FOR NO KEY UPDATE;
+        -- Row locks in month order, taken by the sub-select: a plain UPDATE takes them in scan order, which differs
+        -- between two writers as rows get new versions, and two writers of one tenant would then deadlock.
         UPDATE ${app_schema}.tenant_usage u
            SET storage_bytes = u.storage_bytes + p_bytes,
                documents_count = u.documents_count + p_count,
                updated_at = pg_catalog.now()
-         WHERE u.tenant_id = p_tenant AND u.month >= p_month;
+          FROM (SELECT l.month FROM ${app_schema}.tenant_usage l
+                 WHERE l.tenant_id = p_tenant AND l.month >= p_month ORDER BY l.month FOR NO KEY UPDATE) locked
+         WHERE u.tenant_id = p_tenant AND u.month = locked.month;
     END IF;
 END
 $fn$;
@@ -94,7 +97,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION ${silo_schema}.usage_note_drift(p_tenant bigint, p_month date, p_bytes bigint,
                                                            p_count bigint, p_operation text, p_sqlstate text,
                                                            p_message text)
-    RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     RAISE WARNING 'silo: tenant_usage missed a change (tenant %, % bytes, % documents, %): % %; run silo usage --reconcile',
         coalesce(p_tenant::text, 'all'), p_bytes, p_count, p_operation, p_sqlstate, p_message;
@@ -108,66 +111,177 @@ BEGIN
 END
 $fn$;
 
--- usage_apply for the current month, turning any failure into a drift record.
-CREATE OR REPLACE FUNCTION ${silo_schema}.usage_apply_safely(p_tenant bigint, p_bytes bigint, p_count bigint,
-                                                             p_operation text)
-    RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+REVOKE ALL ON FUNCTION ${silo_schema}.usage_apply(bigint, date, bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ${silo_schema}.usage_note_drift(bigint, date, bigint, bigint, text, text, text) FROM PUBLIC;
+
+-- Changes are applied once per transaction, at commit. Statements only add their deltas to a transaction-local map
+-- (the setting silo.usage_pending: {"<tenant id>/<month>": [bytes, documents]}), which writes nothing, so a
+-- transaction of thousands of single-row statements neither rewrites one usage row thousands of times (each version
+-- stays until the transaction ends, and finding the live one gets slower with every update) nor opens a writing
+-- subtransaction per statement (past 64, PostgreSQL's subtransaction cache overflows and every session slows down).
+-- The first change of a transaction queues a row in usage_flushes, whose deferred constraint trigger applies the map
+-- at commit, in tenant order, so two transactions never lock usage rows in opposite orders, and each holds them only
+-- while it commits. Under SET CONSTRAINTS ALL IMMEDIATE the flush runs after each statement instead. A savepoint
+-- rolled back takes its part of the map, and its queued row, with it.
+CREATE UNLOGGED TABLE IF NOT EXISTS ${silo_schema}.usage_flushes (
+    id bigserial PRIMARY KEY
+);
+
+-- Adds one change to the transaction's map; returns whether the map was empty (so a flush must be queued).
+CREATE OR REPLACE FUNCTION ${silo_schema}.usage_defer(p_tenant bigint, p_month date, p_bytes bigint, p_count bigint)
+    RETURNS boolean LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_month date;
-    v_detail text;
+    v_pending text := coalesce(pg_catalog.current_setting('silo.usage_pending', true), '');
+    v_map jsonb := CASE WHEN v_pending = '' THEN '{}'::jsonb ELSE v_pending::jsonb END;
+    v_key text := p_tenant::text || '/' || pg_catalog.to_char(p_month, 'YYYY-MM-DD');
+    v_old jsonb := v_map -> v_key;
 BEGIN
-    IF p_tenant IS NULL THEN
-        RETURN;
-    END IF;
-    BEGIN
-        v_month := ${silo_schema}.usage_month();
-        PERFORM ${silo_schema}.usage_apply(p_tenant, v_month, p_bytes, p_count);
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
-        PERFORM ${silo_schema}.usage_note_drift(p_tenant, v_month, p_bytes, p_count, p_operation, SQLSTATE,
-            SQLERRM || coalesce(' (' || nullif(v_detail, '') || ')', ''));
-    END;
+    v_map := pg_catalog.jsonb_set(v_map, ARRAY[v_key], pg_catalog.jsonb_build_array(
+        coalesce((v_old ->> 0)::bigint, 0) + p_bytes, coalesce((v_old ->> 1)::bigint, 0) + p_count));
+    PERFORM pg_catalog.set_config('silo.usage_pending', v_map::text, true);
+    RETURN v_pending = '';
 END
 $fn$;
 
--- Inserts and deletes are handled per statement over the transition table (named alike by both triggers): one
--- update per tenant however many rows a statement touched, taken in tenant id order so two multi-tenant statements
--- lock in the same order.
+REVOKE ALL ON FUNCTION ${silo_schema}.usage_defer(bigint, date, bigint, bigint) FROM PUBLIC;
+
+-- Adds a statement's changes (parallel arrays: tenant ids, bytes, documents) to the map; returns whether a flush must
+-- be queued. Any failure (a bad silo.usage_month) leaves a drift record per change instead: the write goes on.
+CREATE OR REPLACE FUNCTION ${silo_schema}.usage_record(p_tenants bigint[], p_bytes bigint[], p_counts bigint[],
+                                                       p_operation text)
+    RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_month date;
+    v_first boolean := false;
+    v_state text;
+    v_message text;
+BEGIN
+    BEGIN
+        v_month := ${silo_schema}.usage_month();
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(p_tenants, 1), 0) LOOP
+            CONTINUE WHEN p_tenants[i] IS NULL;
+            IF ${silo_schema}.usage_defer(p_tenants[i], v_month, p_bytes[i], p_counts[i]) THEN
+                v_first := true;
+            END IF;
+        END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+        FOR i IN 1 .. coalesce(pg_catalog.array_length(p_tenants, 1), 0) LOOP
+            CONTINUE WHEN p_tenants[i] IS NULL;
+            PERFORM ${silo_schema}.usage_note_drift(p_tenants[i], v_month, p_bytes[i], p_counts[i], p_operation,
+                                                    v_state, v_message);
+        END LOOP;
+        RETURN false;
+    END;
+    RETURN v_first;
+END
+$fn$;
+
+REVOKE ALL ON FUNCTION ${silo_schema}.usage_record(bigint[], bigint[], bigint[], text) FROM PUBLIC;
+
+-- Inserts and deletes, per statement over the transition table (named alike by both triggers): one map entry per
+-- tenant however many rows the statement touched. The queue row is written outside every exception block, so no
+-- block ever writes (a block that writes takes a subtransaction id).
 CREATE OR REPLACE FUNCTION ${silo_schema}.usage_documents_changed() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    r record;
     v_sign bigint := CASE TG_OP WHEN 'DELETE' THEN -1 ELSE 1 END;
+    v_tenants bigint[];
+    v_bytes bigint[];
+    v_counts bigint[];
 BEGIN
     BEGIN
-        FOR r IN SELECT c.tenant_id, sum(coalesce(c.size_bytes, 0))::bigint AS bytes, count(*)::bigint AS docs
-                   FROM silo_changed_documents c GROUP BY c.tenant_id ORDER BY c.tenant_id LOOP
-            PERFORM ${silo_schema}.usage_apply_safely(r.tenant_id, v_sign * r.bytes, v_sign * r.docs, TG_OP);
-        END LOOP;
+        SELECT pg_catalog.array_agg(x.tenant_id), pg_catalog.array_agg(v_sign * x.bytes),
+               pg_catalog.array_agg(v_sign * x.docs)
+          INTO v_tenants, v_bytes, v_counts
+          FROM (SELECT c.tenant_id, sum(coalesce(c.size_bytes, 0))::bigint AS bytes, count(*)::bigint AS docs
+                  FROM silo_changed_documents c WHERE c.tenant_id IS NOT NULL GROUP BY c.tenant_id) x;
     EXCEPTION WHEN OTHERS THEN
         PERFORM ${silo_schema}.usage_note_drift(NULL, NULL, NULL, NULL, TG_OP, SQLSTATE, SQLERRM);
+        RETURN NULL;
+    END;
+    IF ${silo_schema}.usage_record(v_tenants, v_bytes, v_counts, TG_OP) THEN
+        INSERT INTO ${silo_schema}.usage_flushes DEFAULT VALUES;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+-- A size change, or a document moved to another tenant (it leaves one and joins the other).
+CREATE OR REPLACE FUNCTION ${silo_schema}.usage_document_updated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_old bigint := coalesce(OLD.size_bytes, 0);
+    v_new bigint := coalesce(NEW.size_bytes, 0);
+    v_recorded boolean;
+BEGIN
+    IF OLD.tenant_id IS NOT DISTINCT FROM NEW.tenant_id THEN
+        v_recorded := ${silo_schema}.usage_record(ARRAY[NEW.tenant_id], ARRAY[v_new - v_old], ARRAY[0::bigint], TG_OP);
+    ELSIF OLD.tenant_id IS NULL THEN
+        v_recorded := ${silo_schema}.usage_record(ARRAY[NEW.tenant_id], ARRAY[v_new], ARRAY[1::bigint], TG_OP);
+    ELSIF NEW.tenant_id IS NULL THEN
+        v_recorded := ${silo_schema}.usage_record(ARRAY[OLD.tenant_id], ARRAY[-v_old], ARRAY[-1::bigint], TG_OP);
+    ELSE
+        v_recorded := ${silo_schema}.usage_record(ARRAY[OLD.tenant_id, NEW.tenant_id], ARRAY[-v_old, v_new],
+                                                  ARRAY[-1::bigint, 1::bigint], TG_OP);
+    END IF;
+    IF v_recorded THEN
+        INSERT INTO ${silo_schema}.usage_flushes DEFAULT VALUES;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+-- Applies the transaction's map (the deferred trigger of its usage_flushes row). One exception block for all of it:
+-- if any tenant cannot be updated (a deadlock with a reconcile, a lock timeout), none is, and each entry gets a
+-- drift record. An empty map here means something reset silo.usage_pending mid-transaction: reconcile everything.
+CREATE OR REPLACE FUNCTION ${silo_schema}.usage_flush() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    r record;
+    v_pending text := coalesce(pg_catalog.current_setting('silo.usage_pending', true), '');
+    v_state text;
+    v_message text;
+    v_detail text;
+BEGIN
+    PERFORM pg_catalog.set_config('silo.usage_pending', '', true);
+    DELETE FROM ${silo_schema}.usage_flushes f WHERE f.id = NEW.id;
+    IF v_pending = '' THEN
+        PERFORM ${silo_schema}.usage_note_drift(NULL, NULL, NULL, NULL, 'COMMIT', NULL,
+            'this transaction''s usage changes were lost: silo.usage_pending was reset before it committed');
+        RETURN NULL;
+    END IF;
+    BEGIN
+        FOR r IN SELECT pg_catalog.split_part(e.key, '/', 1)::bigint AS tenant_id,
+                        pg_catalog.to_date(pg_catalog.split_part(e.key, '/', 2), 'YYYY-MM-DD') AS month,
+                        (e.value ->> 0)::bigint AS bytes, (e.value ->> 1)::bigint AS docs
+                   FROM pg_catalog.jsonb_each(v_pending::jsonb) e ORDER BY 1, 2 LOOP
+            IF r.bytes <> 0 OR r.docs <> 0 THEN
+                PERFORM ${silo_schema}.usage_apply(r.tenant_id, r.month, r.bytes, r.docs);
+            END IF;
+        END LOOP;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+        v_message := v_message || coalesce(' (' || nullif(v_detail, '') || ')', '');
+        BEGIN
+            FOR r IN SELECT pg_catalog.split_part(e.key, '/', 1)::bigint AS tenant_id,
+                            pg_catalog.to_date(pg_catalog.split_part(e.key, '/', 2), 'YYYY-MM-DD') AS month,
+                            (e.value ->> 0)::bigint AS bytes, (e.value ->> 1)::bigint AS docs
+                       FROM pg_catalog.jsonb_each(v_pending::jsonb) e LOOP
+                PERFORM ${silo_schema}.usage_note_drift(r.tenant_id, r.month, r.bytes, r.docs, 'COMMIT', v_state,
+                                                        v_message);
+            END LOOP;
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM ${silo_schema}.usage_note_drift(NULL, NULL, NULL, NULL, 'COMMIT', v_state, v_message);
+        END;
     END;
     RETURN NULL;
 END
 $fn$;
 
--- A size change, or a document moved to another tenant (taken from the lower tenant id first).
-CREATE OR REPLACE FUNCTION ${silo_schema}.usage_document_updated() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-BEGIN
-    IF OLD.tenant_id IS NOT DISTINCT FROM NEW.tenant_id THEN
-        PERFORM ${silo_schema}.usage_apply_safely(NEW.tenant_id,
-            coalesce(NEW.size_bytes, 0) - coalesce(OLD.size_bytes, 0), 0, TG_OP);
-    ELSIF NEW.tenant_id IS NULL OR OLD.tenant_id < NEW.tenant_id THEN
-        PERFORM ${silo_schema}.usage_apply_safely(OLD.tenant_id, -coalesce(OLD.size_bytes, 0), -1, TG_OP);
-        PERFORM ${silo_schema}.usage_apply_safely(NEW.tenant_id, coalesce(NEW.size_bytes, 0), 1, TG_OP);
-    ELSE
-        PERFORM ${silo_schema}.usage_apply_safely(NEW.tenant_id, coalesce(NEW.size_bytes, 0), 1, TG_OP);
-        PERFORM ${silo_schema}.usage_apply_safely(OLD.tenant_id, -coalesce(OLD.size_bytes, 0), -1, TG_OP);
-    END IF;
-    RETURN NULL;
-END
-$fn$;
+DROP TRIGGER IF EXISTS silo_usage_flush ON ${silo_schema}.usage_flushes;
+CREATE CONSTRAINT TRIGGER silo_usage_flush AFTER INSERT ON ${silo_schema}.usage_flushes
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${silo_schema}.usage_flush();
 
 -- TRUNCATE fires no row or transition-table triggers: every tenant needs a reconcile.
 CREATE OR REPLACE FUNCTION ${silo_schema}.usage_documents_truncated() RETURNS trigger

@@ -22,13 +22,13 @@ import java.util.function.Supplier;
  */
 public final class UsageStore {
 
-  /** Which of the optional application-side tables are installed. */
-  public record Features(boolean usage, boolean s3Migrations, boolean documentTracking) {
+  /** Whether the application's documents table exists, and which of Silo's additions to it are installed. */
+  public record Features(boolean documents, boolean usage, boolean s3Migrations, boolean documentTracking) {
 
-    private static final Features NONE = new Features(false, false, false);
+    private static final Features NONE = new Features(false, false, false, false);
 
     boolean complete() {
-      return usage && s3Migrations && documentTracking;
+      return documents && usage && s3Migrations && documentTracking;
     }
   }
 
@@ -98,17 +98,18 @@ public final class UsageStore {
     if (known.complete()) {
       return Future.succeededFuture(known);
     }
-    return probe().compose(found -> found.usage() ? Future.succeededFuture(found)
+    // Installing opens a JDBC connection: only worth it once the documents table is there and tenant_usage is not.
+    return probe().compose(found -> found.usage() || !found.documents() ? Future.succeededFuture(found)
         : installAppTables.get().compose(exists -> exists ? probe() : Future.succeededFuture(found)));
   }
 
   private Future<Features> probe() {
-    String sql = "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL, EXISTS (SELECT 1 FROM"
-        + " pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass($3) AND a.attname = 'silo_bucket'"
-        + " AND NOT a.attisdropped)";
+    String sql = "SELECT to_regclass($3) IS NOT NULL, to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL,"
+        + " EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass($3)"
+        + " AND a.attname = 'silo_bucket' AND NOT a.attisdropped)";
     return pool.preparedQuery(sql).execute(Tuple.of(usageTable, s3MigrationsTable, tables.documents())).map(rows -> {
       Row r = rows.iterator().next();
-      Features found = new Features(r.getBoolean(0), r.getBoolean(1), r.getBoolean(2));
+      Features found = new Features(r.getBoolean(0), r.getBoolean(1), r.getBoolean(2), r.getBoolean(3));
       installed = found;
       return found;
     });

@@ -349,6 +349,10 @@ class UsageServiceTest {
         .getStatusesList()).extracting(TenantMigrationStatus::getTenant).containsExactly(ACME);
     assertThat(statusOf(() -> usage(SCOPED_VIEWER).getTenantUsage(GetTenantUsageRequest.newBuilder()
         .setTenant(GLOBEX).build())).getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
+    assertThat(statusOf(() -> usage(SCOPED_VIEWER).listUsage(ListUsageRequest.newBuilder().setTenant(GLOBEX)
+        .build())).getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
+    assertThat(usage(ADMIN).listUsage(ListUsageRequest.newBuilder().setTenant(GLOBEX).build()).getUsageList())
+        .extracting(TenantUsage::getTenant).containsExactly(GLOBEX);
     assertThat(statusOf(() -> usage(SCOPED_OPERATOR).getUploadUrl(GetUploadUrlRequest.newBuilder()
         .setTenant(GLOBEX).setFilename("a.pdf").build())).getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
   }

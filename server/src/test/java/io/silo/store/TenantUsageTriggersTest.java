@@ -226,8 +226,7 @@ class TenantUsageTriggersTest {
   }
 
   @Test
-  void transactionsThatTouchTwoTenantsInOppositeOrdersNeverFailTheApplicationAndReconcileMakesTotalsExact()
-      throws Exception {
+  void transactionsThatTouchTwoTenantsInOppositeOrdersNeitherDeadlockNorLoseAChange() throws Exception {
     long a = db.tenant("tenant-a");
     long b = db.tenant("tenant-b");
     CyclicBarrier bothWroteFirst = new CyclicBarrier(2);
@@ -252,15 +251,69 @@ class TenantUsageTriggersTest {
     } finally {
       pool.shutdownNow();
     }
-    // Each waited for the other's lock on its usage: a deadlock, which the trigger of one swallowed and recorded.
-    assertThat(db.recount(a)).containsExactly(30, 2);
-    assertThat(db.recount(b)).containsExactly(30, 2);
-    assertThat(openDrift()).isEqualTo(1);
-    for (long tenant : List.of(a, b)) {
-      reconcile(tenant, JAN, true);
-      assertThat(db.usage(tenant, JAN)).isEqualTo(db.recount(tenant));
-    }
+    // Usage rows are only touched at commit, in tenant order, so the two cannot wait for each other.
     assertThat(openDrift()).isZero();
+    assertThat(db.usage(a, JAN)).isEqualTo(db.recount(a)).containsExactly(30, 2);
+    assertThat(db.usage(b, JAN)).isEqualTo(db.recount(b)).containsExactly(30, 2);
+  }
+
+  @Test
+  void changesCountAtCommitOnceEachAndRolledBackSavepointsAndTransactionsCountNothing() throws Exception {
+    try (Connection c = in(JAN)) {
+      c.setAutoCommit(false);
+      for (int i = 0; i < 2_000; i++) {
+        document(c, acme, "bulk-" + i, 10);
+      }
+      assertThat(db.usage(acme, JAN)).as("nothing before the commit").isNull();
+      java.sql.Savepoint beforeMistake = c.setSavepoint();
+      document(c, acme, "mistake.pdf", 1_000_000);
+      run(c, "DELETE FROM documents WHERE filename = 'bulk-0'");
+      c.rollback(beforeMistake);
+      document(c, globex, "kept.pdf", 5);
+      c.commit();
+      assertThat(db.rows("SELECT count(*) FROM silo.usage_flushes").get(0).get(0)).as("the flush empties its queue")
+          .isEqualTo(0L);
+
+      document(c, acme, "rolled-back.pdf", 7);
+      c.rollback();
+    }
+    assertThat(db.usage(acme, JAN)).isEqualTo(db.recount(acme)).containsExactly(20_000, 2_000);
+    assertThat(db.usage(globex, JAN)).isEqualTo(db.recount(globex)).containsExactly(5, 1);
+    assertThat(openDrift()).isZero();
+  }
+
+  @Test
+  void withConstraintsImmediateEveryStatementCountsAtOnce() throws Exception {
+    try (Connection c = in(JAN)) {
+      c.setAutoCommit(false);
+      run(c, "SET CONSTRAINTS ALL IMMEDIATE");
+      document(c, acme, "a.pdf", 10);
+      assertThat(usageSeenBy(c, acme)).containsExactly(10, 1);
+      document(c, acme, "b.pdf", 20);
+      assertThat(usageSeenBy(c, acme)).containsExactly(30, 2);
+      c.commit();
+    }
+    assertThat(db.usage(acme, JAN)).isEqualTo(db.recount(acme)).containsExactly(30, 2);
+    assertThat(openDrift()).isZero();
+  }
+
+  @Test
+  void changesLostToAResetOfThePendingSettingAreRecordedForAReconcile() throws Exception {
+    try (Connection c = in(JAN)) {
+      c.setAutoCommit(false);
+      document(c, acme, "a.pdf", 10);
+      run(c, "SELECT set_config('silo.usage_pending', '', true)");
+      c.commit();
+    }
+    assertThat(db.rows("SELECT tenant_id, operation FROM silo.usage_drift WHERE resolved_at IS NULL"))
+        .containsExactly(java.util.Arrays.asList(null, "COMMIT"));
+  }
+
+  private static long[] usageSeenBy(Connection c, long tenant) throws SQLException {
+    try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT storage_bytes, documents_count"
+        + " FROM public.tenant_usage WHERE tenant_id = " + tenant + " AND month = DATE '" + JAN + "'")) {
+      return rs.next() ? new long[] {rs.getLong(1), rs.getLong(2)} : null;
+    }
   }
 
   /**
