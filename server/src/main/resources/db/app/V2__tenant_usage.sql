@@ -341,6 +341,8 @@ $fn$;
 -- counts one that a trigger counts too.
 LOCK TABLE ${documents_table} IN SHARE ROW EXCLUSIVE MODE;
 
+REVOKE ALL ON FUNCTION ${silo_schema}.usage_reconcile(bigint, date, boolean) FROM PUBLIC;
+
 DROP TRIGGER IF EXISTS silo_usage_insert ON ${documents_table};
 CREATE TRIGGER silo_usage_insert AFTER INSERT ON ${documents_table}
     REFERENCING NEW TABLE AS silo_changed_documents

@@ -149,7 +149,7 @@ public final class UsageStore {
   public Future<List<Usage>> tenantUsage(String slug, int months) {
     return requireUsage().compose(f -> {
       String sql = "SELECT t.slug, m.month, u.month <> m.month AS carried, u.storage_bytes, u.documents_count,"
-          + " u.storage_used_mb::float8, " + bucketOf(f) + " AS bucket"
+          + " u.storage_used_mb::float8, " + bucketOf(f, true) + " AS bucket"
           + " FROM " + tables.tenants() + " t"
           + joinS3Migrations(f)
           + " CROSS JOIN LATERAL (SELECT (date_trunc('month', " + tables.siloSchema() + ".usage_month()::timestamp)"
@@ -176,7 +176,7 @@ public final class UsageStore {
       String monthExpr = month == null ? tables.siloSchema() + ".usage_month()" : "$4::date";
       String sql = "SELECT t.slug, " + monthExpr + " AS month, u.month IS DISTINCT FROM " + monthExpr + " AS carried,"
           + " coalesce(u.storage_bytes, 0), coalesce(u.documents_count, 0), coalesce(u.storage_used_mb, 0)::float8, "
-          + bucketOf(f) + " AS bucket"
+          + bucketOf(f, false) + " AS bucket"
           + " FROM " + tables.tenants() + " t"
           + joinS3Migrations(f)
           + " LEFT JOIN LATERAL (SELECT * FROM " + usageTable + " x WHERE x.tenant_id = t.id AND x.month <= "
@@ -204,7 +204,7 @@ public final class UsageStore {
       String s3 = f.s3Migrations()
           ? "sm.status, sm.documents_migrated, sm.errors, sm.started_at, sm.completed_at"
           : "NULL::text, NULL::int, NULL::int, NULL::timestamptz, NULL::timestamptz";
-      String sql = "SELECT t.slug, t.name, t.silo_status, " + s3 + ", " + bucketOf(f) + ","
+      String sql = "SELECT t.slug, t.name, t.silo_status, " + s3 + ", " + bucketOf(f, false) + ","
           + " m.id::text, m.state, m.phase, m.docs_done, m.docs_failed, m.created_at, m.completed_at, m.last_error"
           + " FROM " + tables.tenants() + " t"
           + joinS3Migrations(f)
@@ -250,7 +250,7 @@ public final class UsageStore {
    * Fails with NOT_FOUND for an unknown tenant.
    */
   public Future<Optional<String>> tenantBucket(String slug) {
-    return requireDocumentTracking().compose(f -> pool.preparedQuery("SELECT " + bucketOf(f) + " FROM "
+    return requireDocumentTracking().compose(f -> pool.preparedQuery("SELECT " + bucketOf(f, true) + " FROM "
             + tables.tenants() + " t" + joinS3Migrations(f) + " WHERE t.slug = $1").execute(Tuple.of(slug))
         .compose(rows -> rows.size() == 0
             ? Future.failedFuture(SiloException.notFound("tenant '" + slug + "' not found"))
@@ -335,14 +335,17 @@ public final class UsageStore {
     });
   }
 
-  /** The tenant's bucket as a SQL expression over {@code t} (and {@code sm} when s3_migrations exists). */
-  private String bucketOf(Features f) {
+  /**
+   * The tenant's bucket as a SQL expression over {@code t} (and {@code sm} when s3_migrations exists): the S3
+   * migration's bucket, else the bucket of the tenant's migrated documents. The fallback reads the tenant's documents
+   * until one has a copy, a full scan for a tenant with none, so lists, which would do that for every unmigrated
+   * tenant on every page, use the S3 migration's bucket only.
+   */
+  private String bucketOf(Features f, boolean oneTenant) {
     String fromDocuments = "(SELECT d.silo_bucket FROM " + tables.documents() + " d WHERE d.tenant_id = t.id"
         + " AND d.silo_bucket IS NOT NULL LIMIT 1)";
-    if (f.s3Migrations() && f.documentTracking()) {
-      return "coalesce(sm.bucket, " + fromDocuments + ")";
-    }
-    return f.s3Migrations() ? "sm.bucket" : f.documentTracking() ? fromDocuments : "NULL::text";
+    String recorded = f.s3Migrations() ? "sm.bucket" : "NULL::text";
+    return oneTenant && f.documentTracking() ? "coalesce(" + recorded + ", " + fromDocuments + ")" : recorded;
   }
 
   private String joinS3Migrations(Features f) {
