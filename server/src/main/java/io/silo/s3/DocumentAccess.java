@@ -108,6 +108,10 @@ public final class DocumentAccess implements AutoCloseable {
     if (cause instanceof S3Exception e && e.statusCode() == 403) {
       return SiloException.precondition(what + ": Silo's S3 credentials may not read it (403)");
     }
+    if (cause instanceof SdkClientException && String.valueOf(cause.getMessage()).contains("credentials")) {
+      return SiloException.precondition("no S3 credentials for " + what + ": set s3.accessKeyId and"
+          + " s3.secretAccessKey, or provide them through the default AWS chain");
+    }
     if (cause instanceof SdkClientException || cause instanceof S3Exception) {
       return SiloException.unavailable("S3 did not answer for " + what + " (" + cause.getClass().getSimpleName()
           + "), retry later", cause);
