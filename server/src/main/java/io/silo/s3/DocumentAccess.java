@@ -109,8 +109,9 @@ public final class DocumentAccess implements AutoCloseable {
       return SiloException.precondition(what + ": Silo's S3 credentials may not read it (403)");
     }
     if (cause instanceof SdkClientException && String.valueOf(cause.getMessage()).contains("credentials")) {
-      return SiloException.precondition("no S3 credentials for " + what + ": set s3.accessKeyId and"
-          + " s3.secretAccessKey, or provide them through the default AWS chain");
+      // UNAVAILABLE like any other chain failure: instance or container credentials can be briefly unreachable.
+      return SiloException.unavailable("no S3 credentials for " + what + ": set s3.accessKeyId and"
+          + " s3.secretAccessKey, or provide them through the default AWS chain", cause);
     }
     if (cause instanceof SdkClientException || cause instanceof S3Exception) {
       return SiloException.unavailable("S3 did not answer for " + what + " (" + cause.getClass().getSimpleName()
