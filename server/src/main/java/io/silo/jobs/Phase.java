@@ -23,6 +23,22 @@ public interface Phase {
     return definition.has(name());
   }
 
+  /**
+   * Whether a resumed job runs this phase again although it finished before (KEYS: a resumed run re-checks the key
+   * it is bound to and takes up its KMS budget again).
+   */
+  default boolean rerunsOnResume() {
+    return false;
+  }
+
+  /**
+   * Checks a definition against the live systems before a job is created (the source exists, the tracking table
+   * exists); fails with FAILED_PRECONDITION naming the request field, changing nothing.
+   */
+  default Future<Void> check(JobDefinition definition, String fieldPrefix) {
+    return Future.succeededFuture();
+  }
+
   /** Dry run for one tenant: counts, bytes and target; changes nothing. */
   Future<Estimate> plan(String tenant, JobDefinition definition);
 

@@ -74,11 +74,17 @@ public interface RunContext {
 
   /**
    * One batch: the cursor after it, items done, bytes moved, items that failed (each listed once in the completion
-   * report, keyed by item id), and top-level fields the batch copied in plaintext.
+   * report, keyed by item id), top-level fields the batch copied in plaintext, and how many of the done items were
+   * already in the target (not written again).
    */
-  record Batch(String cursor, long done, long bytes, List<ItemFailure> failures, List<String> plaintextFields) {
+  record Batch(String cursor, long done, long bytes, List<ItemFailure> failures, List<String> plaintextFields,
+               long alreadyPresent) {
     public Batch(String cursor, long done, long bytes, List<ItemFailure> failures) {
-      this(cursor, done, bytes, failures, List.of());
+      this(cursor, done, bytes, failures, List.of(), 0);
+    }
+
+    public Batch(String cursor, long done, long bytes, List<ItemFailure> failures, List<String> plaintextFields) {
+      this(cursor, done, bytes, failures, plaintextFields, 0);
     }
   }
 
