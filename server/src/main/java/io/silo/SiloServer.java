@@ -22,8 +22,13 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.silo.api.KeyEndpoint;
 import io.silo.api.MigrationEndpoint;
 import io.silo.config.ConfigException;
-import io.silo.jobs.Collaborators;
-import io.silo.jobs.Definitions;
+import io.silo.jobs.JobDefinition;
+import io.silo.jobs.PhaseName;
+import io.silo.jobs.Phases;
+import io.silo.keys.KeysPhase;
+import io.silo.mongo.MongoPhase;
+import io.silo.mongo.MongoSpec;
+import io.vertx.core.WorkerExecutor;
 import io.silo.jobs.MigrationEngine;
 import io.silo.jobs.MigrationMetrics;
 import io.silo.jobs.MigrationStore;
@@ -117,9 +122,9 @@ public final class SiloServer {
     new io.micrometer.core.instrument.binder.jvm.JvmGcMetrics().bindTo(metrics);
     // KMS settings are checked before anything starts, so a misconfigured provider fails start-up by name.
     KmsProviders kms = config.string("mongo.uri").isEmpty() ? null : KmsProviders.from(config);
-    EncryptionPlan defaults;
+    MongoSpec defaults;
     try {
-      defaults = Definitions.fromConfig(config);
+      defaults = MongoSpec.fromConfig(config);
     } catch (EncryptionPlan.InvalidPlanException e) {
       return Future.failedFuture(new ConfigException("invalid setting '" + e.field() + "': " + e.getMessage()));
     }
@@ -146,7 +151,7 @@ public final class SiloServer {
 
   private static Future<SiloServer> bindAndListen(Vertx vertx, SiloConfig config, Database database,
                                                   KeyVaultClients keyVault, KmsProviders kms,
-                                                  PrometheusMeterRegistry metrics, EncryptionPlan defaults,
+                                                  PrometheusMeterRegistry metrics, MongoSpec defaults,
                                                   ReadinessGate gate, AuthGate auth) {
     ActiveStreams streams = new ActiveStreams();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
@@ -252,7 +257,7 @@ public final class SiloServer {
   private static MigrationRuntime bindMigrations(Vertx vertx, SiloConfig config, Database database,
                                                  KeyVaultClients keyVault, TenantKeys keys, TenantStore tenantStore,
                                                  KeyAuditStore audit, ActiveStreams streams,
-                                                 PrometheusMeterRegistry metrics, EncryptionPlan defaults,
+                                                 PrometheusMeterRegistry metrics, MongoSpec defaults,
                                                  GrpcServer grpc, AccessControl access) {
     ProgressBus bus = new ProgressBus();
     MigrationMetrics migrationMetrics = new MigrationMetrics(metrics, bus::watcherCount);
@@ -270,17 +275,17 @@ public final class SiloServer {
           }
         });
     MigrationStore store = new MigrationStore(database.pool(), database.tables());
-    Migrations migrations = new Migrations(vertx, store, tenantStore, keys, mongo, keyVault.mongo(),
-        keyVault.encryption(), vertx.createSharedWorkerExecutor("silo-verify",
-            config.integer("migration.maxConcurrentJobs") + config.integer("verify.maxStreams")), bus, defaults);
-    Collaborators.Keys tenantKeys = (tenant, caller) -> keys.ensure(tenant, caller).map(key -> {
-      KmsBudget budget = keys.budgetFor(key);
-      return new Collaborators.TenantKey(key.keyId(), budget::acquire, budget::onThrottled, budget::onSuccess);
-    });
-    MigrationEngine engine = new MigrationEngine(vertx, store, bus, tenantKeys, mongo, migrations, migrationMetrics,
+    WorkerExecutor dataWorkers = vertx.createSharedWorkerExecutor("silo-verify",
+        config.integer("migration.maxConcurrentJobs") + config.integer("verify.maxStreams"));
+    // The phases a migration runs, in order; a new phase is one more entry here.
+    Phases phases = new Phases(List.of(
+        new KeysPhase(keys),
+        new MongoPhase(vertx, mongo, keyVault.mongo(), keyVault.encryption(), dataWorkers)));
+    MigrationEngine engine = new MigrationEngine(vertx, store, bus, phases, migrationMetrics,
         new MigrationEngine.Settings(config.integer("migration.maxConcurrentJobs"), config.integer("jobs.leaseSeconds"),
             config.integer("jobs.pollMillis"), config.bool("migration.verifyAfterCopy")));
-    migrations.attach(engine);
+    Migrations migrations = new Migrations(vertx, store, tenantStore, bus, phases,
+        JobDefinition.of(PhaseName.MONGO, defaults), engine::wake);
     // API verifies get at most verify.maxStreams workers, so the engine's VERIFY phases always find one free.
     new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"),
         config.string("mongo.keyVaultNamespace"), new StreamLimits(config.integer("verify.maxStreams"),

@@ -3,7 +3,6 @@ package io.silo.mongo;
 import com.mongodb.client.model.Filters;
 import com.mongodb.reactivestreams.client.MongoClient;
 import com.mongodb.reactivestreams.client.MongoCollection;
-import io.silo.jobs.Collaborators;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -19,7 +18,7 @@ import org.bson.RawBsonDocument;
  * synchronous ClientEncryption used from the crypto pool, and the crypto pool itself (one thread per core by
  * default, so parallel encryption uses the machine without oversubscribing it).
  */
-public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable {
+public final class MigrationMongo implements AutoCloseable {
 
   private final Vertx vertx;
   private final MongoClient client;
@@ -67,14 +66,12 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
    * Index on (tenant field, _id) in the target: verify, rollback and per-tenant reads filter by tenant and walk
    * _id order. The source is not touched (no index is created there); see the README for the index to add.
    */
-  @Override
   public Future<Void> prepareTarget(EncryptionPlan plan) {
     return Reactive.single(vertx.getOrCreateContext(), collection(plan.target(), BsonDocument.class)
         .createIndex(com.mongodb.client.model.Indexes.ascending(plan.tenantField(), "_id"),
             new com.mongodb.client.model.IndexOptions().name("silo_tenant_id"))).mapEmpty();
   }
 
-  @Override
   public Future<Long> countSource(EncryptionPlan plan, String tenant) {
     return Reactive.single(vertx.getOrCreateContext(), collection(plan.source(), BsonDocument.class)
         .countDocuments(Filters.eq(plan.tenantField(), tenant)));
@@ -100,7 +97,6 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
         .deleteMany(Filters.eq(tenantField, tenant))).map(r -> r.getDeletedCount());
   }
 
-  @Override
   public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit,
                                     Runnable onThrottled, Runnable onSuccess) {
     return new MongoCopyPipeline(context, collection(plan.source(), RawBsonDocument.class),
