@@ -25,7 +25,13 @@ final class Verification {
 
   /** Streams the tenant's verification, handing every message to {@code onMessage}, and returns the result. */
   static Result run(GrpcConnection connection, String tenant, Consumer<VerifyTenantResponse> onMessage) {
-    VerifyTenantRequest request = VerifyTenantRequest.newBuilder().setTenant(tenant).build();
+    return run(connection, tenant, java.util.List.of(), onMessage);
+  }
+
+  /** Like {@link #run(GrpcConnection, String, Consumer)}, verifying only {@code phases} (all when empty). */
+  static Result run(GrpcConnection connection, String tenant, java.util.List<io.silo.api.v1.MigrationPhase> phases,
+                    Consumer<VerifyTenantResponse> onMessage) {
+    VerifyTenantRequest request = VerifyTenantRequest.newBuilder().setTenant(tenant).addAllPhases(phases).build();
     long findings = 0;
     VerifySummary summary = null;
     try (ServerStream<VerifyTenantResponse> stream = ServerStream.open(connection.migrationStreams()::verifyTenant,

@@ -113,7 +113,7 @@ public final class MigrationEndpoint {
       List<String> out = new ArrayList<>(unique);
       if (all) {
         return migrations.allTenants().compose(found -> found.isEmpty()
-            ? Future.failedFuture(GrpcErrors.failedPrecondition("all_tenants: no tenants are registered"))
+            ? Future.failedFuture(GrpcErrors.failedPrecondition("all_tenants: no registered tenant is left to migrate (none, or all are ISOLATED)"))
             : Future.succeededFuture(found));
       }
       return migrations.requireTenants(out, "tenants").map(out);

@@ -100,7 +100,7 @@ public final class Migrations {
     return phases.parse(migration.definition());
   }
 
-  /** Every registered tenant's slug, for "all tenants" requests. */
+  /** Every registered tenant not yet isolated, for "all tenants" requests (an isolated tenant has nothing to move). */
   public Future<List<String>> allTenants() {
     List<String> out = new ArrayList<>();
     return pageTenants("", out).map(x -> out);
@@ -108,7 +108,7 @@ public final class Migrations {
 
   private Future<Void> pageTenants(String after, List<String> out) {
     return tenants.listAfter(after, 500).compose(page -> {
-      page.forEach(t -> out.add(t.slug()));
+      page.stream().filter(t -> !"ISOLATED".equals(t.status())).forEach(t -> out.add(t.slug()));
       return page.size() < 500 ? Future.succeededFuture() : pageTenants(page.get(page.size() - 1).slug(), out);
     });
   }
