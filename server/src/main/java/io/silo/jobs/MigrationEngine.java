@@ -72,7 +72,7 @@ public final class MigrationEngine {
       return;
     }
     claiming = true;
-    store.claim(owner, settings.leaseSeconds()).onComplete(claimed -> {
+    store.claim(owner, settings.leaseSeconds(), java.util.Set.copyOf(running.keySet())).onComplete(claimed -> {
       claiming = false;
       if (claimed.failed()) {
         LOG.warn("claiming a migration failed: {}", claimed.cause().toString());

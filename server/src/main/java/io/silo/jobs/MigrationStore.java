@@ -126,13 +126,22 @@ public final class MigrationStore {
    * token handed out before.
    */
   public Future<Optional<MigrationRecord>> claim(String owner, int leaseSeconds) {
+    return claim(owner, leaseSeconds, java.util.Set.of());
+  }
+
+  /**
+   * Like {@link #claim(String, int)}, skipping the jobs in {@code runningHere}: a runner of this instance that fell
+   * behind its heartbeat (a long GC pause, a starved CPU) keeps its job and renews its lease, instead of this instance
+   * starting a second runner that fences the first one out and redoes its work.
+   */
+  public Future<Optional<MigrationRecord>> claim(String owner, int leaseSeconds, java.util.Set<UUID> runningHere) {
     String sql = "UPDATE " + table + " SET state = 'RUNNING', lease_owner = $1,"
         + " lease_token = nextval('" + schema + ".lease_tokens'),"
         + " lease_expires_at = now() + make_interval(secs => $2), updated_at = now()"
         + " WHERE id = (SELECT id FROM " + table + " WHERE state IN ('PLANNED', 'RUNNING')"
-        + " AND (lease_expires_at IS NULL OR lease_expires_at < now())"
+        + " AND (lease_expires_at IS NULL OR lease_expires_at < now()) AND NOT (id = ANY($3))"
         + " ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING " + cols;
-    return one(sql, Tuple.of(owner, (double) leaseSeconds));
+    return one(sql, Tuple.of(owner, (double) leaseSeconds, runningHere.toArray(new UUID[0])));
   }
 
   /** What a heartbeat learned: whether the lease is still held, and a pause or cancel asked meanwhile (or null). */
