@@ -59,10 +59,12 @@ import software.amazon.awssdk.services.s3.model.TransitionStorageClass;
  *       <em>and</em> a matching read-back. PutBucketLogging answers 405. {@code aws:SecureTransport} is not enforced
  *       over plain HTTP (which is why the policy does not lock Silo out there). With BlockPublicAcls=true RGW
  *       refuses the bucket owner's own PutObject/UploadPart with 403 (CopyObject and UploadPartCopy are spared),
- *       and it never sees {@code s3:x-amz-server-side-encryption} on a CopyObject, so the policy's Null deny
- *       refuses every copy, encrypted or not (measured; {@code StringNotEquals} on that key never denies there).
- *       A bucket with every control is therefore closed to its owner's writes on RGW 16.2; the S3 phase needs a
- *       dev-only policy without the encryption statements to copy into RGW. SSE-S3 (AES256) on objects answers
+ *       and it never sees {@code s3:x-amz-server-side-encryption} on a CopyObject: a plain {@code Null} deny on
+ *       that key refused every copy, encrypted or not, and {@code StringNotEquals} on it never denies a copy there
+ *       (measured). So the policy's {@code Null} statement also requires {@code s3:x-amz-copy-source} to be absent
+ *       (see {@link #policyDocument}): copies pass it, the S3 phase's copies (which always ask for the bucket's
+ *       encryption) work on RGW, and on RGW a copy without the header is not refused (recorded per backend in
+ *       src/docs/s3-buckets.md). SSE-S3 (AES256) on objects answers
  *       400; SSE-KMS works with RGW's "testing" key backend (rgw-dev.sh sets it up).</li>
  *   <li>S3Mock 4.7: no public access block, bucket encryption, policy, tagging or CORS.</li>
  * </ul>
@@ -478,8 +480,12 @@ public final class BucketProvisioner {
     }
 
     /**
-     * The bucket policy: deny any request not made over TLS, and any PutObject (which includes CopyObject) without
-     * the bucket's server-side encryption header or with another value. Deny-only, so BlockPublicPolicy accepts it.
+     * The bucket policy: deny any request not made over TLS; deny a PutObject (which includes CopyObject) that names
+     * another server-side encryption than the bucket's, or none (AWS: {@code StringNotEquals} is true when the key
+     * is absent); and deny an upload that is not a copy and has no encryption header ({@code Null} on both keys).
+     * The copy exemption of the last statement takes nothing away on AWS, where the second one already refuses a
+     * copy without the header; it is there for Ceph RGW 16.2, which never sees the header on a copy and would
+     * otherwise refuse every copy. Deny-only, so BlockPublicPolicy accepts it.
      */
     String policyDocument(String bucket) {
         String arn = "arn:aws:s3:::" + bucket;
@@ -489,8 +495,8 @@ public final class BucketProvisioner {
                 .put("Condition", new JsonObject().put("Bool", new JsonObject().put("aws:SecureTransport", "false")));
         JsonObject missing = new JsonObject().put("Sid", "SiloDenyUnencryptedUploads").put("Effect", "Deny")
                 .put("Principal", "*").put("Action", "s3:PutObject").put("Resource", arn + "/*")
-                .put("Condition", new JsonObject().put("Null",
-                        new JsonObject().put("s3:x-amz-server-side-encryption", "true")));
+                .put("Condition", new JsonObject().put("Null", new JsonObject()
+                        .put("s3:x-amz-server-side-encryption", "true").put("s3:x-amz-copy-source", "true")));
         JsonObject wrong = new JsonObject().put("Sid", "SiloDenyWrongEncryption").put("Effect", "Deny")
                 .put("Principal", "*").put("Action", "s3:PutObject").put("Resource", arn + "/*")
                 .put("Condition", new JsonObject().put("StringNotEquals",

@@ -26,7 +26,7 @@ public final class DocumentsTable {
     /** One document with what Silo recorded about its copy (silo_* are null until a copy was recorded). */
     public record Doc(long id, String filename, String bucket, String key, long size, String contentType,
                       String siloBucket, String siloKey, String siloVersionId, String siloEtag,
-                      String siloSourceEtag, String siloStatus, OffsetDateTime sourcePurgedAt) {
+                      String siloSourceEtag, String siloStatus, String siloError, OffsetDateTime sourcePurgedAt) {
 
         /** Where the document's copy belongs in its tenant bucket. */
         public String targetKey() {
@@ -69,7 +69,7 @@ public final class DocumentsTable {
 
     private static final String COLUMNS = "d.id, d.filename, d.s3_bucket, d.s3_key, d.size_bytes, d.content_type,"
             + " d.silo_bucket, d.silo_key, d.silo_version_id, d.silo_etag, d.silo_source_etag, d.silo_status,"
-            + " d.silo_source_purged_at";
+            + " d.silo_error, d.silo_source_purged_at";
 
     private final Tables tables;
     private final String migrations;
@@ -133,7 +133,7 @@ public final class DocumentsTable {
         for (Row r : rows) {
             out.add(new Doc(r.getLong(0), r.getString(1), r.getString(2), r.getString(3), r.getLong(4),
                     r.getString(5), r.getString(6), r.getString(7), r.getString(8), r.getString(9), r.getString(10),
-                    r.getString(11), r.getOffsetDateTime(12)));
+                    r.getString(11), r.getString(12), r.getOffsetDateTime(13)));
         }
         return out;
     }

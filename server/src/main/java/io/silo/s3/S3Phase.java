@@ -219,20 +219,60 @@ public final class S3Phase implements Phase {
 
     @Override
     public Future<Verified> verify(TenantScope scope) {
-        return Future.failedFuture(new UnsupportedOperationException("S3 verify: not built yet"));
+        S3Spec spec = specOf(scope);
+        Context context = vertx.getOrCreateContext();
+        return onContext(context, () -> ensureTables().compose(v -> documents.tenant(pool, scope.tenant()))
+                .compose(row -> buckets.current(scope.tenant()).compose(entry -> {
+                    String recorded = entry.map(TenantBuckets.Entry::bucket).orElse(null);
+                    Future<Boolean> exists = recorded == null ? Future.succeededFuture(false)
+                            : bucketExists(context, recorded);
+                    return exists.compose(present -> {
+                        String bucket = present ? recorded : null;
+                        Future<BucketReport> controls = bucket == null ? Future.succeededFuture(null)
+                                : await(context, provisioner(spec, BucketProvisioner.Journal.NONE)
+                                .checkControls(bucket, tenantBucket(scope.tenant(), bucket)))
+                                .compose(report -> buckets.controls(bucket, report).map(report));
+                        return controls.compose(report -> new S3Verifier(pool, documents, data,
+                                retry(context, spec), scope, row.id(), bucket).run(report, spec.strict()));
+                    });
+                })));
     }
 
     @Override
     public Future<Removed> rollback(TenantScope scope) {
-        return Future.failedFuture(new UnsupportedOperationException("S3 rollback: not built yet"));
+        S3Spec spec = specOf(scope);
+        Context context = vertx.getOrCreateContext();
+        return onContext(context, () -> ensureTables().compose(v -> documents.tenant(pool, scope.tenant()))
+                .compose(row -> buckets.current(scope.tenant()).compose(entry -> {
+                    // An INTENT left by a crash names a bucket Silo was creating: if it exists, Silo made it.
+                    TenantBuckets.Entry bucket = entry.map(e -> "INTENT".equals(e.state())
+                            ? new TenantBuckets.Entry(e.bucket(), e.tenant(), e.purpose(), e.state(), true,
+                            e.attempt(), e.controls()) : e).orElse(null);
+                    return new S3Rollback(pool, documents, buckets, data, retry(context, spec), scope, row.id(),
+                            bucket).run();
+                })).onSuccess(r -> LOG.info("S3 rollback tenant={}: {} copies deleted with their versions, {} kept",
+                        scope.tenant(), r.removed(), r.kept())));
     }
 
     @Override
     public Future<Removed> purge(TenantScope scope) {
-        return Future.failedFuture(new UnsupportedOperationException("S3 purge: not built yet"));
+        S3Spec spec = specOf(scope);
+        Context context = vertx.getOrCreateContext();
+        return onContext(context, () -> ensureTables().compose(v -> documents.tenant(pool, scope.tenant()))
+                .compose(row -> new S3Purge(pool, documents, data, retry(context, spec), scope, row.id()).run())
+                .onSuccess(r -> LOG.info("S3 purge tenant={}: {} shared-bucket objects deleted, {} kept",
+                        scope.tenant(), r.removed(), r.kept())));
     }
 
     // ---- shared ----
+
+    private S3Spec specOf(TenantScope scope) {
+        return scope.spec() instanceof S3Spec spec ? spec : defaults;
+    }
+
+    private static S3Retry retry(Context context, S3Spec spec) {
+        return S3Retry.standard(context, new AdaptiveWindow(spec.copyConcurrency(), 100));
+    }
 
     ObjectCopier.Options copyOptions(S3Spec spec, Supplier<Future<Void>> kmsPermit, Runnable onKmsThrottled) {
         return ObjectCopier.Options.of(spec, kmsPermit, onKmsThrottled);
