@@ -13,6 +13,7 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -151,7 +152,8 @@ public final class BucketProvisioner {
         CompletableFuture<NamedBucket> named = tenant.recordedBucket() != null
                 ? useRecorded(tenant)
                 : findOrCreate(tenant, 0);
-        return named.thenCompose(b -> applyControls(b.name(), tenant)
+        // A bucket that existed already (a re-run, a resumed run) only gets the controls that are not in place.
+        return named.thenCompose(b -> (b.created() ? applyControls(b.name(), tenant) : repairControls(b.name(), tenant))
                 .thenApply(report -> new ProvisionResult(b.name(), b.attempt(), b.created(), report)))
                 .thenApply(result -> {
                     enforce(result.report());
@@ -161,7 +163,16 @@ public final class BucketProvisioner {
 
     /** Applies and verifies every control on an existing bucket; the report is not judged (see {@link #enforce}). */
     public CompletableFuture<BucketReport> applyControls(String bucket, TenantBucket tenant) {
-        return controls(true, bucket, tenant);
+        return controls(Step.APPLY, bucket, tenant);
+    }
+
+    /**
+     * Reads every control back and applies only those that are not in place (then reads them back again). A bucket
+     * that is already right gets no writes, which also keeps S3Mock 4.7 intact: it loses a bucket's objects when
+     * versioning or lifecycle is put again on a bucket that has some.
+     */
+    public CompletableFuture<BucketReport> repairControls(String bucket, TenantBucket tenant) {
+        return controls(Step.REPAIR, bucket, tenant);
     }
 
     /**
@@ -170,23 +181,31 @@ public final class BucketProvisioner {
      * read as FAILED.
      */
     public CompletableFuture<BucketReport> checkControls(String bucket, TenantBucket tenant) {
-        return controls(false, bucket, tenant);
+        return controls(Step.CHECK, bucket, tenant);
     }
 
-    private CompletableFuture<BucketReport> controls(boolean apply, String bucket, TenantBucket tenant) {
-        List<Supplier<CompletableFuture<ControlResult>>> steps = List.of(
-                () -> publicAccessBlock(apply, bucket),
-                () -> encryption(apply, bucket),
-                () -> versioning(apply, bucket),
-                () -> lifecycle(apply, bucket),
-                () -> cors(apply, bucket),
-                () -> policy(apply, bucket),
-                () -> logging(apply, bucket),
-                () -> tagging(apply, bucket, tenant));
+    /** What {@link #controls} does with each control. */
+    private enum Step { APPLY, CHECK, REPAIR }
+
+    private CompletableFuture<BucketReport> controls(Step mode, String bucket, TenantBucket tenant) {
+        List<Function<Boolean, CompletableFuture<ControlResult>>> steps = List.of(
+                apply -> publicAccessBlock(apply, bucket),
+                apply -> encryption(apply, bucket),
+                apply -> versioning(apply, bucket),
+                apply -> lifecycle(apply, bucket),
+                apply -> cors(apply, bucket),
+                apply -> policy(apply, bucket),
+                apply -> logging(apply, bucket),
+                apply -> tagging(apply, bucket, tenant));
         List<ControlResult> results = new ArrayList<>();
         CompletableFuture<Void> chain = CompletableFuture.completedFuture(null);
-        for (Supplier<CompletableFuture<ControlResult>> step : steps) {
-            chain = chain.thenCompose(ignored -> step.get()).thenAccept(results::add);
+        for (Function<Boolean, CompletableFuture<ControlResult>> step : steps) {
+            chain = chain.thenCompose(ignored -> switch (mode) {
+                case APPLY -> step.apply(true);
+                case CHECK -> step.apply(false);
+                case REPAIR -> step.apply(false).thenCompose(found -> found.state().acceptableInStrictMode()
+                        ? CompletableFuture.completedFuture(found) : step.apply(true));
+            }).thenAccept(results::add);
         }
         return chain.thenApply(ignored -> {
             results.sort(Comparator.comparing(ControlResult::control));

@@ -124,7 +124,7 @@ public final class DocumentsTable {
         }
         return sql.preparedQuery("SELECT " + COLUMNS + " FROM " + tables.documents() + " d"
                         + " WHERE d.tenant_id = $1 AND d.id = ANY($2)")
-                .execute(Tuple.of(tenantId, ids.toArray(new Long[0])))
+                .execute(Tuple.tuple().addValue(tenantId).addValue(ids.toArray(new Long[0])))
                 .map(DocumentsTable::docs);
     }
 
@@ -258,7 +258,7 @@ public final class DocumentsTable {
                 + " WHERE m.tenant_id = $1 RETURNING documents_migrated";
         String remaining = "SELECT count(*) FROM " + tables.documents() + " WHERE tenant_id = $1"
                 + " AND silo_status = 'COPIED'";
-        return sql.preparedQuery(reset).execute(Tuple.of(tenantId, keep.toArray(new Long[0])))
+        return sql.preparedQuery(reset).execute(Tuple.tuple().addValue(tenantId).addValue(keep.toArray(new Long[0])))
                 .compose(ignored -> sql.preparedQuery(recount).execute(Tuple.of(tenantId)))
                 .compose(ignored -> sql.preparedQuery(remaining).execute(Tuple.of(tenantId)))
                 .compose(rows -> {
@@ -275,7 +275,7 @@ public final class DocumentsTable {
         }
         return sql.preparedQuery("UPDATE " + tables.documents() + " SET silo_source_purged_at = now()"
                         + " WHERE tenant_id = $1 AND id = ANY($2) AND silo_source_purged_at IS NULL")
-                .execute(Tuple.of(tenantId, ids.toArray(new Long[0]))).mapEmpty();
+                .execute(Tuple.tuple().addValue(tenantId).addValue(ids.toArray(new Long[0]))).mapEmpty();
     }
 
     private Future<Void> setTenantStatus(SqlClient sql, long tenantId, String status) {

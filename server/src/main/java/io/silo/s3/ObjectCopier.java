@@ -7,10 +7,14 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.IntFunction;
 import java.util.function.Supplier;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.CopyObjectRequest;
+import software.amazon.awssdk.services.s3.model.CopyObjectResponse;
+import software.amazon.awssdk.services.s3.model.CopyObjectResult;
 import software.amazon.awssdk.services.s3.model.CreateMultipartUploadRequest;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.services.s3.model.MetadataDirective;
@@ -186,7 +190,17 @@ public final class ObjectCopier {
                 : Future.fromCompletionStage(options.kmsPermit().get().toCompletionStage(), retry.context());
     }
 
-    private <T> Future<T> withKms(String what, Supplier<java.util.concurrent.CompletableFuture<T>> request) {
+    /**
+     * The target object, when an earlier attempt whose answer was lost (a reset after the request went out) did
+     * write it: a retry then takes it instead of copying again, which would add a version. Null otherwise.
+     */
+    private CompletableFuture<HeadObjectResponse> landed(String bucket, String key, HeadObjectResponse source) {
+        return s3.headObject(b -> b.bucket(bucket).key(key)).handle((target, e) -> target != null
+                && Objects.equals(target.contentLength(), source.contentLength())
+                && etag(source.eTag()).equals(target.metadata().get(SOURCE_ETAG_META)) ? target : null);
+    }
+
+    private <T> Future<T> withKms(String what, IntFunction<CompletableFuture<T>> request) {
         return kmsPermit().compose(v -> retry.call(what, request)).onFailure(e -> {
             if (S3Errors.code(e).startsWith("KMS.Throttling") || S3Errors.unwrap(e).getMessage() != null
                     && S3Errors.unwrap(e).getMessage().contains("KMS.ThrottlingException")) {
@@ -212,7 +226,12 @@ public final class ObjectCopier {
         }
         encryption(request);
         CopyObjectRequest built = request.build();
-        return withKms("CopyObject", () -> s3.copyObject(built)).map(r -> new Result(Kind.COPIED, r.versionId(),
+        IntFunction<CompletableFuture<CopyObjectResponse>> send = attempt -> attempt == 0 ? s3.copyObject(built)
+                : landed(bucket, key, source).thenCompose(found -> found != null
+                ? CompletableFuture.completedFuture(CopyObjectResponse.builder().versionId(found.versionId())
+                .copyObjectResult(CopyObjectResult.builder().eTag(found.eTag()).build()).build())
+                : s3.copyObject(built));
+        return withKms("CopyObject", send).map(r -> new Result(Kind.COPIED, r.versionId(),
                 etag(r.copyObjectResult().eTag()), etag(source.eTag()), source.versionId(), source.contentLength(),
                 null, null, null));
     }
@@ -246,7 +265,7 @@ public final class ObjectCopier {
         CreateMultipartUploadRequest built = create.build();
         String sourceVersion = source.versionId() != null && !"null".equals(source.versionId())
                 ? source.versionId() : null;
-        return withKms("CreateMultipartUpload", () -> s3.createMultipartUpload(built)).compose(upload -> {
+        return withKms("CreateMultipartUpload", attempt -> s3.createMultipartUpload(built)).compose(upload -> {
             String uploadId = upload.uploadId();
             long size = source.contentLength();
             long partSize = options.partSize();
@@ -255,7 +274,7 @@ public final class ObjectCopier {
                 int number = i + 1;
                 long first = (long) i * partSize;
                 long last = Math.min(size, first + partSize) - 1;
-                parts.add(withKms("UploadPartCopy", () -> s3.uploadPartCopy(b -> {
+                parts.add(withKms("UploadPartCopy", attempt -> s3.uploadPartCopy(b -> {
                     b.sourceBucket(doc.bucket()).sourceKey(doc.key()).copySourceIfMatch(source.eTag())
                             .copySourceRange("bytes=" + first + "-" + last)
                             .destinationBucket(bucket).destinationKey(key).uploadId(uploadId).partNumber(number);
@@ -270,17 +289,28 @@ public final class ObjectCopier {
                         for (Future<CompletedPart> p : parts) {
                             done.add(p.result());
                         }
-                        return retry.call("CompleteMultipartUpload", () -> s3.completeMultipartUpload(b -> b
-                                .bucket(bucket).key(key).uploadId(uploadId).multipartUpload(m -> m.parts(done))));
+                        // A lost answer to Complete leaves the upload gone (a retry gets NoSuchUpload) and the
+                        // object in place: look for it before completing again.
+                        return retry.call("CompleteMultipartUpload", (IntFunction<CompletableFuture<Result>>) attempt ->
+                                (attempt == 0 ? CompletableFuture.<HeadObjectResponse>completedFuture(null)
+                                        : landed(bucket, key, source)).thenCompose(found -> found != null
+                                        ? CompletableFuture.completedFuture(copied(found.versionId(), found.eTag(),
+                                        source))
+                                        : s3.completeMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId)
+                                        .multipartUpload(m -> m.parts(done)))
+                                        .thenApply(r -> copied(r.versionId(), r.eTag(), source))));
                     })
-                    .map(r -> new Result(Kind.COPIED, r.versionId(), etag(r.eTag()), etag(source.eTag()),
-                            source.versionId(), size, null, null, null))
                     .recover(e -> {
                         // Best effort: the bucket's lifecycle aborts what is left after 7 days, and rollback too.
                         s3.abortMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId));
                         return Future.failedFuture(e);
                     });
         });
+    }
+
+    private static Result copied(String versionId, String etag, HeadObjectResponse source) {
+        return new Result(Kind.COPIED, versionId, etag(etag), etag(source.eTag()), source.versionId(),
+                source.contentLength(), null, null, null);
     }
 
     /** An ETag without its quotes. */

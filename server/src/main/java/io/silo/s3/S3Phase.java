@@ -21,6 +21,7 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -230,10 +231,10 @@ public final class S3Phase implements Phase {
                         String bucket = present ? recorded : null;
                         Future<BucketReport> controls = bucket == null ? Future.succeededFuture(null)
                                 : await(context, provisioner(spec, BucketProvisioner.Journal.NONE)
-                                .checkControls(bucket, tenantBucket(scope.tenant(), bucket)))
-                                .compose(report -> buckets.controls(bucket, report).map(report));
+                                .checkControls(bucket, tenantBucket(scope.tenant(), bucket)));
+                        Set<BucketControl> unsupported = entry.map(TenantBuckets.Entry::unsupported).orElse(Set.of());
                         return controls.compose(report -> new S3Verifier(pool, documents, data,
-                                retry(context, spec), scope, row.id(), bucket).run(report, spec.strict()));
+                                retry(context, spec), scope, row.id(), bucket).run(report, unsupported, spec.strict()));
                     });
                 })));
     }

@@ -7,6 +7,7 @@ import io.vertx.core.Promise;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
 import java.util.function.Supplier;
 
 /**
@@ -55,16 +56,24 @@ public final class S3Retry {
 
     /** Sends {@code request} (a fresh request per attempt); call from {@link #context()}. */
     public <T> Future<T> call(String what, Supplier<CompletableFuture<T>> request) {
+        return call(what, attempt -> request.get());
+    }
+
+    /**
+     * Like {@link #call(String, Supplier)}, telling the request which attempt it is (0 first): a write whose answer
+     * was lost may have happened, so a retry can look before it writes again.
+     */
+    public <T> Future<T> call(String what, IntFunction<CompletableFuture<T>> request) {
         Promise<T> result = Promise.promise();
         attempt(what, request, 0, result);
         return result.future();
     }
 
-    private <T> void attempt(String what, Supplier<CompletableFuture<T>> request, int attempt, Promise<T> result) {
+    private <T> void attempt(String what, IntFunction<CompletableFuture<T>> request, int attempt, Promise<T> result) {
         window.acquire().onComplete(ignored -> {
             CompletableFuture<T> sent;
             try {
-                sent = request.get();
+                sent = request.apply(attempt);
             } catch (RuntimeException e) {
                 window.release();
                 result.fail(e);

@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
@@ -65,16 +66,21 @@ final class S3Verifier {
     }
 
     /**
-     * Verifies; {@code controls} is the bucket's control report read back now (null when there is no bucket), and
-     * {@code strict} whether an unsupported control is a problem. Call on the retry's context.
+     * Verifies; {@code controls} is the bucket's control report read back now (null when there is no bucket),
+     * {@code unsupportedAtProvisioning} the controls the endpoint refused as unknown when the bucket was provisioned,
+     * and {@code strict} whether an unsupported control is a problem. Call on the retry's context.
      */
-    Future<Phase.Verified> run(BucketReport controls, boolean strict) {
+    Future<Phase.Verified> run(BucketReport controls, Set<BucketControl> unsupportedAtProvisioning, boolean strict) {
         if (controls != null) {
             for (ControlResult c : controls.controls()) {
                 if (c.state().acceptableInStrictMode()) {
                     continue;
                 }
-                boolean accepted = !strict && c.state() == ControlState.UNSUPPORTED_BY_ENDPOINT;
+                // An endpoint that never implemented a control often reads it back as something (S3Mock answers a
+                // GET ?policy with its bucket listing): what the put said when the bucket was made is the answer.
+                boolean unsupported = c.state() == ControlState.UNSUPPORTED_BY_ENDPOINT
+                        || unsupportedAtProvisioning.contains(c.control());
+                boolean accepted = !strict && unsupported;
                 report(accepted ? CONTROL_UNSUPPORTED : CONTROL_OFF, bucket, c.control().name(),
                         c.control() + " is " + c.state() + (c.detail().isEmpty() ? "" : " (" + c.detail() + ")"),
                         accepted);

@@ -6,7 +6,9 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
 import io.vertx.sqlclient.Tuple;
+import java.util.EnumSet;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -24,6 +26,20 @@ public final class TenantBuckets {
                         Integer attempt, JsonArray controls) {
         public boolean live() {
             return !"DELETED".equals(state);
+        }
+
+        /** The controls the endpoint refused as unknown when the bucket was provisioned. */
+        public Set<BucketControl> unsupported() {
+            Set<BucketControl> out = EnumSet.noneOf(BucketControl.class);
+            if (controls != null) {
+                for (Object o : controls) {
+                    if (o instanceof JsonObject c
+                            && ControlState.UNSUPPORTED_BY_ENDPOINT.name().equals(c.getString("state"))) {
+                        out.add(BucketControl.valueOf(c.getString("control")));
+                    }
+                }
+            }
+            return out;
         }
     }
 
@@ -89,12 +105,6 @@ public final class TenantBuckets {
                 .execute(Tuple.of(result.bucket(), tenant, result.created(), result.attempt(),
                         controlsJson(result.report())))
                 .mapEmpty();
-    }
-
-    /** Stores the controls as last read back (verify, status). */
-    public Future<Void> controls(String bucket, BucketReport report) {
-        return pool.preparedQuery("UPDATE " + table + " SET controls = $2, updated_at = now() WHERE bucket = $1")
-                .execute(Tuple.of(bucket, controlsJson(report))).mapEmpty();
     }
 
     /** The bucket is gone (rollback deleted it, or the preflight removed its probe). */
