@@ -51,6 +51,28 @@ public final class SiloConfig {
     add(s, "s3.sharedBucket", Setting.Type.STRING, "dataroom-v2-demo-company-documents",
         v -> ((String) v).matches("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "an S3 bucket name", false);
     add(s, "s3.pathStyle", Setting.Type.BOOL, false, null, "", false);
+    add(s, "s3.accessKeyId", Setting.Type.STRING, "", null, "", true);
+    add(s, "s3.secretAccessKey", Setting.Type.STRING, "", null, "", true);
+    add(s, "s3.bucketPrefix", Setting.Type.STRING, "dataroom-saas",
+        v -> ((String) v).matches("[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?"), "lowercase letters, digits and inner hyphens", false);
+    add(s, "s3.encryption", Setting.Type.STRING, "AES256", v -> v.equals("AES256") || v.equals("aws:kms"),
+        "AES256 or aws:kms", false);
+    add(s, "s3.kmsKeyId", Setting.Type.STRING, "", v -> ((String) v).matches("[A-Za-z0-9:/_.-]{0,2048}"),
+        "a KMS key id, alias or ARN", false);
+    add(s, "s3.bucketKey", Setting.Type.BOOL, true, null, "", false);
+    add(s, "s3.strict", Setting.Type.BOOL, true, null, "", false);
+    add(s, "s3.copyConcurrency", Setting.Type.INT, 64, v -> (int) v >= 1 && (int) v <= 512, "1-512", false);
+    add(s, "s3.batchSize", Setting.Type.INT, 200, v -> (int) v >= 1 && (int) v <= 10000, "1-10000", false);
+    add(s, "s3.multipartThresholdMb", Setting.Type.INT, 5120, v -> (int) v >= 5 && (int) v <= 5120, "5-5120", false);
+    add(s, "s3.partSizeMb", Setting.Type.INT, 256, v -> (int) v >= 5 && (int) v <= 5120, "5-5120", false);
+    add(s, "s3.corsOrigins", Setting.Type.STRING_LIST, List.of(),
+        v -> ((List<?>) v).stream().allMatch(o -> o.toString().matches("https?://[^/\\s]+")),
+        "a list of origins like https://app.example.com", false);
+    add(s, "s3.logBucket", Setting.Type.STRING, "",
+        v -> ((String) v).isEmpty() || ((String) v).matches("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "an S3 bucket name", false);
+    add(s, "s3.logPrefix", Setting.Type.STRING, "s3-access/", v -> ((String) v).length() <= 200, "at most 200 characters",
+        false);
+    add(s, "s3.costCentre", Setting.Type.STRING, "", v -> ((String) v).length() <= 256, "at most 256 characters", false);
 
     add(s, "kms.defaultProvider", Setting.Type.STRING, "local", v -> ((String) v).matches("(local|kmip|aws|azure|gcp)(:[A-Za-z0-9_-]+)?"),
         "local, kmip, aws, azure or gcp, optionally :name", false);

@@ -129,7 +129,8 @@ public final class Database implements AutoCloseable {
         "silo_schema", tables.siloSchema(),
         "tenants_table", tables.tenants(),
         "tenants_index", tables.tenantsSlugIndex(),
-        "documents_table", tables.documents());
+        "documents_table", tables.documents(),
+        "app_schema", tables.appSchema());
   }
 
   public Pool pool() {

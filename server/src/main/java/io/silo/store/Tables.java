@@ -21,6 +21,14 @@ public record Tables(String siloSchema, String tenants, String documents) {
     return table.contains(".") ? table : "public." + table;
   }
 
+  /**
+   * The schema of the application's tenants table ({@code public} for {@code public.tenants}): Silo's tracking
+   * tables that the application's own queries join ({@code s3_migrations}, {@code tenant_usage}) live beside it.
+   */
+  public String appSchema() {
+    return tenants.substring(0, tenants.indexOf('.'));
+  }
+
   /** Name of Silo's unique index on the tenants table's slug, placed beside that table. */
   public String tenantsSlugIndex() {
     String bare = tenants.contains(".") ? tenants.substring(tenants.indexOf('.') + 1) : tenants;
