@@ -144,6 +144,7 @@ final class DevCommand implements Callable<Integer> {
     settings.put("postgres.user", stack.postgres().user());
     settings.put("postgres.password", stack.postgres().password());
     settings.put("mongo.uri", stack.mongo().connectionString());
+    settings.put("s3.enabled", true);
     settings.put("s3.endpoint", stack.s3().endpoint().toString());
     settings.put("s3.region", stack.s3().region().id());
     settings.put("s3.pathStyle", true);

@@ -24,7 +24,11 @@ import io.silo.api.MigrationEndpoint;
 import io.silo.config.ConfigException;
 import io.silo.jobs.JobDefinition;
 import io.silo.jobs.PhaseName;
+import io.silo.jobs.Phase;
+import io.silo.jobs.PhaseSpec;
 import io.silo.jobs.Phases;
+import io.silo.s3.S3Phase;
+import io.silo.s3.S3Spec;
 import io.silo.keys.KeysPhase;
 import io.silo.mongo.MongoPhase;
 import io.silo.mongo.MongoSpec;
@@ -57,6 +61,7 @@ import io.vertx.ext.web.handler.CorsHandler;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -87,7 +92,15 @@ public final class SiloServer {
   private boolean shuttingDown;
 
   /** The migration engine and the resources it owns, when MongoDB is configured. */
-  record MigrationRuntime(MigrationEngine engine, MigrationMongo mongo) {
+  record MigrationRuntime(MigrationEngine engine, MigrationMongo mongo, S3Phase s3) {
+    /** Closes the data-path clients (after the engine stopped). */
+    void close() {
+      mongo.close();
+      if (s3 != null) {
+        s3.close();
+      }
+    }
+
   }
 
   private SiloServer(Vertx vertx, SiloConfig config, Database database, HttpServer http, HealthEndpoint health,
@@ -245,7 +258,7 @@ public final class SiloServer {
         })
         .onFailure(failure -> {
           if (runtime != null) {
-            runtime.mongo().close();
+            runtime.close();
           }
           database.close();
           if (keyVault != null) {
@@ -278,19 +291,29 @@ public final class SiloServer {
     WorkerExecutor dataWorkers = vertx.createSharedWorkerExecutor("silo-verify",
         config.integer("migration.maxConcurrentJobs") + config.integer("verify.maxStreams"));
     // The phases a migration runs, in order; a new phase is one more entry here.
-    Phases phases = new Phases(List.of(
+    S3Phase s3 = config.bool("s3.enabled") ? S3Phase.create(vertx, config, database) : null;
+    List<Phase> ordered = new ArrayList<>(List.of(
         new KeysPhase(keys),
         new MongoPhase(vertx, mongo, keyVault.mongo(), keyVault.encryption(), dataWorkers)));
+    if (s3 != null) {
+      ordered.add(s3);
+    }
+    Phases phases = new Phases(ordered);
+    Map<PhaseName, PhaseSpec> defaultParts = new EnumMap<>(PhaseName.class);
+    defaultParts.put(PhaseName.MONGO, defaults);
+    if (s3 != null) {
+      defaultParts.put(PhaseName.S3, S3Spec.defaults(config));
+    }
     MigrationEngine engine = new MigrationEngine(vertx, store, bus, phases, migrationMetrics,
         new MigrationEngine.Settings(config.integer("migration.maxConcurrentJobs"), config.integer("jobs.leaseSeconds"),
             config.integer("jobs.pollMillis"), config.bool("migration.verifyAfterCopy")));
     Migrations migrations = new Migrations(vertx, store, tenantStore, bus, phases,
-        JobDefinition.of(PhaseName.MONGO, defaults), engine::wake);
+        new JobDefinition(defaultParts), engine::wake);
     // API verifies get at most verify.maxStreams workers, so the engine's VERIFY phases always find one free.
     new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"),
         config.string("mongo.keyVaultNamespace"), new StreamLimits(config.integer("verify.maxStreams"),
         config.integer("grpc.streamStallSeconds") * 1000L), access).bind(grpc);
-    return new MigrationRuntime(engine, mongo);
+    return new MigrationRuntime(engine, mongo, s3);
   }
 
   private static void dispatch(AuthGate auth, ReadinessGate gate, GrpcServer grpc,
@@ -383,7 +406,7 @@ public final class SiloServer {
     return runs.compose(v -> http.shutdown(config.integer("grpc.shutdownGraceSeconds"), TimeUnit.SECONDS))
         .eventually(() -> {
           if (migration != null) {
-            migration.mongo().close();
+            migration.close();
           }
           database.close();
           if (keyVault != null) {

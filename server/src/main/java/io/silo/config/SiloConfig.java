@@ -45,6 +45,7 @@ public final class SiloConfig {
     add(s, "mongo.keyVaultNamespace", Setting.Type.STRING, "encryption.__keyVault",
         v -> NAMESPACE.matcher((String) v).matches(), "db.collection", false);
 
+    add(s, "s3.enabled", Setting.Type.BOOL, false, null, "", false);
     add(s, "s3.endpoint", Setting.Type.STRING, "", v -> ((String) v).isEmpty() || ((String) v).matches("https?://.+"),
         "an http(s) URL, or empty for AWS", false);
     add(s, "s3.region", Setting.Type.STRING, "us-east-1", v -> ((String) v).matches("[a-z0-9-]{2,32}"), "an AWS region", false);
