@@ -29,8 +29,8 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *       the copy, or a copy in place that the documents table does not record;</li>
  *   <li>{@value #OBJECT_EXTRA}: an object that is no document's copy (another tenant's, a renamed document's);</li>
  *   <li>{@value #CONTROL_OFF}: a control switched off, changed or unreadable;</li>
- *   <li>{@value #CONTROL_UNSUPPORTED}: a control the endpoint does not implement, accepted in dev mode (counted
- *       as unfit: known and allowed, not a problem); in strict mode it is CONTROL_OFF.</li>
+ *   <li>{@value #CONTROL_UNSUPPORTED}: a control the endpoint does not implement, accepted in dev mode (streamed
+ *       as a warning and not counted, so the verification stays clean); in strict mode it is CONTROL_OFF.</li>
  * </ul>
  */
 final class S3Verifier {
@@ -93,6 +93,11 @@ final class S3Verifier {
     }
 
     private void report(String kind, String item, String field, String message, boolean unfitFinding) {
+        if (kind.equals(CONTROL_UNSUPPORTED)) {
+            // Shown, never counted: dev mode accepts what the endpoint cannot do, so the verification stays clean.
+            scope.sink().finding(new Finding(PhaseName.S3, kind, item, field, message));
+            return;
+        }
         findings.incrementAndGet();
         if (unfitFinding) {
             unfit.incrementAndGet();
