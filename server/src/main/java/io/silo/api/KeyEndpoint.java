@@ -192,7 +192,10 @@ public final class KeyEndpoint {
         throw GrpcErrors.invalidArgument("pending_window_days", "must be " + MIN_PENDING_DAYS + "-" + MAX_PENDING_DAYS
             + " (AWS deletes the key after this grace period); got " + days);
       }
-      Validation.confirmation("confirm", request.getConfirm());
+      if (request.getConfirm().isEmpty()) {
+        throw GrpcErrors.invalidArgument("confirm", "is required and must equal master_key's key");
+      }
+      Validation.boundedText("confirm", request.getConfirm(), Validation.MAX_DESCRIPTOR_JSON);
       String key = descriptorKey(request.getMasterKey().getDescriptorJson());
       if (!request.getConfirm().equals(key)) {
         throw GrpcErrors.failedPrecondition("confirm must equal master_key's key '" + key + "' to retire it");

@@ -12,10 +12,10 @@ public record AltNameTemplate(String prefix, String placeholder, String suffix) 
 
   public static final String SLUG = "{slug}";
   public static final String ID = "{id}";
-  public static final AltNameTemplate DEFAULT = parse("tenant-{slug}");
-
-  // Literal text stays to characters that need no escaping in a query or a page token.
+  // Literal text stays to characters that need no escaping in a query or a page token. Declared before DEFAULT,
+  // which parse() builds with it during class initialisation.
   private static final Pattern LITERAL = Pattern.compile("[A-Za-z0-9_.:/-]*");
+  public static final AltNameTemplate DEFAULT = parse("tenant-{slug}");
 
   /** Parses a template; IllegalArgumentException says what is wrong. */
   public static AltNameTemplate parse(String template) {
