@@ -95,10 +95,12 @@ public final class SiloConfig {
     add(s, "kms.keyExpirationSeconds", Setting.Type.INT, 15, v -> (int) v >= 1 && (int) v <= 3600, "1-3600", false);
     add(s, "kms.budget.ratePerSecond", Setting.Type.INT, 50, v -> (int) v >= 1 && (int) v <= 100000, "1-100000", false);
     add(s, "kms.budget.maxWaiters", Setting.Type.INT, 10000, v -> (int) v >= 1, "at least 1", false);
-    add(s, "kms.budget.controlRatePerSecond", Setting.Type.INT, 5, v -> (int) v >= 1 && (int) v <= 10000, "1-10000",
-        false);
-    add(s, "kms.budget.controlReadRatePerSecond", Setting.Type.INT, 50, v -> (int) v >= 1 && (int) v <= 100000,
-        "1-100000", false);
+    // AWS allows 5 CreateKey (and CreateAlias, TagResource, ScheduleKeyDeletion) per second; 4.75 keeps a margin so
+    // that timing jitter between Silo and AWS does not turn a full second into a throttle.
+    add(s, "kms.budget.controlRatePerSecond", Setting.Type.NUMBER, 4.75,
+        v -> (double) v >= 0.1 && (double) v <= 10000, "0.1-10000", false);
+    add(s, "kms.budget.controlReadRatePerSecond", Setting.Type.NUMBER, 50.0,
+        v -> (double) v >= 0.1 && (double) v <= 100000, "0.1-100000", false);
 
     add(s, "migration.sourceNamespace", Setting.Type.STRING, "legacy.patients", v -> ((String) v).contains("."),
         "<database>.<collection>", false);
@@ -171,6 +173,10 @@ public final class SiloConfig {
 
   public int integer(String key) {
     return (Integer) get(key);
+  }
+
+  public double number(String key) {
+    return (Double) get(key);
   }
 
   public boolean bool(String key) {

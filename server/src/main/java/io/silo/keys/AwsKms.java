@@ -90,9 +90,9 @@ public final class AwsKms implements AutoCloseable {
 
   /** One attempt, no budget and no retry. */
   <T> Future<T> send(AwsLocation at, Function<KmsAsyncClient, CompletableFuture<T>> request) {
-    KmsAsyncClient client = client(at);
     Context context = vertx.getOrCreateContext();
-    return workers.<CompletableFuture<T>>executeBlocking(() -> request.apply(client), false)
+    // On a worker: building a client, and signing (which may fetch credentials), can block.
+    return workers.<CompletableFuture<T>>executeBlocking(() -> request.apply(client(at)), false)
         .compose(pending -> Future.fromCompletionStage(pending, context))
         .recover(failure -> Future.failedFuture(unwrap(failure)));
   }

@@ -116,6 +116,8 @@ public final class KmsBudget {
   private record Waiter(int permits, Promise<Void> promise) {}
 
   private static final double NANOS_PER_SECOND = 1e9;
+  // How much of a permit a late drain timer may carry over while callers are queued; see refill().
+  private static final double CARRY = 0.1;
 
   /** Data-path budgets (libmongocrypt's Encrypt/Decrypt/GenerateDataKey) carry this in their {@code plane} tag. */
   public static final String DATA_PLANE = "data";
@@ -316,10 +318,17 @@ public final class KmsBudget {
     return Math.min(permits, settings.burstPermits());
   }
 
+  /**
+   * Adds the permits earned since the last refill, up to the burst. While callers are queued, up to {@link #CARRY}
+   * of a permit more is kept: a drain timer that fires late (a busy event loop) would otherwise lose that lateness
+   * for good, and at a few permits a second every late timer costs rate. The carry never lets a grant come earlier
+   * than a bucket without timer delays would have allowed it, so no window sees more than burst + 0.1 + rate x length.
+   */
   private void refill(long now) {
     long elapsed = now - lastRefillNanos;
     if (elapsed > 0) {
-      tokens = Math.min(settings.burstPermits(), tokens + elapsed * rate / NANOS_PER_SECOND);
+      double cap = waiters.isEmpty() ? settings.burstPermits() : settings.burstPermits() + CARRY;
+      tokens = Math.min(cap, tokens + elapsed * rate / NANOS_PER_SECOND);
       lastRefillNanos = now;
     }
   }

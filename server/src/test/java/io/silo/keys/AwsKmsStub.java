@@ -103,6 +103,7 @@ final class AwsKmsStub implements AutoCloseable {
   private final Map<String, ArrayDeque<Long>> windowByTarget = new ConcurrentHashMap<>();
   private final Map<String, AtomicLong> throttledByTarget = new ConcurrentHashMap<>();
   private final Map<String, List<Long>> servedByTarget = new ConcurrentHashMap<>();
+  private final Map<String, List<Long>> throttledAtByTarget = new ConcurrentHashMap<>();
 
   private volatile int limitPerSecond = Integer.MAX_VALUE;
   private volatile ThrottleMode mode = ThrottleMode.AWS_THROTTLING_EXCEPTION;
@@ -263,7 +264,16 @@ final class AwsKmsStub implements AutoCloseable {
 
   /** Arrival times (nanoTime) of the served requests of one operation. */
   List<Long> served(String operation) {
-    List<Long> times = servedByTarget.get("TrentService." + operation);
+    return times(servedByTarget, operation);
+  }
+
+  /** Arrival times (nanoTime) of the throttled requests of one operation. */
+  List<Long> throttledAt(String operation) {
+    return times(throttledAtByTarget, operation);
+  }
+
+  private static List<Long> times(Map<String, List<Long>> byTarget, String operation) {
+    List<Long> times = byTarget.get("TrentService." + operation);
     if (times == null) {
       return List.of();
     }
@@ -306,6 +316,7 @@ final class AwsKmsStub implements AutoCloseable {
     byTarget.clear();
     arrivals.clear();
     throttledByTarget.clear();
+    throttledAtByTarget.clear();
     servedByTarget.clear();
     windowByTarget.clear();
     synchronized (servedWindow) {
@@ -332,6 +343,10 @@ final class AwsKmsStub implements AutoCloseable {
       if (random.nextDouble() < throttleFraction || overLimit(now) || overLimit(target, now)) {
         throttled.incrementAndGet();
         throttledByTarget.computeIfAbsent(target, t -> new AtomicLong()).incrementAndGet();
+        List<Long> at = throttledAtByTarget.computeIfAbsent(target, t -> new ArrayList<>());
+        synchronized (at) {
+          at.add(now);
+        }
         switch (mode) {
           case AWS_THROTTLING_EXCEPTION -> error(req, 400, "ThrottlingException", "Rate exceeded");
           case HTTP_429 -> error(req, 429, "TooManyRequestsException", "Too Many Requests");
