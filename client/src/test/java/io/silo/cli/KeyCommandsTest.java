@@ -340,7 +340,7 @@ class KeyCommandsTest {
   void keysAloneIsAUsageError() {
     CliRun run = silo("keys");
     assertThat(run.exitCode()).isEqualTo(2);
-    assertThat(run.err()).startsWith("silo: Missing command: choose one of [create, list, rotate, shred]");
+    assertThat(run.err()).startsWith("silo: Missing command: choose one of [create, list, rotate, shred, retire-cmk]");
   }
 
   // --- AWS: tenant CMKs and retiring master keys ---
