@@ -42,13 +42,18 @@ import io.silo.mongo.EncryptionPlan;
 import io.silo.mongo.MigrationMongo;
 import io.silo.mongo.MongoCopyPipeline;
 import io.silo.config.SiloConfig;
+import io.silo.keys.AwsKms;
+import io.silo.keys.AwsKmsPreflight;
 import io.silo.keys.KeyVaultClients;
 import io.silo.keys.KmsBudget;
 import io.silo.keys.KmsBudgets;
 import io.silo.keys.KmsProviders;
+import io.silo.keys.KmsRetry;
+import io.silo.keys.TenantCmks;
 import io.silo.keys.TenantKeys;
 import io.silo.store.KeyAuditStore;
 import io.silo.store.Database;
+import io.silo.store.TenantCmkStore;
 import io.silo.store.TenantStore;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -191,10 +196,22 @@ public final class SiloServer {
       KeyAuditStore audit = new KeyAuditStore(database.pool(), database.tables());
       KmsBudgets budgets = new KmsBudgets(vertx, metrics, (provider, region) ->
           KmsBudget.Settings.of(config.integer("kms.budget.ratePerSecond"))
+              .withMaxWaiters(config.integer("kms.budget.maxWaiters")),
+          operation -> KmsBudget.Settings.of(config.number(AwsKms.isReadOperation(operation)
+                  ? "kms.budget.controlReadRatePerSecond" : "kms.budget.controlRatePerSecond"))
               .withMaxWaiters(config.integer("kms.budget.maxWaiters")));
-      TenantKeys keys = new TenantKeys(vertx, vertx.createSharedWorkerExecutor("silo-kms", 8), keyVault.mongo(),
+      io.vertx.core.WorkerExecutor kmsWorkers = vertx.createSharedWorkerExecutor("silo-kms", 8);
+      TenantKeys.Aws aws = null;
+      if (kms.defaultAwsProvider().isPresent()) {
+        AwsKms awsKms = new AwsKms(vertx, kmsWorkers, kms, budgets, KmsRetry.Policy.DEFAULT);
+        keyVault.closeWith(awsKms);
+        keyVault.closeWith(kms::close);
+        aws = new TenantKeys.Aws(new AwsKmsPreflight(awsKms),
+            new TenantCmks(awsKms, new TenantCmkStore(database.pool(), database.tables()), audit), awsKms);
+      }
+      TenantKeys keys = new TenantKeys(vertx, kmsWorkers, keyVault.mongo(),
           config.string("mongo.keyVaultNamespace"), keyVault.encryption(), keyVault.fresh(), kms, budgets, audit,
-          tenantStore, config.integer("kms.keyExpirationSeconds"));
+          tenantStore, config.integer("kms.keyExpirationSeconds"), aws, KmsRetry.Policy.DEFAULT);
       new KeyEndpoint(keys, audit, access).bind(grpc);
       ready = keys.ensureIndex();
       migration = bindMigrations(vertx, config, database, keyVault, keys, tenantStore, audit, streams, metrics,

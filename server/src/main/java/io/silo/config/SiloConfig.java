@@ -89,19 +89,41 @@ public final class SiloConfig {
     add(s, "kms.kmip.keyFile", Setting.Type.STRING, "", null, "", false);
     add(s, "kms.aws.region", Setting.Type.STRING, "", v -> ((String) v).isEmpty() || ((String) v).matches("[a-z0-9-]{2,32}"),
         "an AWS region", false);
-    add(s, "kms.aws.endpoint", Setting.Type.STRING, "", v -> ((String) v).isEmpty() || ((String) v).matches("[^\\s/]+(:\\d{1,5})?"),
-        "host[:port] of a KMS endpoint override", false);
+    // One endpoint setting for both clients: the SDK gets https://host:port, libmongocrypt host:port.
+    add(s, "kms.aws.endpoint", Setting.Type.STRING, "",
+        v -> ((String) v).isEmpty() || ((String) v).matches("(https://)?[^\\s/:]+(:\\d{1,5})?/?"),
+        "host[:port] or https://host[:port] of a KMS endpoint override", false);
     add(s, "kms.aws.caFile", Setting.Type.STRING, "", null, "", false);
     add(s, "kms.aws.accessKeyId", Setting.Type.STRING, "", null, "", true);
     add(s, "kms.aws.secretAccessKey", Setting.Type.STRING, "", null, "", true);
+    add(s, "kms.aws.named", Setting.Type.STRING_LIST, List.of(),
+        v -> ((List<?>) v).stream().allMatch(o -> o.toString().matches("[A-Za-z0-9_-]+=[a-z0-9-]{2,32}")),
+        "a list of name=region entries, e.g. eu=eu-central-1 (provider aws:eu)", false);
+    add(s, "kms.aws.namedCredentials", Setting.Type.STRING_LIST, List.of(),
+        v -> ((List<?>) v).stream().allMatch(o -> o.toString().matches("[A-Za-z0-9_-]+=[^:\\s]+:\\S+")),
+        "a list of name=accessKeyId:secretAccessKey entries for named aws providers", true);
+    add(s, "kms.aws.tenantCmks", Setting.Type.BOOL, false, null, "", false);
+    add(s, "kms.aws.keyPolicyFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "kms.aws.keyTags", Setting.Type.STRING_LIST, List.of("CostCentre={slug}"),
+        v -> ((List<?>) v).stream().allMatch(o -> o.toString().matches("[^=\\s]{1,128}=.{0,256}")),
+        "a list of Key=value tag entries; {slug} and {id} are replaced by the tenant's", false);
     add(s, "kms.azure.tenantId", Setting.Type.STRING, "", null, "", false);
     add(s, "kms.azure.clientId", Setting.Type.STRING, "", null, "", false);
     add(s, "kms.azure.clientSecret", Setting.Type.STRING, "", null, "", true);
     add(s, "kms.gcp.email", Setting.Type.STRING, "", null, "", false);
     add(s, "kms.gcp.privateKey", Setting.Type.STRING, "", null, "", true);
+    add(s, "kms.keyAltNameTemplate", Setting.Type.STRING, "tenant-{slug}",
+        v -> ((String) v).matches("[A-Za-z0-9_.:/-]*\\{(slug|id)}[A-Za-z0-9_.:/-]*"),
+        "fixed text around exactly one {slug} or {id}, e.g. tenant-{slug} or tenant-{id}", false);
     add(s, "kms.keyExpirationSeconds", Setting.Type.INT, 15, v -> (int) v >= 1 && (int) v <= 3600, "1-3600", false);
     add(s, "kms.budget.ratePerSecond", Setting.Type.INT, 50, v -> (int) v >= 1 && (int) v <= 100000, "1-100000", false);
     add(s, "kms.budget.maxWaiters", Setting.Type.INT, 10000, v -> (int) v >= 1, "at least 1", false);
+    // AWS allows 5 CreateKey (and CreateAlias, TagResource, ScheduleKeyDeletion) per second; 4.75 keeps a margin so
+    // that timing jitter between Silo and AWS does not turn a full second into a throttle.
+    add(s, "kms.budget.controlRatePerSecond", Setting.Type.NUMBER, 4.75,
+        v -> (double) v >= 0.1 && (double) v <= 10000, "0.1-10000", false);
+    add(s, "kms.budget.controlReadRatePerSecond", Setting.Type.NUMBER, 50.0,
+        v -> (double) v >= 0.1 && (double) v <= 100000, "0.1-100000", false);
 
     add(s, "migration.sourceNamespace", Setting.Type.STRING, "legacy.patients", v -> ((String) v).contains("."),
         "<database>.<collection>", false);
@@ -174,6 +196,10 @@ public final class SiloConfig {
 
   public int integer(String key) {
     return (Integer) get(key);
+  }
+
+  public double number(String key) {
+    return (Double) get(key);
   }
 
   public boolean bool(String key) {
