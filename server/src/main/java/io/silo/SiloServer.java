@@ -7,6 +7,8 @@ import io.silo.api.ActiveStreams;
 import io.silo.api.GrpcWebTextGuard;
 import io.silo.auth.AccessControl;
 import io.silo.auth.AuthGate;
+import io.silo.auth.ClientCertificates;
+import io.silo.auth.TransportSecurity;
 import io.silo.api.HealthEndpoint;
 import io.silo.api.ReadinessGate;
 import io.silo.api.ReflectionEndpoint;
@@ -124,16 +126,19 @@ public final class SiloServer {
       return Future.failedFuture(new ConfigException("invalid setting '" + e.field() + "': " + e.getMessage()));
     }
     AccessControl access;
+    TransportSecurity transport;
     try {
-      // Checked before any store opens: a server that would answer without tokens must not start by accident.
+      // Checked before any store opens: a server that would answer without tokens, or in plaintext to the network,
+      // must not start by accident.
       access = AccessControl.from(config);
+      transport = TransportSecurity.from(config);
     } catch (ConfigException e) {
       return Future.failedFuture(e);
     }
     return Database.open(vertx, config).compose(database -> openKeyVault(vertx, config, kms)
         .onFailure(failure -> database.close())
         .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics, defaults,
-            new ReadinessGate(vertx, notReadyReason), new AuthGate(vertx, access))));
+            new ReadinessGate(vertx, notReadyReason), new AuthGate(vertx, access), transport)));
   }
 
   private static Future<KeyVaultClients> openKeyVault(Vertx vertx, SiloConfig config, KmsProviders kms) {
@@ -147,7 +152,7 @@ public final class SiloServer {
   private static Future<SiloServer> bindAndListen(Vertx vertx, SiloConfig config, Database database,
                                                   KeyVaultClients keyVault, KmsProviders kms,
                                                   PrometheusMeterRegistry metrics, EncryptionPlan defaults,
-                                                  ReadinessGate gate, AuthGate auth) {
+                                                  ReadinessGate gate, AuthGate auth, TransportSecurity transport) {
     ActiveStreams streams = new ActiveStreams();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
         .setScheduleDeadlineAutomatically(true)
@@ -190,13 +195,13 @@ public final class SiloServer {
     new UnimplementedEndpoints(PLANNED, unconfigured).bind(grpc);
 
     Router cors = corsRouter(vertx, config.list("grpc.corsOrigins"), grpc);
-    HttpServer http = vertx.createHttpServer(new HttpServerOptions()
-        .setHttp2ClearTextEnabled(true)
-        .setCompressionSupported(false));
+    HttpServer http = vertx.createHttpServer(transport.apply(new HttpServerOptions()
+        .setCompressionSupported(false)));
     http.requestHandler(incoming -> {
       HttpServerRequest request = GrpcWebTextGuard.guard(incoming);
       if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
-        AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"));
+        AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"),
+            ClientCertificates.subjectOf(request.connection()));
         if (!allowed.allowed()) {
           request.response().setStatusCode(401).putHeader("WWW-Authenticate", "Bearer realm=\"silo\"")
               .putHeader("content-type", "text/plain; charset=utf-8").end(allowed.message() + "\n");
@@ -229,8 +234,8 @@ public final class SiloServer {
     MigrationRuntime runtime = migration;
     return ready.compose(v -> http.listen(config.integer("grpc.port"), config.string("grpc.host")))
         .map(listening -> {
-          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics)", config.string("grpc.host"),
-              listening.actualPort());
+          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics; {})", config.string("grpc.host"),
+              listening.actualPort(), transport.describe());
           // A server that is not ready yet runs no migrations either; markReady starts the engine.
           if (runtime != null && gate.isOpen()) {
             runtime.engine().start();

@@ -24,7 +24,7 @@ public final class AuthGate {
     refusing.callHandler(request -> {
       // Decided again from the same method and header: the answer is a pure function of both.
       AccessControl.Decision decision = access.decide(request.fullMethodName(),
-          request.headers().get("authorization"));
+          request.headers().get("authorization"), ClientCertificates.subjectOf(request.connection()));
       request.handler(ignored -> { });
       request.response().fail(new StatusException(
           decision.refusal() == AccessControl.Refusal.PERMISSION_DENIED
@@ -40,7 +40,8 @@ public final class AuthGate {
 
   /** Whether the call may reach the endpoints. */
   public boolean admits(HttpServerRequest request) {
-    return access.decide(methodOf(request.path()), request.getHeader("authorization")).allowed();
+    return access.decide(methodOf(request.path()), request.getHeader("authorization"),
+        ClientCertificates.subjectOf(request.connection())).allowed();
   }
 
   /** Answers a call {@link #admits} refused, with the status and message for the caller. */
