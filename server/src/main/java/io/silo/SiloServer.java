@@ -15,6 +15,8 @@ import io.silo.api.ReflectionEndpoint;
 import io.silo.api.StreamLimits;
 import io.silo.api.TenantEndpoint;
 import io.silo.api.UnimplementedEndpoints;
+import io.silo.api.AuditEndpoint;
+import io.silo.api.v1.AuditServiceGrpcService;
 import io.silo.api.v1.KeyServiceGrpcService;
 import io.silo.api.v1.MigrationServiceGrpcService;
 import io.silo.api.v1.TenantServiceGrpcService;
@@ -40,6 +42,7 @@ import io.silo.keys.KmsBudget;
 import io.silo.keys.KmsBudgets;
 import io.silo.keys.KmsProviders;
 import io.silo.keys.TenantKeys;
+import io.silo.store.AuditStore;
 import io.silo.store.KeyAuditStore;
 import io.silo.store.Database;
 import io.silo.store.TenantStore;
@@ -163,6 +166,7 @@ public final class SiloServer {
         KeyServiceGrpcService.SERVICE_DESCRIPTOR,
         MigrationServiceGrpcService.SERVICE_DESCRIPTOR,
         UsageServiceGrpcService.SERVICE_DESCRIPTOR,
+        AuditServiceGrpcService.SERVICE_DESCRIPTOR,
         HealthProto.getDescriptor().findServiceByName("Health"),
         ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
     HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
@@ -171,6 +175,9 @@ public final class SiloServer {
     TenantStore tenantStore = new TenantStore(database.pool(), database.tables());
     AccessControl access = auth.access();
     new TenantEndpoint(tenantStore, access).bind(grpc);
+    AuditStore auditStore = new AuditStore(database.pool(), database.tables());
+    access.audit().attach(auditStore, metrics, descriptors);
+    new AuditEndpoint(auditStore, access).bind(grpc);
     Future<Void> ready = Future.succeededFuture();
     Map<String, String> unconfigured = new java.util.HashMap<>();
     MigrationRuntime migration = null;

@@ -72,7 +72,8 @@ final class WatchCall {
     this.requireTenant = requireTenant;
     this.defaultIntervalMillis = defaultIntervalMillis;
     this.context = Vertx.currentContext();
-    UnaryCalls.onMessage(request, io.silo.api.v1.MigrationServiceGrpcService.WatchMigration.decoder(), this::begin);
+    UnaryCalls.onMessage(request, io.silo.api.v1.MigrationServiceGrpcService.WatchMigration.decoder(), access,
+        this::begin);
     // A client cancel or an expired deadline shows up here only; drop the subscription so nothing leaks.
     request.errorHandler(error -> close());
     request.exceptionHandler(error -> close());

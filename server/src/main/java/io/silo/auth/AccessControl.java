@@ -43,6 +43,7 @@ public final class AccessControl {
   private final boolean disabled;
   private final boolean metricsRequireToken;
   private final boolean reflectionRequireToken;
+  private final AuditTrail audit = new AuditTrail();
 
   AccessControl(TokenRegistry tokens, ClientCertificates certificates, boolean disabled, boolean metricsRequireToken,
                 boolean reflectionRequireToken) {
@@ -78,6 +79,20 @@ public final class AccessControl {
     }
     return new AccessControl(tokens, certificates, disabled, config.bool("auth.metricsRequireToken"),
         config.bool("auth.reflectionRequireToken"));
+  }
+
+  /** The audit trail of this server's calls, which the gate and the endpoints write to. */
+  public AuditTrail audit() {
+    return audit;
+  }
+
+  /**
+   * How audit rows name the caller of a request: the principal's {@link Principal#caller()}, else
+   * {@code anonymous} or {@code invalid-token:<12 hex of its SHA-256>}.
+   */
+  public String callerName(String authorization, X500Principal subject) {
+    return principal(authorization, subject).map(Principal::caller)
+        .orElseGet(() -> AuditTrail.unknownCaller(authorization));
   }
 
   /** Whether authentication is switched off. */
