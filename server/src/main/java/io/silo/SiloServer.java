@@ -296,7 +296,7 @@ public final class SiloServer {
     // API verifies get at most verify.maxStreams workers, so the engine's VERIFY phases always find one free.
     new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"),
         config.string("mongo.keyVaultNamespace"), new StreamLimits(config.integer("verify.maxStreams"),
-        config.integer("grpc.streamStallSeconds") * 1000L), access).bind(grpc);
+        config.integer("grpc.streamStallSeconds") * 1000L, config.integer("watch.maxPerCaller")), access).bind(grpc);
     return new MigrationRuntime(engine, mongo);
   }
 

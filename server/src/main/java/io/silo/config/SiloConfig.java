@@ -107,6 +107,7 @@ public final class SiloConfig {
     add(s, "jobs.leaseSeconds", Setting.Type.INT, 15, v -> (int) v >= 1 && (int) v <= 3600, "1-3600", false);
     add(s, "jobs.pollMillis", Setting.Type.INT, 1000, v -> (int) v >= 50 && (int) v <= 60000, "50-60000", false);
     add(s, "watch.minIntervalMillis", Setting.Type.INT, 250, v -> (int) v >= 0 && (int) v <= 60000, "0-60000", false);
+    add(s, "watch.maxPerCaller", Setting.Type.INT, 256, v -> (int) v >= 1 && (int) v <= 100000, "1-100000", false);
     add(s, "verify.maxStreams", Setting.Type.INT, 4, v -> (int) v >= 1 && (int) v <= 64, "1-64", false);
     add(s, "grpc.streamStallSeconds", Setting.Type.INT, 30, v -> (int) v >= 1 && (int) v <= 600, "1-600", false);
 
