@@ -7,12 +7,16 @@ import io.silo.api.ActiveStreams;
 import io.silo.api.GrpcWebTextGuard;
 import io.silo.auth.AccessControl;
 import io.silo.auth.AuthGate;
+import io.silo.auth.ClientCertificates;
+import io.silo.auth.TransportSecurity;
 import io.silo.api.HealthEndpoint;
 import io.silo.api.ReadinessGate;
 import io.silo.api.ReflectionEndpoint;
 import io.silo.api.StreamLimits;
 import io.silo.api.TenantEndpoint;
 import io.silo.api.UnimplementedEndpoints;
+import io.silo.api.AuditEndpoint;
+import io.silo.api.v1.AuditServiceGrpcService;
 import io.silo.api.v1.KeyServiceGrpcService;
 import io.silo.api.v1.MigrationServiceGrpcService;
 import io.silo.api.v1.TenantServiceGrpcService;
@@ -51,6 +55,7 @@ import io.silo.keys.KmsProviders;
 import io.silo.keys.KmsRetry;
 import io.silo.keys.TenantCmks;
 import io.silo.keys.TenantKeys;
+import io.silo.store.AuditStore;
 import io.silo.store.KeyAuditStore;
 import io.silo.store.Database;
 import io.silo.store.TenantCmkStore;
@@ -147,16 +152,19 @@ public final class SiloServer {
       return Future.failedFuture(new ConfigException("invalid setting '" + e.field() + "': " + e.getMessage()));
     }
     AccessControl access;
+    TransportSecurity transport;
     try {
-      // Checked before any store opens: a server that would answer without tokens must not start by accident.
+      // Checked before any store opens: a server that would answer without tokens, or in plaintext to the network,
+      // must not start by accident.
       access = AccessControl.from(config);
+      transport = TransportSecurity.from(config);
     } catch (ConfigException e) {
       return Future.failedFuture(e);
     }
     return Database.open(vertx, config).compose(database -> openKeyVault(vertx, config, kms)
         .onFailure(failure -> database.close())
         .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics, defaults,
-            new ReadinessGate(vertx, notReadyReason), new AuthGate(vertx, access))));
+            new ReadinessGate(vertx, notReadyReason), new AuthGate(vertx, access), transport)));
   }
 
   private static Future<KeyVaultClients> openKeyVault(Vertx vertx, SiloConfig config, KmsProviders kms) {
@@ -170,7 +178,7 @@ public final class SiloServer {
   private static Future<SiloServer> bindAndListen(Vertx vertx, SiloConfig config, Database database,
                                                   KeyVaultClients keyVault, KmsProviders kms,
                                                   PrometheusMeterRegistry metrics, MongoSpec defaults,
-                                                  ReadinessGate gate, AuthGate auth) {
+                                                  ReadinessGate gate, AuthGate auth, TransportSecurity transport) {
     ActiveStreams streams = new ActiveStreams();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
         .setScheduleDeadlineAutomatically(true)
@@ -181,6 +189,7 @@ public final class SiloServer {
         KeyServiceGrpcService.SERVICE_DESCRIPTOR,
         MigrationServiceGrpcService.SERVICE_DESCRIPTOR,
         UsageServiceGrpcService.SERVICE_DESCRIPTOR,
+        AuditServiceGrpcService.SERVICE_DESCRIPTOR,
         HealthProto.getDescriptor().findServiceByName("Health"),
         ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
     HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
@@ -189,6 +198,9 @@ public final class SiloServer {
     TenantStore tenantStore = new TenantStore(database.pool(), database.tables());
     AccessControl access = auth.access();
     new TenantEndpoint(tenantStore, access).bind(grpc);
+    AuditStore auditStore = new AuditStore(database.pool(), database.tables());
+    access.audit().attach(auditStore, metrics, descriptors);
+    new AuditEndpoint(auditStore, access).bind(grpc);
     Future<Void> ready = Future.succeededFuture();
     Map<String, String> unconfigured = new java.util.HashMap<>();
     MigrationRuntime migration = null;
@@ -225,13 +237,13 @@ public final class SiloServer {
     new UnimplementedEndpoints(PLANNED, unconfigured).bind(grpc);
 
     Router cors = corsRouter(vertx, config.list("grpc.corsOrigins"), grpc);
-    HttpServer http = vertx.createHttpServer(new HttpServerOptions()
-        .setHttp2ClearTextEnabled(true)
-        .setCompressionSupported(false));
+    HttpServer http = vertx.createHttpServer(transport.apply(new HttpServerOptions()
+        .setCompressionSupported(false)));
     http.requestHandler(incoming -> {
       HttpServerRequest request = GrpcWebTextGuard.guard(incoming);
       if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
-        AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"));
+        AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"),
+            ClientCertificates.subjectOf(request.connection()));
         if (!allowed.allowed()) {
           request.response().setStatusCode(401).putHeader("WWW-Authenticate", "Bearer realm=\"silo\"")
               .putHeader("content-type", "text/plain; charset=utf-8").end(allowed.message() + "\n");
@@ -264,8 +276,8 @@ public final class SiloServer {
     MigrationRuntime runtime = migration;
     return ready.compose(v -> http.listen(config.integer("grpc.port"), config.string("grpc.host")))
         .map(listening -> {
-          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics)", config.string("grpc.host"),
-              listening.actualPort());
+          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics; {})", config.string("grpc.host"),
+              listening.actualPort(), transport.describe());
           // A server that is not ready yet runs no migrations either; markReady starts the engine.
           if (runtime != null && gate.isOpen()) {
             runtime.engine().start();
@@ -329,7 +341,7 @@ public final class SiloServer {
     // API verifies get at most verify.maxStreams workers, so the engine's VERIFY phases always find one free.
     new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"),
         config.string("mongo.keyVaultNamespace"), new StreamLimits(config.integer("verify.maxStreams"),
-        config.integer("grpc.streamStallSeconds") * 1000L), access).bind(grpc);
+        config.integer("grpc.streamStallSeconds") * 1000L, config.integer("watch.maxPerCaller")), access).bind(grpc);
     return new MigrationRuntime(engine, mongo, s3);
   }
 

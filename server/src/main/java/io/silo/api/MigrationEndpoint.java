@@ -84,7 +84,8 @@ public final class MigrationEndpoint {
     UnaryCalls.bind(server, access, MigrationServiceGrpcService.GetCompletionReport, this::report);
     server.callHandler(MigrationServiceGrpcService.WatchMigration,
         request -> new WatchCall(request, migrations.store(), migrations.bus(), streams,
-            tenant -> migrations.requireTenants(List.of(tenant), "tenant"), defaultWatchIntervalMillis, access));
+            tenant -> migrations.requireTenants(List.of(tenant), "tenant"), defaultWatchIntervalMillis, verifyLimits,
+            access));
     server.callHandler(MigrationServiceGrpcService.VerifyTenant,
         request -> new VerifyCall(request, migrations, streams, keyVault, verifyLimits, access));
   }

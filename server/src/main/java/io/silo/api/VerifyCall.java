@@ -62,7 +62,7 @@ final class VerifyCall {
     this.keyVault = keyVault;
     this.limits = limits;
     this.context = Vertx.currentContext();
-    UnaryCalls.onMessage(request, MigrationServiceGrpcService.VerifyTenant.decoder(), this::begin);
+    UnaryCalls.onMessage(request, MigrationServiceGrpcService.VerifyTenant.decoder(), access, this::begin);
     request.errorHandler(error -> cancel());
     request.exceptionHandler(error -> cancel());
     // Once the request half-closed (right after its one message) a dropped connection no longer reaches the request's
@@ -127,6 +127,7 @@ final class VerifyCall {
           response.end(VerifyTenantResponse.newBuilder().setSummary(VerifySummary.newBuilder()
               .setChecked(s.checked()).setFindings(s.findings()).setClean(s.clean())
               .setExtraTargets(extraTargets.get())).build());
+          CallAudits.finish(response, "OK", null);
         });
   }
 

@@ -35,12 +35,24 @@ public final class RpcPolicy {
       Map.entry("silo.v1.UsageService/GetTenantUsage", Role.VIEWER),
       Map.entry("silo.v1.UsageService/ListUsage", Role.VIEWER),
       Map.entry("silo.v1.UsageService/ListMigrationStatus", Role.VIEWER),
-      Map.entry("silo.v1.UsageService/GetDocumentUrl", Role.OPERATOR));
+      Map.entry("silo.v1.UsageService/GetDocumentUrl", Role.OPERATOR),
+      // The audit trail names every tenant and caller, so only an admin reads it.
+      Map.entry("silo.v1.AuditService/ListAuditEvents", Role.ADMIN));
 
   /** The role whose verify is recorded in silo.verifications (and so can allow a purge). */
   public static final Role RECORDED_VERIFY = Role.OPERATOR;
 
   private RpcPolicy() {
+  }
+
+  /**
+   * Whether every call of {@code fullMethodName} is audited, whatever its outcome: each RPC that needs more than a
+   * viewer (they change things, hand out data, or read the audit), and VerifyTenant, whose operator runs are recorded
+   * and can allow a purge. Other calls are audited only when refused ({@link AuditTrail#audited}).
+   */
+  public static boolean audited(String fullMethodName) {
+    return guard(fullMethodName) == Guard.TOKEN && (required(fullMethodName) != Role.VIEWER
+        || fullMethodName.equals("silo.v1.MigrationService/VerifyTenant"));
   }
 
   /** How a method is guarded. */

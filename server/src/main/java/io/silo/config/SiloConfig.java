@@ -19,12 +19,19 @@ public final class SiloConfig {
 
   static {
     Map<String, Setting> s = new LinkedHashMap<>();
-    add(s, "grpc.host", Setting.Type.STRING, "0.0.0.0", v -> !((String) v).isBlank(), "a host name or address", false);
+    // Loopback by default: listening on every interface is a decision, and then it needs TLS or grpc.insecure.
+    add(s, "grpc.host", Setting.Type.STRING, "127.0.0.1", v -> !((String) v).isBlank(), "a host name or address", false);
     add(s, "grpc.port", Setting.Type.INT, 50051, v -> (int) v >= 0 && (int) v <= 65535, "0-65535", false);
     add(s, "grpc.maxMessageBytes", Setting.Type.INT, 4 * 1024 * 1024, v -> (int) v >= 1024, "at least 1024", false);
     add(s, "grpc.corsOrigins", Setting.Type.STRING_LIST, List.of(),
         v -> ((List<?>) v).stream().allMatch(o -> o.equals("*") || o.toString().matches("https?://[^/\\s]+")),
         "a list of origins like https://dash.example.com, or *", false);
+    add(s, "grpc.insecure", Setting.Type.BOOL, false, null, "", false);
+    add(s, "grpc.tls.certFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "grpc.tls.keyFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "grpc.tls.caFile", Setting.Type.STRING, "", null, "", false);
+    add(s, "grpc.tls.clientAuth", Setting.Type.STRING, "required", v -> v.equals("required") || v.equals("optional"),
+        "required or optional", false);
     add(s, "grpc.shutdownGraceSeconds", Setting.Type.INT, 20, v -> (int) v >= 0 && (int) v <= 600, "0-600", false);
 
     add(s, "postgres.host", Setting.Type.STRING, "localhost", v -> !((String) v).isBlank(), "a host name", false);
@@ -145,6 +152,7 @@ public final class SiloConfig {
     add(s, "jobs.leaseSeconds", Setting.Type.INT, 15, v -> (int) v >= 1 && (int) v <= 3600, "1-3600", false);
     add(s, "jobs.pollMillis", Setting.Type.INT, 1000, v -> (int) v >= 50 && (int) v <= 60000, "50-60000", false);
     add(s, "watch.minIntervalMillis", Setting.Type.INT, 250, v -> (int) v >= 0 && (int) v <= 60000, "0-60000", false);
+    add(s, "watch.maxPerCaller", Setting.Type.INT, 256, v -> (int) v >= 1 && (int) v <= 100000, "1-100000", false);
     add(s, "verify.maxStreams", Setting.Type.INT, 4, v -> (int) v >= 1 && (int) v <= 64, "1-64", false);
     add(s, "grpc.streamStallSeconds", Setting.Type.INT, 30, v -> (int) v >= 1 && (int) v <= 600, "1-600", false);
 
@@ -152,6 +160,9 @@ public final class SiloConfig {
     add(s, "auth.tokens", Setting.Type.STRING_LIST, List.of(),
         v -> ((List<?>) v).stream().allMatch(e -> e.toString().split(":", -1).length >= 3),
         "entries name:role[:tenant]:sha256hex", true);
+    add(s, "auth.clientCertificates", Setting.Type.STRING_LIST, List.of(),
+        v -> ((List<?>) v).stream().allMatch(e -> e.toString().contains("=") && e.toString().contains(":")),
+        "entries SUBJECT-DN:role[:tenant], e.g. CN=ops-bot:operator", false);
     add(s, "auth.disabled", Setting.Type.BOOL, false, null, "", false);
     add(s, "auth.metricsRequireToken", Setting.Type.BOOL, true, null, "", false);
     add(s, "auth.reflectionRequireToken", Setting.Type.BOOL, false, null, "", false);
