@@ -17,6 +17,7 @@ import io.silo.api.TenantEndpoint;
 import io.silo.api.UnimplementedEndpoints;
 import io.silo.api.AuditEndpoint;
 import io.silo.api.v1.AuditServiceGrpcService;
+import io.silo.api.UsageEndpoint;
 import io.silo.api.v1.KeyServiceGrpcService;
 import io.silo.api.v1.MigrationServiceGrpcService;
 import io.silo.api.v1.TenantServiceGrpcService;
@@ -60,6 +61,15 @@ import io.silo.store.KeyAuditStore;
 import io.silo.store.Database;
 import io.silo.store.TenantCmkStore;
 import io.silo.store.TenantStore;
+import io.silo.store.UsageStore;
+import io.silo.s3.BucketSettings;
+import io.silo.s3.DocumentAccess;
+import io.silo.s3.DocumentUrls;
+import io.silo.s3.S3Clients;
+import java.net.URI;
+import java.time.Clock;
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
+import software.amazon.awssdk.regions.Region;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpMethod;
@@ -85,8 +95,9 @@ public final class SiloServer {
   private static final Logger LOG = LoggerFactory.getLogger(SiloServer.class);
 
   /** RPC services of the v1 contract that later work will build, and the feature each belongs to. */
-  static final Map<String, String> PLANNED = Map.of(
-      "silo.v1.UsageService", "usage reports and presigned document URLs");
+  static final Map<String, String> PLANNED = Map.of();
+  /** How often tenants without a usage row for the current month get one (the first run is at start-up). */
+  static final long USAGE_FILL_INTERVAL_MILLIS = 3_600_000;
 
   private final Vertx vertx;
   private final SiloConfig config;
@@ -97,6 +108,7 @@ public final class SiloServer {
   private final KeyVaultClients keyVault;
   private final PrometheusMeterRegistry metrics;
   private final MigrationRuntime migration;
+  private final UsageRuntime usage;
   private final ReadinessGate gate;
   // Guarded by this: a readiness signal that arrives during shutdown must not start the engine again.
   private boolean shuttingDown;
@@ -113,9 +125,21 @@ public final class SiloServer {
 
   }
 
+  /** The S3 clients behind presigned document URLs and the timer that fills in the current month's usage rows. */
+  record UsageRuntime(DocumentAccess documents, long fillTimer) {
+    void close(Vertx vertx) {
+      vertx.cancelTimer(fillTimer);
+      // Closing the SDK's HTTP client waits for its event loop group: off the event loop.
+      vertx.executeBlocking(() -> {
+        documents.close();
+        return null;
+      });
+    }
+  }
+
   private SiloServer(Vertx vertx, SiloConfig config, Database database, HttpServer http, HealthEndpoint health,
                      ActiveStreams streams, KeyVaultClients keyVault, PrometheusMeterRegistry metrics,
-                     MigrationRuntime migration, ReadinessGate gate) {
+                     MigrationRuntime migration, UsageRuntime usage, ReadinessGate gate) {
     this.vertx = vertx;
     this.config = config;
     this.database = database;
@@ -125,6 +149,7 @@ public final class SiloServer {
     this.keyVault = keyVault;
     this.metrics = metrics;
     this.migration = migration;
+    this.usage = usage;
     this.gate = gate;
   }
 
@@ -232,6 +257,7 @@ public final class SiloServer {
       unconfigured.put("silo.v1.KeyService", "mongo.uri");
       unconfigured.put("silo.v1.MigrationService", "mongo.uri");
     }
+    UsageRuntime usage = bindUsage(vertx, config, database, grpc, access);
     health.bind(grpc);
     new ReflectionEndpoint(descriptors, streams).bind(grpc);
     new UnimplementedEndpoints(PLANNED, unconfigured).bind(grpc);
@@ -283,9 +309,10 @@ public final class SiloServer {
             runtime.engine().start();
           }
           return new SiloServer(vertx, config, database, listening, health, streams, keyVault, metrics, runtime,
-              gate);
+              usage, gate);
         })
         .onFailure(failure -> {
+          usage.close(vertx);
           if (runtime != null) {
             runtime.close();
           }
@@ -294,6 +321,36 @@ public final class SiloServer {
             keyVault.close();
           }
         });
+  }
+
+  /**
+   * UsageService: usage and migration status from PostgreSQL, presigned URLs into tenant buckets. The application
+   * tables may appear after start-up, so a timer (and every call) installs and fills what it can when it can.
+   */
+  private static UsageRuntime bindUsage(Vertx vertx, SiloConfig config, Database database, GrpcServer grpc,
+                                        AccessControl access) {
+    UsageStore store = new UsageStore(database.pool(), database.tables(),
+        () -> vertx.executeBlocking(() -> Database.ensureAppTables(config), false));
+    String endpoint = config.string("s3.endpoint");
+    URI endpointUri = endpoint.isEmpty() ? null : URI.create(endpoint);
+    Region region = Region.of(config.string("s3.region"));
+    boolean pathStyle = config.bool("s3.pathStyle");
+    AwsCredentialsProvider credentials = DocumentUrls.credentials(config);
+    // Uploads are signed for AES256, the bucket settings' default, until the S3 phase makes the encryption a setting.
+    DocumentUrls urls = new DocumentUrls(endpointUri, region, pathStyle, credentials,
+        BucketSettings.Encryption.aes256(), Clock.systemUTC());
+    DocumentAccess documents = new DocumentAccess(vertx, store, urls,
+        S3Clients.async(endpointUri, region, credentials, 16, b -> b.forcePathStyle(pathStyle)),
+        config.string("s3.sharedBucket"));
+    new UsageEndpoint(store, documents, access).bind(grpc);
+    long timer = vertx.setPeriodic(0, USAGE_FILL_INTERVAL_MILLIS, id -> store.fillCurrentMonth()
+        .onSuccess(filled -> {
+          if (filled > 0) {
+            LOG.info("usage: {} tenants had no tenant_usage row for the current month and got one", filled);
+          }
+        })
+        .onFailure(failure -> LOG.warn("usage: filling the current month failed: {}", failure.toString())));
+    return new UsageRuntime(documents, timer);
   }
 
   private static MigrationRuntime bindMigrations(Vertx vertx, SiloConfig config, Database database,
@@ -434,6 +491,7 @@ public final class SiloServer {
     Future<Void> runs = migration == null ? Future.succeededFuture() : migration.engine().shutdown();
     return runs.compose(v -> http.shutdown(config.integer("grpc.shutdownGraceSeconds"), TimeUnit.SECONDS))
         .eventually(() -> {
+          usage.close(vertx);
           if (migration != null) {
             migration.close();
           }

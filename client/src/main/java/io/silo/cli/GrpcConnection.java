@@ -17,6 +17,7 @@ import io.grpc.stub.AbstractStub;
 import io.silo.api.v1.KeyServiceGrpc;
 import io.silo.api.v1.MigrationServiceGrpc;
 import io.silo.api.v1.TenantServiceGrpc;
+import io.silo.api.v1.UsageServiceGrpc;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -119,6 +120,11 @@ public final class GrpcConnection implements AutoCloseable {
    */
   public MigrationServiceGrpc.MigrationServiceStub migrationStreams() {
     return MigrationServiceGrpc.newStub(channel);
+  }
+
+  /** A UsageService stub with the call deadline applied. */
+  public UsageServiceGrpc.UsageServiceBlockingStub usage() {
+    return stub(UsageServiceGrpc::newBlockingStub);
   }
 
   /** A grpc.health.v1 stub with the call deadline applied. */

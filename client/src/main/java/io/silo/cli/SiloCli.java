@@ -20,7 +20,7 @@ import picocli.CommandLine.Spec;
         PlanCommand.class, MigrateCommand.class, MigrateAllCommand.class, StatusCommand.class, WatchCommand.class,
         PauseCommand.class, ResumeCommand.class, CancelCommand.class, ReportCommand.class,
         VerifyCommand.class, VerifyAllCommand.class, RollbackCommand.class, PurgeCommand.class,
-        AuditCommand.class, CommandLine.HelpCommand.class})
+        AuditCommand.class, UsageCommand.class, UrlCommand.class, CommandLine.HelpCommand.class})
 public final class SiloCli implements Runnable {
 
   /** Default server address, matching the server's default gRPC port. */

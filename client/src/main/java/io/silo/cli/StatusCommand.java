@@ -1,24 +1,49 @@
 package io.silo.cli;
 
+import io.silo.api.v1.ListMigrationStatusRequest;
+import io.silo.api.v1.ListMigrationStatusResponse;
 import io.silo.api.v1.ListMigrationsRequest;
 import io.silo.api.v1.ListMigrationsResponse;
 import io.silo.api.v1.Migration;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code silo status}: the latest migration of a tenant (ListMigrations, newest first, one item). */
+/**
+ * {@code silo status}: the latest migration of a tenant (ListMigrations, newest first, one item), or with
+ * {@code --all} every tenant's migration status as one table (ListMigrationStatus).
+ */
 @Command(
     name = "status",
     mixinStandardHelpOptions = true,
-    description = "Show the tenant's latest migration: state, phase, per-phase counts, last error and times. "
-        + "Exits 1 if the tenant has never been migrated.")
+    description = {"Show the tenant's latest migration: state, phase, per-phase counts, last error and times. "
+        + "Exits 1 if the tenant has never been migrated.",
+        "With --all: every tenant, one row each: isolation, latest run, MongoDB documents copied, S3 migration"
+            + " status, documents migrated, errors, bucket and times."})
 public final class StatusCommand extends SiloCommand {
 
-  @Parameters(index = "0", paramLabel = "TENANT", description = "Tenant slug.")
+  @Parameters(index = "0", arity = "0..1", paramLabel = "TENANT", description = "Tenant slug.")
   String tenant;
+
+  @Option(names = "--all", description = "Every tenant as a table.")
+  boolean all;
 
   @Override
   protected int execute() {
+    if (all == (tenant != null)) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "give either a TENANT or --all, not " + (all ? "both" : "neither"));
+    }
+    if (all) {
+      ListMigrationStatusResponse.Builder merged = ListMigrationStatusResponse.newBuilder();
+      Pages.each("", token -> connection().usage().listMigrationStatus(ListMigrationStatusRequest.newBuilder()
+              .setPageToken(token).build()), ListMigrationStatusResponse::getNextPageToken,
+          page -> merged.addAllStatuses(page.getStatusesList()));
+      ListMigrationStatusResponse response = merged.build();
+      printer().print(response, () -> StatusTable.of(response.getStatusesList()));
+      return OK;
+    }
     ListMigrationsResponse response = connection().migrations().listMigrations(
         ListMigrationsRequest.newBuilder().setTenant(tenant).setPageSize(1).build());
     if (response.getMigrationsCount() == 0) {

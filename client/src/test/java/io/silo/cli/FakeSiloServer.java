@@ -98,6 +98,8 @@ final class FakeSiloServer implements AutoCloseable {
 
   /** The fake MigrationService; tests script it directly. */
   final FakeMigrationService migrations = new FakeMigrationService(this::hasTenant);
+  /** The fake UsageService; tests script it directly. */
+  final FakeUsageService usage = new FakeUsageService();
 
   FakeSiloServer() throws IOException {
     ServerInterceptor recorder = new ServerInterceptor() {
@@ -119,6 +121,7 @@ final class FakeSiloServer implements AutoCloseable {
         .addService(ServerInterceptors.intercept(new Health(), recorder))
         .addService(ServerInterceptors.intercept(new Keys(), recorder))
         .addService(ServerInterceptors.intercept(migrations, recorder))
+        .addService(ServerInterceptors.intercept(usage, recorder))
         .build()
         .start();
   }

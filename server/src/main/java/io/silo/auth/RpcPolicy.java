@@ -37,7 +37,10 @@ public final class RpcPolicy {
       Map.entry("silo.v1.UsageService/ListMigrationStatus", Role.VIEWER),
       Map.entry("silo.v1.UsageService/GetDocumentUrl", Role.OPERATOR),
       // The audit trail names every tenant and caller, so only an admin reads it.
-      Map.entry("silo.v1.AuditService/ListAuditEvents", Role.ADMIN));
+      Map.entry("silo.v1.AuditService/ListAuditEvents", Role.ADMIN),
+      Map.entry("silo.v1.UsageService/GetUploadUrl", Role.OPERATOR),
+      // A reconcile rewrites usage rows (and waits for the tenant's open writers while it recounts).
+      Map.entry("silo.v1.UsageService/ReconcileUsage", Role.ADMIN));
 
   /** The role whose verify is recorded in silo.verifications (and so can allow a purge). */
   public static final Role RECORDED_VERIFY = Role.OPERATOR;

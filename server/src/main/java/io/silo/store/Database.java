@@ -128,6 +128,7 @@ public final class Database implements AutoCloseable {
     return Map.of(
         "silo_schema", tables.siloSchema(),
         "tenants_table", tables.tenants(),
+        "app_schema", tables.appSchema(),
         "tenants_index", tables.tenantsSlugIndex(),
         "documents_table", tables.documents(),
         "app_schema", tables.appSchema());

@@ -160,12 +160,12 @@ class ReflectionAndHealthTest {
   }
 
   @Test
-  void plannedUnaryRpcIsUnimplementedNamingTheFeature() {
+  void usageWithoutTheApplicationsDocumentsTableIsFailedPreconditionNamingTheTable() {
     StatusRuntimeException e = catchThrowableOfType(StatusRuntimeException.class,
         () -> UsageServiceGrpc.newBlockingStub(server.channel).withDeadlineAfter(10, TimeUnit.SECONDS)
             .getTenantUsage(GetTenantUsageRequest.newBuilder().setTenant("acme").build()));
-    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNIMPLEMENTED);
-    assertThat(e.getStatus().getDescription()).contains("GetTenantUsage").contains("usage reports");
+    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(e.getStatus().getDescription()).contains("public.documents").contains("does not exist");
   }
 
   @Test

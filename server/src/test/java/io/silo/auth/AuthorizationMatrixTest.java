@@ -23,6 +23,7 @@ import io.silo.api.v1.GetDocumentUrlRequest;
 import io.silo.api.v1.GetMigrationRequest;
 import io.silo.api.v1.GetTenantRequest;
 import io.silo.api.v1.GetTenantUsageRequest;
+import io.silo.api.v1.GetUploadUrlRequest;
 import io.silo.api.v1.KeyServiceGrpc;
 import io.silo.api.v1.ListAuditEventsRequest;
 import io.silo.api.v1.ListMigrationStatusRequest;
@@ -36,6 +37,7 @@ import io.silo.api.v1.MigrationServiceGrpc;
 import io.silo.api.v1.PauseMigrationRequest;
 import io.silo.api.v1.PlanMigrationRequest;
 import io.silo.api.v1.PurgeSourceRequest;
+import io.silo.api.v1.ReconcileUsageRequest;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.ResumeMigrationRequest;
 import io.silo.api.v1.RollbackMigrationRequest;
@@ -47,6 +49,7 @@ import io.silo.api.v1.UsageServiceGrpc;
 import io.silo.api.v1.VerifyTenantRequest;
 import io.silo.api.v1.WatchMigrationRequest;
 import io.silo.jobs.MigrationFixture;
+import io.silo.store.AppDatabase;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -151,19 +154,23 @@ class AuthorizationMatrixTest {
         .forEachRemaining(event -> { })));
     out.add(new Rpc("MigrationService/GetCompletionReport", Role.VIEWER, true, (ch, t) -> migrations(ch)
         .getCompletionReport(GetCompletionReportRequest.newBuilder().setMigrationId(t.migrationId()).build())));
-    // UsageService is not built (UNIMPLEMENTED); only its roles can be checked, at the gate.
-    out.add(new Rpc("UsageService/GetTenantUsage", Role.VIEWER, false, (ch, t) -> usage(ch).getTenantUsage(
+    // UsageService
+    out.add(new Rpc("UsageService/GetTenantUsage", Role.VIEWER, true, (ch, t) -> usage(ch).getTenantUsage(
         GetTenantUsageRequest.newBuilder().setTenant(t.tenant()).build())));
     out.add(new Rpc("UsageService/ListUsage", Role.VIEWER, false, (ch, t) -> usage(ch).listUsage(
         ListUsageRequest.getDefaultInstance())));
     out.add(new Rpc("UsageService/ListMigrationStatus", Role.VIEWER, false, (ch, t) -> usage(ch)
         .listMigrationStatus(ListMigrationStatusRequest.getDefaultInstance())));
-    out.add(new Rpc("UsageService/GetDocumentUrl", Role.OPERATOR, false, (ch, t) -> usage(ch).getDocumentUrl(
+    out.add(new Rpc("UsageService/GetDocumentUrl", Role.OPERATOR, true, (ch, t) -> usage(ch).getDocumentUrl(
         GetDocumentUrlRequest.newBuilder().setTenant(t.tenant()).setDocumentId(1).build())));
     // AuditService
     out.add(new Rpc("AuditService/ListAuditEvents", Role.ADMIN, true, (ch, t) -> AuditServiceGrpc.newBlockingStub(ch)
         .withDeadlineAfter(CALL.toMillis(), TimeUnit.MILLISECONDS).listAuditEvents(
             ListAuditEventsRequest.newBuilder().setTenant(t.tenant()).build())));
+    out.add(new Rpc("UsageService/GetUploadUrl", Role.OPERATOR, true, (ch, t) -> usage(ch).getUploadUrl(
+        GetUploadUrlRequest.newBuilder().setTenant(t.tenant()).setFilename("scan.pdf").build())));
+    out.add(new Rpc("UsageService/ReconcileUsage", Role.ADMIN, true, (ch, t) -> usage(ch).reconcileUsage(
+        ReconcileUsageRequest.newBuilder().setTenant(t.tenant()).build())));
     // The destructive ones last, so the calls above meet data that is still there.
     out.add(new Rpc("MigrationService/RollbackMigration", Role.OPERATOR, true, (ch, t) -> migrations(ch)
         .rollbackMigration(RollbackMigrationRequest.newBuilder().setTenant(t.tenant()).build())));
@@ -201,6 +208,15 @@ class AuthorizationMatrixTest {
       tenants(admin).registerTenant(RegisterTenantRequest.newBuilder().setSlug(tenant).setDisplayName(tenant).build());
     }
     MigrationFixture.seed(mongo, SOURCE, 30, OWN, OTHER);
+    // The application's documents table, so usage calls reach their data (and a refused reconcile could change it).
+    AppDatabase app = AppDatabase.installedIn(server.settings);
+    try (java.sql.Connection c = app.connect()) {
+      for (String tenant : List.of(OWN, OTHER)) {
+        long id = ((Number) server.queryOne("SELECT id FROM tenants WHERE slug = '" + tenant + "'")).longValue();
+        AppDatabase.document(c, id, tenant + ".pdf", 1_000);
+      }
+    }
+    app.execute("UPDATE tenant_usage SET storage_bytes = 1 WHERE month = silo.usage_month()");
     for (String tenant : List.of(OWN, OTHER)) {
       Migration started = migrations(admin).startMigration(StartMigrationRequest.newBuilder().addTenants(tenant)
           .build()).getMigrations(0);
@@ -272,7 +288,7 @@ class AuthorizationMatrixTest {
   private String fingerprint() throws Exception {
     StringBuilder out = new StringBuilder();
     for (String table : List.of("tenants", "silo.migrations", "silo.verifications", "silo.key_audit",
-        "silo.data_audit")) {
+        "silo.data_audit", "tenant_usage", "silo.usage_drift")) {
       out.append(table).append('=').append(server.queryOne("SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY"
           + " t::text), '')) FROM " + table + " t")).append(' ');
     }
