@@ -4,6 +4,8 @@ import com.google.protobuf.Descriptors.ServiceDescriptor;
 import io.grpc.health.v1.HealthProto;
 import io.grpc.reflection.v1.ServerReflectionProto;
 import io.silo.api.ActiveStreams;
+import io.silo.api.DashboardAssets;
+import io.silo.api.SessionEndpoint;
 import io.silo.api.GrpcWebTextGuard;
 import io.silo.auth.AccessControl;
 import io.silo.auth.AuthGate;
@@ -163,6 +165,7 @@ public final class SiloServer {
         KeyServiceGrpcService.SERVICE_DESCRIPTOR,
         MigrationServiceGrpcService.SERVICE_DESCRIPTOR,
         UsageServiceGrpcService.SERVICE_DESCRIPTOR,
+        io.silo.api.v1.SessionServiceGrpcService.SERVICE_DESCRIPTOR,
         HealthProto.getDescriptor().findServiceByName("Health"),
         ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
     HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
@@ -171,6 +174,7 @@ public final class SiloServer {
     TenantStore tenantStore = new TenantStore(database.pool(), database.tables());
     AccessControl access = auth.access();
     new TenantEndpoint(tenantStore, access).bind(grpc);
+    new SessionEndpoint(access).bind(grpc);
     Future<Void> ready = Future.succeededFuture();
     Map<String, String> unconfigured = new java.util.HashMap<>();
     MigrationRuntime migration = null;
@@ -198,7 +202,13 @@ public final class SiloServer {
     HttpServer http = vertx.createHttpServer(new HttpServerOptions()
         .setHttp2ClearTextEnabled(true)
         .setCompressionSupported(false));
+    DashboardAssets dashboard = new DashboardAssets();
     http.requestHandler(incoming -> {
+      // The dashboard's static files are public and never reach gRPC; the page's API calls do, with its token.
+      if (DashboardAssets.wants(incoming)) {
+        dashboard.serve(incoming);
+        return;
+      }
       HttpServerRequest request = GrpcWebTextGuard.guard(incoming);
       if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
         AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"));
@@ -234,7 +244,7 @@ public final class SiloServer {
     MigrationRuntime runtime = migration;
     return ready.compose(v -> http.listen(config.integer("grpc.port"), config.string("grpc.host")))
         .map(listening -> {
-          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics)", config.string("grpc.host"),
+          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics, /ui)", config.string("grpc.host"),
               listening.actualPort());
           // A server that is not ready yet runs no migrations either; markReady starts the engine.
           if (runtime != null && gate.isOpen()) {

@@ -35,7 +35,8 @@ public final class RpcPolicy {
       Map.entry("silo.v1.UsageService/GetTenantUsage", Role.VIEWER),
       Map.entry("silo.v1.UsageService/ListUsage", Role.VIEWER),
       Map.entry("silo.v1.UsageService/ListMigrationStatus", Role.VIEWER),
-      Map.entry("silo.v1.UsageService/GetDocumentUrl", Role.OPERATOR));
+      Map.entry("silo.v1.UsageService/GetDocumentUrl", Role.OPERATOR),
+      Map.entry("silo.v1.SessionService/WhoAmI", Role.VIEWER));
 
   /** The role whose verify is recorded in silo.verifications (and so can allow a purge). */
   public static final Role RECORDED_VERIFY = Role.OPERATOR;
