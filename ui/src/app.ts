@@ -36,6 +36,8 @@ interface Row {
   eta?: Duration;
   element: HTMLElement;
   open: boolean;
+  // Kept across re-renders, so progress events do not refetch keys and reports or drop a verify result.
+  details?: HTMLElement;
 }
 
 let role = CallerRole.UNSPECIFIED;
@@ -214,7 +216,11 @@ function render(row: Row) {
 
   const actions = el("div", "actions");
   const toggle = el("button", "toggle", row.open ? "hide details" : "details") as HTMLButtonElement;
-  toggle.onclick = () => { row.open = !row.open; render(row); };
+  toggle.onclick = () => {
+    row.open = !row.open;
+    row.details = undefined;
+    render(row);
+  };
   actions.append(toggle);
   if (canOperate()) {
     const active = m && ACTIVE.has(m.state);
@@ -226,9 +232,11 @@ function render(row: Row) {
   }
   e.append(actions);
   if (row.open) {
-    const details = el("div", "details");
-    e.append(details);
-    void fillDetails(row, details);
+    if (!row.details) {
+      row.details = el("div", "details");
+      void fillDetails(row, row.details);
+    }
+    e.append(row.details);
   }
 }
 
@@ -251,6 +259,7 @@ function action(name: string, run: () => Promise<unknown>): HTMLButtonElement {
 
 function updated(row: Row, m: Migration | undefined) {
   if (m) row.migration = m;
+  row.details = undefined;
   render(row);
 }
 
@@ -361,6 +370,7 @@ function onEvent(ev: MigrationEvent) {
   // An older migration's late snapshot must not replace the newer one shown.
   if (row.migration && row.migration.id !== m.id && m.createTime && row.migration.createTime
     && timestampDate(m.createTime) < timestampDate(row.migration.createTime)) return;
+  if (row.migration?.id !== m.id || row.migration?.state !== m.state) row.details = undefined; // report may differ now
   row.migration = m;
   row.rate = ev.ratePerSecond;
   row.eta = ev.eta;
