@@ -17,6 +17,7 @@ import io.silo.api.TenantEndpoint;
 import io.silo.api.UnimplementedEndpoints;
 import io.silo.api.v1.KeyServiceGrpcService;
 import io.silo.api.v1.MigrationServiceGrpcService;
+import io.silo.api.v1.SessionServiceGrpcService;
 import io.silo.api.v1.TenantServiceGrpcService;
 import io.silo.api.v1.UsageServiceGrpcService;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -165,7 +166,7 @@ public final class SiloServer {
         KeyServiceGrpcService.SERVICE_DESCRIPTOR,
         MigrationServiceGrpcService.SERVICE_DESCRIPTOR,
         UsageServiceGrpcService.SERVICE_DESCRIPTOR,
-        io.silo.api.v1.SessionServiceGrpcService.SERVICE_DESCRIPTOR,
+        SessionServiceGrpcService.SERVICE_DESCRIPTOR,
         HealthProto.getDescriptor().findServiceByName("Health"),
         ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
     HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
