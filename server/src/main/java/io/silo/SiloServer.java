@@ -4,6 +4,8 @@ import com.google.protobuf.Descriptors.ServiceDescriptor;
 import io.grpc.health.v1.HealthProto;
 import io.grpc.reflection.v1.ServerReflectionProto;
 import io.silo.api.ActiveStreams;
+import io.silo.api.DashboardAssets;
+import io.silo.api.SessionEndpoint;
 import io.silo.api.GrpcWebTextGuard;
 import io.silo.auth.AccessControl;
 import io.silo.auth.AuthGate;
@@ -20,6 +22,7 @@ import io.silo.api.v1.AuditServiceGrpcService;
 import io.silo.api.UsageEndpoint;
 import io.silo.api.v1.KeyServiceGrpcService;
 import io.silo.api.v1.MigrationServiceGrpcService;
+import io.silo.api.v1.SessionServiceGrpcService;
 import io.silo.api.v1.TenantServiceGrpcService;
 import io.silo.api.v1.UsageServiceGrpcService;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -215,6 +218,7 @@ public final class SiloServer {
         MigrationServiceGrpcService.SERVICE_DESCRIPTOR,
         UsageServiceGrpcService.SERVICE_DESCRIPTOR,
         AuditServiceGrpcService.SERVICE_DESCRIPTOR,
+        SessionServiceGrpcService.SERVICE_DESCRIPTOR,
         HealthProto.getDescriptor().findServiceByName("Health"),
         ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
     HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
@@ -226,6 +230,7 @@ public final class SiloServer {
     AuditStore auditStore = new AuditStore(database.pool(), database.tables());
     access.audit().attach(auditStore, metrics, descriptors);
     new AuditEndpoint(auditStore, access).bind(grpc);
+    new SessionEndpoint(access).bind(grpc);
     Future<Void> ready = Future.succeededFuture();
     Map<String, String> unconfigured = new java.util.HashMap<>();
     MigrationRuntime migration = null;
@@ -265,7 +270,13 @@ public final class SiloServer {
     Router cors = corsRouter(vertx, config.list("grpc.corsOrigins"), grpc);
     HttpServer http = vertx.createHttpServer(transport.apply(new HttpServerOptions()
         .setCompressionSupported(false)));
+    DashboardAssets dashboard = new DashboardAssets();
     http.requestHandler(incoming -> {
+      // The dashboard's static files are public and never reach gRPC; the page's API calls do, with its token.
+      if (DashboardAssets.wants(incoming)) {
+        dashboard.serve(incoming);
+        return;
+      }
       HttpServerRequest request = GrpcWebTextGuard.guard(incoming);
       if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
         AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"),
@@ -302,7 +313,7 @@ public final class SiloServer {
     MigrationRuntime runtime = migration;
     return ready.compose(v -> http.listen(config.integer("grpc.port"), config.string("grpc.host")))
         .map(listening -> {
-          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics; {})", config.string("grpc.host"),
+          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics, /ui; {})", config.string("grpc.host"),
               listening.actualPort(), transport.describe());
           // A server that is not ready yet runs no migrations either; markReady starts the engine.
           if (runtime != null && gate.isOpen()) {

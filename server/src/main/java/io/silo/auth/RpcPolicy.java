@@ -40,7 +40,10 @@ public final class RpcPolicy {
       Map.entry("silo.v1.AuditService/ListAuditEvents", Role.ADMIN),
       Map.entry("silo.v1.UsageService/GetUploadUrl", Role.OPERATOR),
       // A reconcile rewrites usage rows (and waits for the tenant's open writers while it recounts).
-      Map.entry("silo.v1.UsageService/ReconcileUsage", Role.ADMIN));
+      Map.entry("silo.v1.UsageService/ReconcileUsage", Role.ADMIN),
+      Map.entry("silo.v1.SessionService/WhoAmI", Role.VIEWER),
+      // Scheduling a customer master key's deletion is as final as a shred for every key it still wraps.
+      Map.entry("silo.v1.KeyService/RetireMasterKey", Role.ADMIN));
 
   /** The role whose verify is recorded in silo.verifications (and so can allow a purge). */
   public static final Role RECORDED_VERIFY = Role.OPERATOR;

@@ -171,6 +171,14 @@ class AuthorizationMatrixTest {
         GetUploadUrlRequest.newBuilder().setTenant(t.tenant()).setFilename("scan.pdf").build())));
     out.add(new Rpc("UsageService/ReconcileUsage", Role.ADMIN, true, (ch, t) -> usage(ch).reconcileUsage(
         ReconcileUsageRequest.newBuilder().setTenant(t.tenant()).build())));
+    out.add(new Rpc("SessionService/WhoAmI", Role.VIEWER, false, (ch, t) -> io.silo.api.v1.SessionServiceGrpc
+        .newBlockingStub(ch).withDeadlineAfter(CALL.toMillis(), TimeUnit.MILLISECONDS)
+        .whoAmI(io.silo.api.v1.WhoAmIRequest.getDefaultInstance())));
+    // Refused by the server's checks after authorization (no aws provider here): the cell proves who gets that far.
+    out.add(new Rpc("KeyService/RetireMasterKey", Role.ADMIN, false, (ch, t) -> keys(ch).retireMasterKey(
+        io.silo.api.v1.RetireMasterKeyRequest.newBuilder().setMasterKey(io.silo.api.v1.MasterKey.newBuilder()
+            .setProvider("aws").setDescriptorJson("{\"key\": \"alias/none\"}")).setPendingWindowDays(7)
+            .setConfirm("alias/none").build())));
     // The destructive ones last, so the calls above meet data that is still there.
     out.add(new Rpc("MigrationService/RollbackMigration", Role.OPERATOR, true, (ch, t) -> migrations(ch)
         .rollbackMigration(RollbackMigrationRequest.newBuilder().setTenant(t.tenant()).build())));
