@@ -56,6 +56,20 @@ public final class CsfleCipher {
     }
   }
 
+  /**
+   * The types this class encrypts: those the oracle test proved byte-identical to libmongocrypt. JavaScript code is
+   * not among them (libmongocrypt's ciphertext of it differs), so it stays on libmongocrypt.
+   */
+  private static final java.util.Set<org.bson.BsonType> SUPPORTED = java.util.EnumSet.complementOf(java.util.EnumSet.of(
+      org.bson.BsonType.JAVASCRIPT, org.bson.BsonType.JAVASCRIPT_WITH_SCOPE, org.bson.BsonType.NULL,
+      org.bson.BsonType.UNDEFINED, org.bson.BsonType.MIN_KEY, org.bson.BsonType.MAX_KEY, org.bson.BsonType.DB_POINTER,
+      org.bson.BsonType.SYMBOL, org.bson.BsonType.END_OF_DOCUMENT));
+
+  /** Whether {@link #encrypt} takes values of this type; the caller sends the others to libmongocrypt. */
+  public static boolean supports(org.bson.BsonType type) {
+    return SUPPORTED.contains(type);
+  }
+
   private final Cipher aes;
   private final Mac hmac;
   private final SecureRandom random;
@@ -76,6 +90,9 @@ public final class CsfleCipher {
    * the type is allowed for the algorithm (see {@link FieldRule}); libmongocrypt's rules are the same.
    */
   public BsonBinary encrypt(Key key, byte[] keyId, boolean deterministic, BsonValue value) {
+    if (!supports(value.getBsonType())) {
+      throw new IllegalArgumentException("the Java CSFLE path does not encrypt " + value.getBsonType() + " values");
+    }
     byte[] plaintext = valueBytes(value);
     byte[] aad = new byte[2 + keyId.length];
     aad[0] = deterministic ? DETERMINISTIC : RANDOM;

@@ -98,16 +98,15 @@ public final class DocumentEncryptor {
       unplanned.forEach(target::remove);
     }
     JavaEncryption.Bound fast = fastPath == null ? null : fastPath.bind(keyId);
-    ClientEncryption encryption = fast == null ? this.encryption.get() : null;
     for (FieldRule rule : plan.fields()) {
       Located at = locate(target, rule.path());
       if (at == null || !at.parent.containsKey(at.name)) {
         continue; // absent optional field: nothing to protect
       }
       BsonValue plain = at.parent.get(at.name);
-      BsonBinary cipher = fast != null
+      BsonBinary cipher = fast != null && CsfleCipher.supports(plain.getBsonType())
           ? fast.encrypt(plain, rule.algorithm() == FieldRule.Algorithm.DETERMINISTIC)
-          : encryption.encrypt(plain, new EncryptOptions(rule.algorithm().driverName()).keyId(keyId));
+          : encryption.get().encrypt(plain, new EncryptOptions(rule.algorithm().driverName()).keyId(keyId));
       at.parent.put(at.name, cipher);
     }
     return new Encrypted(target);

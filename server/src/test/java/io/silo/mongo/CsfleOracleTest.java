@@ -121,7 +121,7 @@ class CsfleOracleTest {
         org.bson.BsonType.INT64, org.bson.BsonType.DOUBLE, org.bson.BsonType.BOOLEAN, org.bson.BsonType.DATE_TIME,
         org.bson.BsonType.BINARY, org.bson.BsonType.OBJECT_ID, org.bson.BsonType.DECIMAL128,
         org.bson.BsonType.DOCUMENT, org.bson.BsonType.ARRAY, org.bson.BsonType.TIMESTAMP,
-        org.bson.BsonType.REGULAR_EXPRESSION, org.bson.BsonType.JAVASCRIPT));
+        org.bson.BsonType.REGULAR_EXPRESSION));
   }
 
   // ---- shrinking properties (smaller, so a failure is reported with a minimal value) --------------------------------
@@ -167,6 +167,16 @@ class CsfleOracleTest {
         .isInstanceOf(java.security.GeneralSecurityException.class).hasMessageContaining("HMAC");
   }
 
+  @Example
+  void javaScriptIsLeftToLibmongocrypt() {
+    // libmongocrypt's ciphertext of JavaScript code differs from the Java encoding, so the Java path refuses it and
+    // DocumentEncryptor sends such values to libmongocrypt.
+    assertThat(CsfleCipher.supports(org.bson.BsonType.JAVASCRIPT)).isFalse();
+    DataKeyCache.Unwrapped key = keys.get(KEY_IDS.get(0), CIPHER);
+    assertThatThrownBy(() -> CIPHER.encrypt(key.key(), key.idBytes(), false, new BsonJavaScript("f()")))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
   // ---- helpers -----------------------------------------------------------------------------------------------
 
   private static BsonBinary java(BsonValue value, BsonBinary keyId, boolean deterministic) {
@@ -200,7 +210,7 @@ class CsfleOracleTest {
 
   @Provide
   Arbitrary<Double> anyPosition() {
-    return Arbitraries.doubles().between(0, 0.999_999);
+    return Arbitraries.doubles().between(0, 0.999_999).ofScale(6);
   }
 
   @Provide
@@ -210,8 +220,7 @@ class CsfleOracleTest {
 
   @Provide
   Arbitrary<BsonValue> deterministicValue() {
-    return Arbitraries.oneOf(strings(), int32(), int64(), dates(), binaries(), objectIds(), timestamps(), regexes(),
-        javascript());
+    return Arbitraries.oneOf(strings(), int32(), int64(), dates(), binaries(), objectIds(), timestamps(), regexes());
   }
 
   @Provide
@@ -221,7 +230,7 @@ class CsfleOracleTest {
 
   private static Arbitrary<BsonValue> values() {
     Arbitrary<BsonValue> leaf = Arbitraries.oneOf(strings(), int32(), int64(), doubles(), bools(), dates(), binaries(),
-        objectIds(), decimals(), timestamps(), regexes(), javascript());
+        objectIds(), decimals(), timestamps(), regexes());
     Arbitrary<BsonValue> nested = Arbitraries.oneOf(documentsOf(leaf), arraysOf(leaf));
     return Arbitraries.frequencyOf(
         net.jqwik.api.Tuple.of(12, leaf),
@@ -292,9 +301,6 @@ class CsfleOracleTest {
         .as((p, o) -> (BsonValue) new BsonRegularExpression(p, o));
   }
 
-  private static Arbitrary<BsonValue> javascript() {
-    return Arbitraries.strings().ascii().ofMaxLength(60).map(BsonJavaScript::new);
-  }
 
   private static Arbitrary<BsonValue> documentsOf(Arbitrary<BsonValue> values) {
     Arbitrary<String> names = Arbitraries.strings().alpha().numeric().ofMinLength(1).ofMaxLength(8);
