@@ -115,7 +115,7 @@ class CsfleOracleTest {
       perType.computeIfAbsent(value.getBsonType(), t -> new AtomicLong()).incrementAndGet();
     });
     assertThat(random.get()).isEqualTo(count);
-    assertThat(deterministic.get()).isGreaterThan(count / 2);
+    assertThat(deterministic.get()).isGreaterThan(count / 3);
     // Every generated type really occurred, so a generator bug cannot quietly narrow the check.
     assertThat(perType.keySet()).containsAll(List.of(org.bson.BsonType.STRING, org.bson.BsonType.INT32,
         org.bson.BsonType.INT64, org.bson.BsonType.DOUBLE, org.bson.BsonType.BOOLEAN, org.bson.BsonType.DATE_TIME,
@@ -248,7 +248,7 @@ class CsfleOracleTest {
     Arbitrary<String> text = Arbitraries.frequencyOf(
         net.jqwik.api.Tuple.of(1, Arbitraries.just("")),
         net.jqwik.api.Tuple.of(10, piece.list().ofMaxSize(4).map(l -> String.join("", l))),
-        net.jqwik.api.Tuple.of(1, bmp.ofMinLength(100).ofMaxLength(4000)));
+        net.jqwik.api.Tuple.of(1, bmp.ofMinLength(100).ofMaxLength(1500)));
     return text.map(BsonString::new);
   }
 
