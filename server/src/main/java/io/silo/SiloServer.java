@@ -302,9 +302,12 @@ public final class SiloServer {
       return new JavaEncryption(path, null);
     }
     String[] ns = config.string("mongo.keyVaultNamespace").split("\\.", 2);
-    return new JavaEncryption(path, new DataKeyCache(
+    DataKeyCache cache = new DataKeyCache(
         keyVault.mongo().getDatabase(ns[0]).getCollection(ns[1], org.bson.BsonDocument.class),
-        keys.providers().kmsProviders(), config.integer("kms.keyExpirationSeconds")));
+        keys.providers().kmsProviders(), config.integer("kms.keyExpirationSeconds"));
+    // A shred in this process drops the unwrapped key at once; other processes drop it at expiry.
+    keys.onShred(cache::forget);
+    return new JavaEncryption(path, cache);
   }
 
   private static void dispatch(AuthGate auth, ReadinessGate gate, GrpcServer grpc,
