@@ -47,6 +47,8 @@ import io.silo.jobs.MigrationStore;
 import io.silo.jobs.Migrations;
 import io.silo.jobs.ProgressBus;
 import io.silo.mongo.EncryptionPlan;
+import io.silo.mongo.DataKeyCache;
+import io.silo.mongo.JavaEncryption;
 import io.silo.mongo.MigrationMongo;
 import io.silo.mongo.MongoCopyPipeline;
 import io.silo.config.SiloConfig;
@@ -383,7 +385,7 @@ public final class SiloServer {
           public void batchFinished() {
             migrationMetrics.batchFinished();
           }
-        });
+        }, javaEncryption(config, keyVault, keys));
     MigrationStore store = new MigrationStore(database.pool(), database.tables());
     WorkerExecutor dataWorkers = vertx.createSharedWorkerExecutor("silo-verify",
         config.integer("migration.maxConcurrentJobs") + config.integer("verify.maxStreams"));
@@ -411,6 +413,21 @@ public final class SiloServer {
         config.string("mongo.keyVaultNamespace"), new StreamLimits(config.integer("verify.maxStreams"),
         config.integer("grpc.streamStallSeconds") * 1000L, config.integer("watch.maxPerCaller")), access).bind(grpc);
     return new MigrationRuntime(engine, mongo, s3);
+  }
+
+  /** The value-encryption path of the bulk copy ({@code migration.encryptionPath}), see the README. */
+  private static JavaEncryption javaEncryption(SiloConfig config, KeyVaultClients keyVault, TenantKeys keys) {
+    JavaEncryption.Path path = JavaEncryption.Path.parse(config.string("migration.encryptionPath"));
+    if (path == JavaEncryption.Path.LIBMONGOCRYPT) {
+      return new JavaEncryption(path, null);
+    }
+    String[] ns = config.string("mongo.keyVaultNamespace").split("\\.", 2);
+    DataKeyCache cache = new DataKeyCache(
+        keyVault.mongo().getDatabase(ns[0]).getCollection(ns[1], org.bson.BsonDocument.class),
+        keys.providers().kmsProviders(), config.integer("kms.keyExpirationSeconds"));
+    // A shred in this process drops the unwrapped key at once; other processes drop it at expiry.
+    keys.onShred(cache::forget);
+    return new JavaEncryption(path, cache);
   }
 
   private static void dispatch(AuthGate auth, ReadinessGate gate, GrpcServer grpc,

@@ -148,6 +148,8 @@ public final class SiloConfig {
     add(s, "migration.unplannedFields", Setting.Type.STRING, "copy",
         v -> java.util.Set.of("copy", "drop", "fail").contains(((String) v).toLowerCase(java.util.Locale.ROOT)),
         "copy, drop or fail", false);
+    add(s, "migration.encryptionPath", Setting.Type.STRING, "auto",
+        v -> ((String) v).matches("auto|java|libmongocrypt"), "auto, java or libmongocrypt", false);
     add(s, "migration.verifyAfterCopy", Setting.Type.BOOL, true, null, "", false);
     add(s, "jobs.leaseSeconds", Setting.Type.INT, 15, v -> (int) v >= 1 && (int) v <= 3600, "1-3600", false);
     add(s, "jobs.pollMillis", Setting.Type.INT, 1000, v -> (int) v >= 50 && (int) v <= 60000, "50-60000", false);

@@ -508,6 +508,14 @@ public final class TenantKeys {
     })).compose(done -> find(slug)).map(after -> new Rewrapped(after.orElseThrow(), resolved.cmk()));
   }
 
+  /** Called with the key id after each shred, e.g. to drop a key unwrapped outside libmongocrypt at once. */
+  private volatile java.util.function.Consumer<UUID> onShred = id -> { };
+
+  /** Sets the one listener told of every shred in this process (the Java encryption path's key cache). */
+  public void onShred(java.util.function.Consumer<UUID> listener) {
+    this.onShred = listener;
+  }
+
   /** Deletes the tenant's DEK (crypto-shredding); its ciphertext stops decrypting once caches expire. */
   public Future<Shredded> shred(String slug, String confirm, String caller) {
     if (!slug.equals(confirm)) {
@@ -520,6 +528,7 @@ public final class TenantKeys {
       }
       KeyInfo key = existing.get();
       return blocking(() -> encryption.deleteKey(uuidBinary(key.keyId())).getDeletedCount())
+          .onSuccess(deleted -> onShred.accept(key.keyId()))
           .compose(deleted -> audit.recordShred(slug, key.keyId()))
           .compose(x -> audit.record(new KeyAuditStore.Entry(slug, "SHRED", key.keyId(), key.provider(),
               json(key.masterKey()), null, null, caller, true, null)))

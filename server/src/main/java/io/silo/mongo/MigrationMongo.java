@@ -34,11 +34,28 @@ public final class MigrationMongo implements AutoCloseable {
   private final int cryptoThreads;
   private final int batchesInFlight;
   private final MongoCopyPipeline.Observer observer;
+  private final JavaEncryption fastPath;
 
   /** @param newEncryption makes a ClientEncryption (the caller's settings); one is made per crypto thread */
   public MigrationMongo(Vertx vertx, String uri,
                         java.util.function.Supplier<com.mongodb.client.vault.ClientEncryption> newEncryption,
                         int encryptThreads, int batchesInFlight, MongoCopyPipeline.Observer observer) {
+    this(vertx, uri, newEncryption, encryptThreads, batchesInFlight, observer,
+        new JavaEncryption(JavaEncryption.Path.LIBMONGOCRYPT, null));
+  }
+
+  /** @param fastPath which path encrypts values ({@code migration.encryptionPath}); closed with this object */
+  public MigrationMongo(Vertx vertx, String uri,
+                        java.util.function.Supplier<com.mongodb.client.vault.ClientEncryption> newEncryption,
+                        int encryptThreads, int batchesInFlight, MongoCopyPipeline.Observer observer,
+                        JavaEncryption fastPath) {
+    this.fastPath = fastPath;
+    org.slf4j.LoggerFactory.getLogger(MigrationMongo.class).info("migration.encryptionPath={}: values are encrypted"
+        + " by {}", fastPath.path().settingValue(), switch (fastPath.path()) {
+          case AUTO -> "JCE for data keys under local providers, libmongocrypt for the others";
+          case JAVA -> "JCE only (local providers)";
+          case LIBMONGOCRYPT -> "libmongocrypt";
+        });
     this.vertx = vertx;
     this.client = MongoClientFactory.reactive(uri);
     this.newEncryption = newEncryption;
@@ -101,7 +118,7 @@ public final class MigrationMongo implements AutoCloseable {
                                     Runnable onThrottled, Runnable onSuccess) {
     return new MongoCopyPipeline(context, collection(plan.source(), RawBsonDocument.class),
         collection(plan.target(), RawBsonDocument.class), crypto, cryptoThreads,
-        new DocumentEncryptor(plan, threadEncryption::get), kmsPermit, plan, batchesInFlight, observer)
+        new DocumentEncryptor(plan, threadEncryption::get, fastPath), kmsPermit, plan, batchesInFlight, observer)
         .kmsFeedback(onThrottled, onSuccess);
   }
 
@@ -113,6 +130,7 @@ public final class MigrationMongo implements AutoCloseable {
   public void close() {
     crypto.shutdownNow();
     perThread.forEach(com.mongodb.client.vault.ClientEncryption::close);
+    fastPath.close();
     client.close();
   }
 }
