@@ -2,8 +2,8 @@
 // @generated from file silo/v1/key.proto (package silo.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file silo/v1/key.proto.
  */
 export const file_silo_v1_key: GenFile = /*@__PURE__*/
-  fileDesc("ChFzaWxvL3YxL2tleS5wcm90bxIHc2lsby52MSI2CglNYXN0ZXJLZXkSEAoIcHJvdmlkZXIYASABKAkSFwoPZGVzY3JpcHRvcl9qc29uGAIgASgJIswBCglUZW5hbnRLZXkSDgoGa2V5X2lkGAEgASgJEhUKDWtleV9hbHRfbmFtZXMYAiADKAkSJgoKbWFzdGVyX2tleRgDIAEoCzISLnNpbG8udjEuTWFzdGVyS2V5Eg4KBnRlbmFudBgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoQBChZDcmVhdGVUZW5hbnRLZXlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRImCgptYXN0ZXJfa2V5GAIgASgLMhIuc2lsby52MS5NYXN0ZXJLZXkSGQoRYWxsb3dfYWZ0ZXJfc2hyZWQYAyABKAgSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJIlwKF0NyZWF0ZVRlbmFudEtleVJlc3BvbnNlEh8KA2tleRgBIAEoCzISLnNpbG8udjEuVGVuYW50S2V5Eg8KB2NyZWF0ZWQYAiABKAgSDwoHd2FybmluZxgDIAEoCSJOChVMaXN0VGVuYW50S2V5c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlMKFkxpc3RUZW5hbnRLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLnNpbG8udjEuVGVuYW50S2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJtChZSb3RhdGVUZW5hbnRLZXlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIqCg5uZXdfbWFzdGVyX2tleRgCIAEoCzISLnNpbG8udjEuTWFzdGVyS2V5EhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSJ9ChdSb3RhdGVUZW5hbnRLZXlSZXNwb25zZRIfCgNrZXkYASABKAsyEi5zaWxvLnYxLlRlbmFudEtleRIvChNwcmV2aW91c19tYXN0ZXJfa2V5GAIgASgLMhIuc2lsby52MS5NYXN0ZXJLZXkSEAoIYXVkaXRfaWQYAyABKAMiOAoVU2hyZWRUZW5hbnRLZXlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIPCgdjb25maXJtGAIgASgJIlwKFlNocmVkVGVuYW50S2V5UmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEhAKCGF1ZGl0X2lkGAIgASgDEiAKGGVmZmVjdGl2ZV93aXRoaW5fc2Vjb25kcxgDIAEoAzLeAgoKS2V5U2VydmljZRJUCg9DcmVhdGVUZW5hbnRLZXkSHy5zaWxvLnYxLkNyZWF0ZVRlbmFudEtleVJlcXVlc3QaIC5zaWxvLnYxLkNyZWF0ZVRlbmFudEtleVJlc3BvbnNlElEKDkxpc3RUZW5hbnRLZXlzEh4uc2lsby52MS5MaXN0VGVuYW50S2V5c1JlcXVlc3QaHy5zaWxvLnYxLkxpc3RUZW5hbnRLZXlzUmVzcG9uc2USVAoPUm90YXRlVGVuYW50S2V5Eh8uc2lsby52MS5Sb3RhdGVUZW5hbnRLZXlSZXF1ZXN0GiAuc2lsby52MS5Sb3RhdGVUZW5hbnRLZXlSZXNwb25zZRJRCg5TaHJlZFRlbmFudEtleRIeLnNpbG8udjEuU2hyZWRUZW5hbnRLZXlSZXF1ZXN0Gh8uc2lsby52MS5TaHJlZFRlbmFudEtleVJlc3BvbnNlQhwKDmlvLnNpbG8uYXBpLnYxQghLZXlQcm90b1ABYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChFzaWxvL3YxL2tleS5wcm90bxIHc2lsby52MSI2CglNYXN0ZXJLZXkSEAoIcHJvdmlkZXIYASABKAkSFwoPZGVzY3JpcHRvcl9qc29uGAIgASgJIvABCglUZW5hbnRLZXkSDgoGa2V5X2lkGAEgASgJEhUKDWtleV9hbHRfbmFtZXMYAiADKAkSJgoKbWFzdGVyX2tleRgDIAEoCzISLnNpbG8udjEuTWFzdGVyS2V5Eg4KBnRlbmFudBgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiIKBm9yaWdpbhgHIAEoDjISLnNpbG8udjEuS2V5T3JpZ2luIpUBChZDcmVhdGVUZW5hbnRLZXlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRImCgptYXN0ZXJfa2V5GAIgASgLMhIuc2lsby52MS5NYXN0ZXJLZXkSGQoRYWxsb3dfYWZ0ZXJfc2hyZWQYAyABKAgSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgJEg8KB25ld19jbWsYBSABKAgijgEKF0NyZWF0ZVRlbmFudEtleVJlc3BvbnNlEh8KA2tleRgBIAEoCzISLnNpbG8udjEuVGVuYW50S2V5Eg8KB2NyZWF0ZWQYAiABKAgSDwoHd2FybmluZxgDIAEoCRIPCgdhZG9wdGVkGAQgASgIEh8KA2NtaxgFIAEoCzISLnNpbG8udjEuVGVuYW50Q21rIk4KFUxpc3RUZW5hbnRLZXlzUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiUwoWTGlzdFRlbmFudEtleXNSZXNwb25zZRIgCgRrZXlzGAEgAygLMhIuc2lsby52MS5UZW5hbnRLZXkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIn4KFlJvdGF0ZVRlbmFudEtleVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEioKDm5ld19tYXN0ZXJfa2V5GAIgASgLMhIuc2lsby52MS5NYXN0ZXJLZXkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJEg8KB25ld19jbWsYBCABKAgingEKF1JvdGF0ZVRlbmFudEtleVJlc3BvbnNlEh8KA2tleRgBIAEoCzISLnNpbG8udjEuVGVuYW50S2V5Ei8KE3ByZXZpb3VzX21hc3Rlcl9rZXkYAiABKAsyEi5zaWxvLnYxLk1hc3RlcktleRIQCghhdWRpdF9pZBgDIAEoAxIfCgNjbWsYBCABKAsyEi5zaWxvLnYxLlRlbmFudENtayI4ChVTaHJlZFRlbmFudEtleVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEg8KB2NvbmZpcm0YAiABKAkiXAoWU2hyZWRUZW5hbnRLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSEAoIYXVkaXRfaWQYAiABKAMSIAoYZWZmZWN0aXZlX3dpdGhpbl9zZWNvbmRzGAMgASgDIm8KCVRlbmFudENtaxIPCgdrZXlfYXJuGAEgASgJEg0KBWFsaWFzGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEg4KBnJlZ2lvbhgEIAEoCRIPCgdjcmVhdGVkGAUgASgIEg8KB2Fkb3B0ZWQYBiABKAgibgoWUmV0aXJlTWFzdGVyS2V5UmVxdWVzdBImCgptYXN0ZXJfa2V5GAEgASgLMhIuc2lsby52MS5NYXN0ZXJLZXkSGwoTcGVuZGluZ193aW5kb3dfZGF5cxgCIAEoBRIPCgdjb25maXJtGAMgASgJIooBChdSZXRpcmVNYXN0ZXJLZXlSZXNwb25zZRIPCgdrZXlfYXJuGAEgASgJEjEKDWRlbGV0aW9uX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWFscmVhZHlfc2NoZWR1bGVkGAMgASgIEhAKCGF1ZGl0X2lkGAQgASgDKnEKCUtleU9yaWdpbhIaChZLRVlfT1JJR0lOX1VOU1BFQ0lGSUVEEAASFgoSS0VZX09SSUdJTl9DUkVBVEVEEAESFgoSS0VZX09SSUdJTl9BRE9QVEVEEAISGAoUS0VZX09SSUdJTl9VTk1BTkFHRUQQAzK0AwoKS2V5U2VydmljZRJUCg9DcmVhdGVUZW5hbnRLZXkSHy5zaWxvLnYxLkNyZWF0ZVRlbmFudEtleVJlcXVlc3QaIC5zaWxvLnYxLkNyZWF0ZVRlbmFudEtleVJlc3BvbnNlElEKDkxpc3RUZW5hbnRLZXlzEh4uc2lsby52MS5MaXN0VGVuYW50S2V5c1JlcXVlc3QaHy5zaWxvLnYxLkxpc3RUZW5hbnRLZXlzUmVzcG9uc2USVAoPUm90YXRlVGVuYW50S2V5Eh8uc2lsby52MS5Sb3RhdGVUZW5hbnRLZXlSZXF1ZXN0GiAuc2lsby52MS5Sb3RhdGVUZW5hbnRLZXlSZXNwb25zZRJRCg5TaHJlZFRlbmFudEtleRIeLnNpbG8udjEuU2hyZWRUZW5hbnRLZXlSZXF1ZXN0Gh8uc2lsby52MS5TaHJlZFRlbmFudEtleVJlc3BvbnNlElQKD1JldGlyZU1hc3RlcktleRIfLnNpbG8udjEuUmV0aXJlTWFzdGVyS2V5UmVxdWVzdBogLnNpbG8udjEuUmV0aXJlTWFzdGVyS2V5UmVzcG9uc2VCHAoOaW8uc2lsby5hcGkudjFCCEtleVByb3RvUAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Identifies the KMS master key that wraps a DEK.
@@ -92,6 +92,13 @@ export type TenantKey = Message<"silo.v1.TenantKey"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 6;
    */
   updateTime?: Timestamp;
+
+  /**
+   * Whether Silo created the key, adopted it, or has no record of it (issue 13).
+   *
+   * @generated from field: silo.v1.KeyOrigin origin = 7;
+   */
+  origin: KeyOrigin;
 };
 
 /**
@@ -134,6 +141,15 @@ export type CreateTenantKeyRequest = Message<"silo.v1.CreateTenantKeyRequest"> &
    * @generated from field: string idempotency_key = 4;
    */
   idempotencyKey: string;
+
+  /**
+   * Wrap a new key with the tenant's own AWS KMS key (alias/silo/tenant-<slug>),
+   * created if missing. master_key.provider must be an aws provider and its
+   * descriptor may give region and endpoint but no key.
+   *
+   * @generated from field: bool new_cmk = 5;
+   */
+  newCmk: boolean;
 };
 
 /**
@@ -170,6 +186,21 @@ export type CreateTenantKeyResponse = Message<"silo.v1.CreateTenantKeyResponse">
    * @generated from field: string warning = 3;
    */
   warning: string;
+
+  /**
+   * True when this call found an existing key under the configured alt name and
+   * adopted it (audited as ADOPT) instead of creating one.
+   *
+   * @generated from field: bool adopted = 4;
+   */
+  adopted: boolean;
+
+  /**
+   * The tenant's own AWS KMS key, when the new data key is wrapped by it.
+   *
+   * @generated from field: silo.v1.TenantCmk cmk = 5;
+   */
+  cmk?: TenantCmk;
 };
 
 /**
@@ -269,6 +300,15 @@ export type RotateTenantKeyRequest = Message<"silo.v1.RotateTenantKeyRequest"> &
    * @generated from field: string idempotency_key = 3;
    */
   idempotencyKey: string;
+
+  /**
+   * Rotate to the tenant's own AWS KMS key (alias/silo/tenant-<slug>) in the
+   * provider and region of new_master_key, created if missing; the descriptor
+   * may give region and endpoint but no key. Preflighted before the rewrap.
+   *
+   * @generated from field: bool new_cmk = 4;
+   */
+  newCmk: boolean;
 };
 
 /**
@@ -304,6 +344,13 @@ export type RotateTenantKeyResponse = Message<"silo.v1.RotateTenantKeyResponse">
    * @generated from field: int64 audit_id = 3;
    */
   auditId: bigint;
+
+  /**
+   * The tenant's own AWS KMS key, when new_cmk was set.
+   *
+   * @generated from field: silo.v1.TenantCmk cmk = 4;
+   */
+  cmk?: TenantCmk;
 };
 
 /**
@@ -378,6 +425,179 @@ export const ShredTenantKeyResponseSchema: GenMessage<ShredTenantKeyResponse> = 
   messageDesc(file_silo_v1_key, 9);
 
 /**
+ * A tenant's own AWS KMS key (CMK).
+ *
+ * @generated from message silo.v1.TenantCmk
+ */
+export type TenantCmk = Message<"silo.v1.TenantCmk"> & {
+  /**
+   * The key's ARN.
+   *
+   * @generated from field: string key_arn = 1;
+   */
+  keyArn: string;
+
+  /**
+   * Its alias, alias/silo/tenant-<slug>.
+   *
+   * @generated from field: string alias = 2;
+   */
+  alias: string;
+
+  /**
+   * The aws provider and region it lives in.
+   *
+   * @generated from field: string provider = 3;
+   */
+  provider: string;
+
+  /**
+   * @generated from field: string region = 4;
+   */
+  region: string;
+
+  /**
+   * True when this call created it; false when it existed.
+   *
+   * @generated from field: bool created = 5;
+   */
+  created: boolean;
+
+  /**
+   * True when this call adopted a key Silo had not made (found under the alias).
+   *
+   * @generated from field: bool adopted = 6;
+   */
+  adopted: boolean;
+};
+
+/**
+ * Describes the message silo.v1.TenantCmk.
+ * Use `create(TenantCmkSchema)` to create a new message.
+ */
+export const TenantCmkSchema: GenMessage<TenantCmk> = /*@__PURE__*/
+  messageDesc(file_silo_v1_key, 10);
+
+/**
+ * Request of KeyService.RetireMasterKey.
+ *
+ * @generated from message silo.v1.RetireMasterKeyRequest
+ */
+export type RetireMasterKeyRequest = Message<"silo.v1.RetireMasterKeyRequest"> & {
+  /**
+   * Required. The AWS KMS key to retire: provider "aws" or "aws:<name>" and a
+   * descriptor with key (ARN, key id or alias) and optionally region.
+   *
+   * @generated from field: silo.v1.MasterKey master_key = 1;
+   */
+  masterKey?: MasterKey;
+
+  /**
+   * Required. Days until AWS deletes the key, 7-30; it can be cancelled in AWS
+   * until then.
+   *
+   * @generated from field: int32 pending_window_days = 2;
+   */
+  pendingWindowDays: number;
+
+  /**
+   * Required. Must equal master_key's "key", as a guard against accidents.
+   *
+   * @generated from field: string confirm = 3;
+   */
+  confirm: string;
+};
+
+/**
+ * Describes the message silo.v1.RetireMasterKeyRequest.
+ * Use `create(RetireMasterKeyRequestSchema)` to create a new message.
+ */
+export const RetireMasterKeyRequestSchema: GenMessage<RetireMasterKeyRequest> = /*@__PURE__*/
+  messageDesc(file_silo_v1_key, 11);
+
+/**
+ * Response of KeyService.RetireMasterKey.
+ *
+ * @generated from message silo.v1.RetireMasterKeyResponse
+ */
+export type RetireMasterKeyResponse = Message<"silo.v1.RetireMasterKeyResponse"> & {
+  /**
+   * The retired key's ARN.
+   *
+   * @generated from field: string key_arn = 1;
+   */
+  keyArn: string;
+
+  /**
+   * When AWS will delete it.
+   *
+   * @generated from field: google.protobuf.Timestamp deletion_time = 2;
+   */
+  deletionTime?: Timestamp;
+
+  /**
+   * True when its deletion had already been scheduled; nothing was changed.
+   *
+   * @generated from field: bool already_scheduled = 3;
+   */
+  alreadyScheduled: boolean;
+
+  /**
+   * Identifier of the audit row (0 when already scheduled).
+   *
+   * @generated from field: int64 audit_id = 4;
+   */
+  auditId: bigint;
+};
+
+/**
+ * Describes the message silo.v1.RetireMasterKeyResponse.
+ * Use `create(RetireMasterKeyResponseSchema)` to create a new message.
+ */
+export const RetireMasterKeyResponseSchema: GenMessage<RetireMasterKeyResponse> = /*@__PURE__*/
+  messageDesc(file_silo_v1_key, 12);
+
+/**
+ * Where a data key came from.
+ *
+ * @generated from enum silo.v1.KeyOrigin
+ */
+export enum KeyOrigin {
+  /**
+   * @generated from enum value: KEY_ORIGIN_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Silo created it.
+   *
+   * @generated from enum value: KEY_ORIGIN_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * It was in the vault under the configured alt name before Silo used it
+   * (e.g. the CSFLE lab's tenant-<id> keys); Silo took it over and audited that.
+   *
+   * @generated from enum value: KEY_ORIGIN_ADOPTED = 2;
+   */
+  ADOPTED = 2,
+
+  /**
+   * Silo has no record of it: not used by Silo yet, or not a tenant's key.
+   *
+   * @generated from enum value: KEY_ORIGIN_UNMANAGED = 3;
+   */
+  UNMANAGED = 3,
+}
+
+/**
+ * Describes the enum silo.v1.KeyOrigin.
+ */
+export const KeyOriginSchema: GenEnum<KeyOrigin> = /*@__PURE__*/
+  enumDesc(file_silo_v1_key, 0);
+
+/**
  * KeyService manages each tenant's data encryption key (DEK) in the key vault:
  * one DEK per tenant, found by key alt name "tenant-<slug>". It never returns
  * key material.
@@ -426,6 +646,17 @@ export const KeyService: GenService<{
     methodKind: "unary";
     input: typeof ShredTenantKeyRequestSchema;
     output: typeof ShredTenantKeyResponseSchema;
+  },
+  /**
+   * Schedules the deletion of an AWS KMS master key (ScheduleKeyDeletion) after a
+   * grace period, refused while any data key is still wrapped by it. Admin only.
+   *
+   * @generated from rpc silo.v1.KeyService.RetireMasterKey
+   */
+  retireMasterKey: {
+    methodKind: "unary";
+    input: typeof RetireMasterKeyRequestSchema;
+    output: typeof RetireMasterKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_silo_v1_key, 0);

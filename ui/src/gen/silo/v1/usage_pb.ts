@@ -6,13 +6,17 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { MigrationPhase, MigrationState } from "./migration_pb";
+import { file_silo_v1_migration } from "./migration_pb";
+import type { TenantStatus } from "./tenant_pb";
+import { file_silo_v1_tenant } from "./tenant_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file silo/v1/usage.proto.
  */
 export const file_silo_v1_usage: GenFile = /*@__PURE__*/
-  fileDesc("ChNzaWxvL3YxL3VzYWdlLnByb3RvEgdzaWxvLnYxInoKC1RlbmFudFVzYWdlEg4KBnRlbmFudBgBIAEoCRIpCgVtb250aBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPc3RvcmFnZV91c2VkX21iGAMgASgBEhcKD2RvY3VtZW50c19jb3VudBgEIAEoAyI3ChVHZXRUZW5hbnRVc2FnZVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEg4KBm1vbnRocxgCIAEoBSI9ChZHZXRUZW5hbnRVc2FnZVJlc3BvbnNlEiMKBXVzYWdlGAEgAygLMhQuc2lsby52MS5UZW5hbnRVc2FnZSJkChBMaXN0VXNhZ2VSZXF1ZXN0EikKBW1vbnRoGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJRChFMaXN0VXNhZ2VSZXNwb25zZRIjCgV1c2FnZRgBIAMoCzIULnNpbG8udjEuVGVuYW50VXNhZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImsKFUdldERvY3VtZW50VXJsUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAMSLQoKZXhwaXJlc19pbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJWChZHZXREb2N1bWVudFVybFJlc3BvbnNlEgsKA3VybBgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQwoaTGlzdE1pZ3JhdGlvblN0YXR1c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkinAEKFVRlbmFudE1pZ3JhdGlvblN0YXR1cxIOCgZ0ZW5hbnQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEg4KBnN0YXR1cxgDIAEoCRIaChJkb2N1bWVudHNfbWlncmF0ZWQYBCABKAMSMQoNY29tcGxldGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiaAobTGlzdE1pZ3JhdGlvblN0YXR1c1Jlc3BvbnNlEjAKCHN0YXR1c2VzGAEgAygLMh4uc2lsby52MS5UZW5hbnRNaWdyYXRpb25TdGF0dXMSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMtoCCgxVc2FnZVNlcnZpY2USUQoOR2V0VGVuYW50VXNhZ2USHi5zaWxvLnYxLkdldFRlbmFudFVzYWdlUmVxdWVzdBofLnNpbG8udjEuR2V0VGVuYW50VXNhZ2VSZXNwb25zZRJCCglMaXN0VXNhZ2USGS5zaWxvLnYxLkxpc3RVc2FnZVJlcXVlc3QaGi5zaWxvLnYxLkxpc3RVc2FnZVJlc3BvbnNlElEKDkdldERvY3VtZW50VXJsEh4uc2lsby52MS5HZXREb2N1bWVudFVybFJlcXVlc3QaHy5zaWxvLnYxLkdldERvY3VtZW50VXJsUmVzcG9uc2USYAoTTGlzdE1pZ3JhdGlvblN0YXR1cxIjLnNpbG8udjEuTGlzdE1pZ3JhdGlvblN0YXR1c1JlcXVlc3QaJC5zaWxvLnYxLkxpc3RNaWdyYXRpb25TdGF0dXNSZXNwb25zZUIeCg5pby5zaWxvLmFwaS52MUIKVXNhZ2VQcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChNzaWxvL3YxL3VzYWdlLnByb3RvEgdzaWxvLnYxIroBCgtUZW5hbnRVc2FnZRIOCgZ0ZW5hbnQYASABKAkSKQoFbW9udGgYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3N0b3JhZ2VfdXNlZF9tYhgDIAEoARIXCg9kb2N1bWVudHNfY291bnQYBCABKAMSFQoNc3RvcmFnZV9ieXRlcxgFIAEoAxIOCgZidWNrZXQYBiABKAkSFwoPY2FycmllZF9mb3J3YXJkGAcgASgIIjcKFUdldFRlbmFudFVzYWdlUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSDgoGbW9udGhzGAIgASgFIj0KFkdldFRlbmFudFVzYWdlUmVzcG9uc2USIwoFdXNhZ2UYASADKAsyFC5zaWxvLnYxLlRlbmFudFVzYWdlInQKEExpc3RVc2FnZVJlcXVlc3QSKQoFbW9udGgYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEg4KBnRlbmFudBgEIAEoCSJRChFMaXN0VXNhZ2VSZXNwb25zZRIjCgV1c2FnZRgBIAMoCzIULnNpbG8udjEuVGVuYW50VXNhZ2USFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImsKFUdldERvY3VtZW50VXJsUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEwoLZG9jdW1lbnRfaWQYAiABKAMSLQoKZXhwaXJlc19pbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKDAQoWR2V0RG9jdW1lbnRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmJ1Y2tldBgDIAEoCRILCgNrZXkYBCABKAkSDgoGbm90aWNlGAUgASgJIkMKGkxpc3RNaWdyYXRpb25TdGF0dXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIsUCChVUZW5hbnRNaWdyYXRpb25TdGF0dXMSDgoGdGVuYW50GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIOCgZzdGF0dXMYAyABKAkSGgoSZG9jdW1lbnRzX21pZ3JhdGVkGAQgASgDEjEKDWNvbXBsZXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmVycm9ycxgGIAEoAxIOCgZidWNrZXQYByABKAkSLgoKc3RhcnRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoNdGVuYW50X3N0YXR1cxgJIAEoDjIVLnNpbG8udjEuVGVuYW50U3RhdHVzEikKCmxhdGVzdF9ydW4YCiABKAsyFS5zaWxvLnYxLk1pZ3JhdGlvblJ1biKWAgoMTWlncmF0aW9uUnVuEgoKAmlkGAEgASgJEiYKBXN0YXRlGAIgASgOMhcuc2lsby52MS5NaWdyYXRpb25TdGF0ZRImCgVwaGFzZRgDIAEoDjIXLnNpbG8udjEuTWlncmF0aW9uUGhhc2USGAoQZG9jdW1lbnRzX2NvcGllZBgEIAEoAxIYChBkb2N1bWVudHNfZmFpbGVkGAUgASgDEi8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1jb21wbGV0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXN0X2Vycm9yGAggASgJImgKG0xpc3RNaWdyYXRpb25TdGF0dXNSZXNwb25zZRIwCghzdGF0dXNlcxgBIAMoCzIeLnNpbG8udjEuVGVuYW50TWlncmF0aW9uU3RhdHVzEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJmChNHZXRVcGxvYWRVcmxSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRItCgpleHBpcmVzX2luGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIu4BChRHZXRVcGxvYWRVcmxSZXNwb25zZRILCgN1cmwYASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmJ1Y2tldBgDIAEoCRILCgNrZXkYBCABKAkSOwoHaGVhZGVycxgFIAMoCzIqLnNpbG8udjEuR2V0VXBsb2FkVXJsUmVzcG9uc2UuSGVhZGVyc0VudHJ5Eg4KBm5vdGljZRgGIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI4ChVSZWNvbmNpbGVVc2FnZVJlcXVlc3QSDwoHZHJ5X3J1bhgBIAEoCBIOCgZ0ZW5hbnQYAiABKAkijQEKClVzYWdlRHJpZnQSDgoGdGVuYW50GAEgASgJEhYKDnJlY29yZGVkX2J5dGVzGAIgASgDEhYKDnJlY29yZGVkX2NvdW50GAMgASgDEhQKDGFjdHVhbF9ieXRlcxgEIAEoAxIUCgxhY3R1YWxfY291bnQYBSABKAMSEwoLcm93X21pc3NpbmcYBiABKAgiwwEKFlJlY29uY2lsZVVzYWdlUmVzcG9uc2USKQoFbW9udGgYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD3RlbmFudHNfY2hlY2tlZBgCIAEoAxIiCgVkcmlmdBgDIAMoCzITLnNpbG8udjEuVXNhZ2VEcmlmdBIVCg1tb250aHNfZmlsbGVkGAQgASgDEhgKEG1hcmtlcnNfcmVzb2x2ZWQYBSABKAMSEAoIcmVwYWlyZWQYBiABKAgy+gMKDFVzYWdlU2VydmljZRJRCg5HZXRUZW5hbnRVc2FnZRIeLnNpbG8udjEuR2V0VGVuYW50VXNhZ2VSZXF1ZXN0Gh8uc2lsby52MS5HZXRUZW5hbnRVc2FnZVJlc3BvbnNlEkIKCUxpc3RVc2FnZRIZLnNpbG8udjEuTGlzdFVzYWdlUmVxdWVzdBoaLnNpbG8udjEuTGlzdFVzYWdlUmVzcG9uc2USUQoOR2V0RG9jdW1lbnRVcmwSHi5zaWxvLnYxLkdldERvY3VtZW50VXJsUmVxdWVzdBofLnNpbG8udjEuR2V0RG9jdW1lbnRVcmxSZXNwb25zZRJgChNMaXN0TWlncmF0aW9uU3RhdHVzEiMuc2lsby52MS5MaXN0TWlncmF0aW9uU3RhdHVzUmVxdWVzdBokLnNpbG8udjEuTGlzdE1pZ3JhdGlvblN0YXR1c1Jlc3BvbnNlEksKDEdldFVwbG9hZFVybBIcLnNpbG8udjEuR2V0VXBsb2FkVXJsUmVxdWVzdBodLnNpbG8udjEuR2V0VXBsb2FkVXJsUmVzcG9uc2USUQoOUmVjb25jaWxlVXNhZ2USHi5zaWxvLnYxLlJlY29uY2lsZVVzYWdlUmVxdWVzdBofLnNpbG8udjEuUmVjb25jaWxlVXNhZ2VSZXNwb25zZUIeCg5pby5zaWxvLmFwaS52MUIKVXNhZ2VQcm90b1ABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_silo_v1_migration, file_silo_v1_tenant]);
 
 /**
  * Usage of one tenant in one month.
@@ -35,7 +39,7 @@ export type TenantUsage = Message<"silo.v1.TenantUsage"> & {
   month?: Timestamp;
 
   /**
-   * Storage used in MiB.
+   * Storage used in MiB (2^20 bytes), rounded to 3 decimals; storage_bytes is exact.
    *
    * @generated from field: double storage_used_mb = 3;
    */
@@ -47,6 +51,28 @@ export type TenantUsage = Message<"silo.v1.TenantUsage"> & {
    * @generated from field: int64 documents_count = 4;
    */
   documentsCount: bigint;
+
+  /**
+   * Storage used in bytes, exact.
+   *
+   * @generated from field: int64 storage_bytes = 5;
+   */
+  storageBytes: bigint;
+
+  /**
+   * The tenant's own bucket, empty before the S3 phase created one.
+   *
+   * @generated from field: string bucket = 6;
+   */
+  bucket: string;
+
+  /**
+   * True when nothing changed in this month, so no row was recorded for it: the totals are those of the latest
+   * earlier month on record (zero when there is none).
+   *
+   * @generated from field: bool carried_forward = 7;
+   */
+  carriedForward: boolean;
 };
 
 /**
@@ -70,7 +96,7 @@ export type GetTenantUsageRequest = Message<"silo.v1.GetTenantUsageRequest"> & {
   tenant: string;
 
   /**
-   * Number of most recent months, 1-120; 0 means 12.
+   * Number of most recent months, 0-120; 0 means 12. Months before the tenant's first recorded one are left out.
    *
    * @generated from field: int32 months = 2;
    */
@@ -112,7 +138,7 @@ export const GetTenantUsageResponseSchema: GenMessage<GetTenantUsageResponse> = 
  */
 export type ListUsageRequest = Message<"silo.v1.ListUsageRequest"> & {
   /**
-   * Month to report; unset means the current month.
+   * Month to report: any instant in it (UTC); unset means the current month.
    *
    * @generated from field: google.protobuf.Timestamp month = 1;
    */
@@ -131,6 +157,13 @@ export type ListUsageRequest = Message<"silo.v1.ListUsageRequest"> & {
    * @generated from field: string page_token = 3;
    */
   pageToken: string;
+
+  /**
+   * Only this tenant; empty means every tenant (a tenant-scoped caller: its own). Added for issue 10.
+   *
+   * @generated from field: string tenant = 4;
+   */
+  tenant: string;
 };
 
 /**
@@ -147,7 +180,7 @@ export const ListUsageRequestSchema: GenMessage<ListUsageRequest> = /*@__PURE__*
  */
 export type ListUsageResponse = Message<"silo.v1.ListUsageResponse"> & {
   /**
-   * Usage rows ordered by tenant slug.
+   * Usage rows ordered by tenant slug, one per registered tenant (a tenant-scoped caller sees its own only).
    *
    * @generated from field: repeated silo.v1.TenantUsage usage = 1;
    */
@@ -189,7 +222,7 @@ export type GetDocumentUrlRequest = Message<"silo.v1.GetDocumentUrlRequest"> & {
   documentId: bigint;
 
   /**
-   * Validity, 1 s to 7 days; unset means 15 minutes.
+   * Validity, 1 s to 7 days; unset means 15 minutes. Never longer than the server's S3 credentials live.
    *
    * @generated from field: google.protobuf.Duration expires_in = 3;
    */
@@ -222,6 +255,27 @@ export type GetDocumentUrlResponse = Message<"silo.v1.GetDocumentUrlResponse"> &
    * @generated from field: google.protobuf.Timestamp expire_time = 2;
    */
   expireTime?: Timestamp;
+
+  /**
+   * The tenant bucket the URL reads from (never the shared bucket).
+   *
+   * @generated from field: string bucket = 3;
+   */
+  bucket: string;
+
+  /**
+   * The object key in that bucket.
+   *
+   * @generated from field: string key = 4;
+   */
+  key: string;
+
+  /**
+   * Set when the validity was shortened, saying why (the credentials expire sooner than asked).
+   *
+   * @generated from field: string notice = 5;
+   */
+  notice: string;
 };
 
 /**
@@ -260,7 +314,7 @@ export const ListMigrationStatusRequestSchema: GenMessage<ListMigrationStatusReq
   messageDesc(file_silo_v1_usage, 7);
 
 /**
- * S3 migration status of one tenant.
+ * S3 migration status of one tenant, with the latest migration run (MongoDB and the phases after it).
  *
  * @generated from message silo.v1.TenantMigrationStatus
  */
@@ -299,6 +353,41 @@ export type TenantMigrationStatus = Message<"silo.v1.TenantMigrationStatus"> & {
    * @generated from field: google.protobuf.Timestamp complete_time = 5;
    */
   completeTime?: Timestamp;
+
+  /**
+   * Documents that failed in the S3 migration.
+   *
+   * @generated from field: int64 errors = 6;
+   */
+  errors: bigint;
+
+  /**
+   * The tenant's own bucket, empty before the S3 phase created one.
+   *
+   * @generated from field: string bucket = 7;
+   */
+  bucket: string;
+
+  /**
+   * When the S3 migration started.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 8;
+   */
+  startTime?: Timestamp;
+
+  /**
+   * Isolation status of the tenant (tenants.silo_status).
+   *
+   * @generated from field: silo.v1.TenantStatus tenant_status = 9;
+   */
+  tenantStatus: TenantStatus;
+
+  /**
+   * The tenant's latest migration run; unset when it was never migrated.
+   *
+   * @generated from field: silo.v1.MigrationRun latest_run = 10;
+   */
+  latestRun?: MigrationRun;
 };
 
 /**
@@ -309,13 +398,83 @@ export const TenantMigrationStatusSchema: GenMessage<TenantMigrationStatus> = /*
   messageDesc(file_silo_v1_usage, 8);
 
 /**
+ * The latest migration run of a tenant as ListMigrationStatus shows it.
+ *
+ * @generated from message silo.v1.MigrationRun
+ */
+export type MigrationRun = Message<"silo.v1.MigrationRun"> & {
+  /**
+   * Migration id (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * State of the run.
+   *
+   * @generated from field: silo.v1.MigrationState state = 2;
+   */
+  state: MigrationState;
+
+  /**
+   * Phase it is in, or ended in.
+   *
+   * @generated from field: silo.v1.MigrationPhase phase = 3;
+   */
+  phase: MigrationPhase;
+
+  /**
+   * MongoDB documents copied into the encrypted collection.
+   *
+   * @generated from field: int64 documents_copied = 4;
+   */
+  documentsCopied: bigint;
+
+  /**
+   * MongoDB documents that did not fit the plan (see GetCompletionReport).
+   *
+   * @generated from field: int64 documents_failed = 5;
+   */
+  documentsFailed: bigint;
+
+  /**
+   * When the run was created.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 6;
+   */
+  createTime?: Timestamp;
+
+  /**
+   * When it reached a final state.
+   *
+   * @generated from field: google.protobuf.Timestamp complete_time = 7;
+   */
+  completeTime?: Timestamp;
+
+  /**
+   * Text of the last error; never contains plaintext of encrypted fields.
+   *
+   * @generated from field: string last_error = 8;
+   */
+  lastError: string;
+};
+
+/**
+ * Describes the message silo.v1.MigrationRun.
+ * Use `create(MigrationRunSchema)` to create a new message.
+ */
+export const MigrationRunSchema: GenMessage<MigrationRun> = /*@__PURE__*/
+  messageDesc(file_silo_v1_usage, 9);
+
+/**
  * Response of UsageService.ListMigrationStatus.
  *
  * @generated from message silo.v1.ListMigrationStatusResponse
  */
 export type ListMigrationStatusResponse = Message<"silo.v1.ListMigrationStatusResponse"> & {
   /**
-   * One row per tenant ordered by name.
+   * One row per registered tenant ordered by slug (a tenant-scoped caller sees its own only).
    *
    * @generated from field: repeated silo.v1.TenantMigrationStatus statuses = 1;
    */
@@ -334,7 +493,234 @@ export type ListMigrationStatusResponse = Message<"silo.v1.ListMigrationStatusRe
  * Use `create(ListMigrationStatusResponseSchema)` to create a new message.
  */
 export const ListMigrationStatusResponseSchema: GenMessage<ListMigrationStatusResponse> = /*@__PURE__*/
-  messageDesc(file_silo_v1_usage, 9);
+  messageDesc(file_silo_v1_usage, 10);
+
+/**
+ * Request of UsageService.GetUploadUrl.
+ *
+ * @generated from message silo.v1.GetUploadUrlRequest
+ */
+export type GetUploadUrlRequest = Message<"silo.v1.GetUploadUrlRequest"> & {
+  /**
+   * Required. Tenant slug.
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * Required. The name of the file to upload; the key is temp/<uuid>/<sanitized name>.
+   *
+   * @generated from field: string filename = 2;
+   */
+  filename: string;
+
+  /**
+   * Validity, 1 s to 7 days; unset means 15 minutes. Never longer than the server's S3 credentials live.
+   *
+   * @generated from field: google.protobuf.Duration expires_in = 3;
+   */
+  expiresIn?: Duration;
+};
+
+/**
+ * Describes the message silo.v1.GetUploadUrlRequest.
+ * Use `create(GetUploadUrlRequestSchema)` to create a new message.
+ */
+export const GetUploadUrlRequestSchema: GenMessage<GetUploadUrlRequest> = /*@__PURE__*/
+  messageDesc(file_silo_v1_usage, 11);
+
+/**
+ * Response of UsageService.GetUploadUrl.
+ *
+ * @generated from message silo.v1.GetUploadUrlResponse
+ */
+export type GetUploadUrlResponse = Message<"silo.v1.GetUploadUrlResponse"> & {
+  /**
+   * The presigned PUT URL.
+   *
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * When the URL stops working.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp;
+
+  /**
+   * The tenant's bucket.
+   *
+   * @generated from field: string bucket = 3;
+   */
+  bucket: string;
+
+  /**
+   * The object key: always under temp/.
+   *
+   * @generated from field: string key = 4;
+   */
+  key: string;
+
+  /**
+   * Headers the upload must send exactly as given, or the signature (and the bucket policy) refuses it.
+   *
+   * @generated from field: map<string, string> headers = 5;
+   */
+  headers: { [key: string]: string };
+
+  /**
+   * Set when the validity was shortened, saying why.
+   *
+   * @generated from field: string notice = 6;
+   */
+  notice: string;
+};
+
+/**
+ * Describes the message silo.v1.GetUploadUrlResponse.
+ * Use `create(GetUploadUrlResponseSchema)` to create a new message.
+ */
+export const GetUploadUrlResponseSchema: GenMessage<GetUploadUrlResponse> = /*@__PURE__*/
+  messageDesc(file_silo_v1_usage, 12);
+
+/**
+ * Request of UsageService.ReconcileUsage.
+ *
+ * @generated from message silo.v1.ReconcileUsageRequest
+ */
+export type ReconcileUsageRequest = Message<"silo.v1.ReconcileUsageRequest"> & {
+  /**
+   * Report drift without repairing anything.
+   *
+   * @generated from field: bool dry_run = 1;
+   */
+  dryRun: boolean;
+
+  /**
+   * Only this tenant; empty means every tenant (a tenant-scoped caller: its own).
+   *
+   * @generated from field: string tenant = 2;
+   */
+  tenant: string;
+};
+
+/**
+ * Describes the message silo.v1.ReconcileUsageRequest.
+ * Use `create(ReconcileUsageRequestSchema)` to create a new message.
+ */
+export const ReconcileUsageRequestSchema: GenMessage<ReconcileUsageRequest> = /*@__PURE__*/
+  messageDesc(file_silo_v1_usage, 13);
+
+/**
+ * One tenant whose recorded usage differed from a recount of the documents table.
+ *
+ * @generated from message silo.v1.UsageDrift
+ */
+export type UsageDrift = Message<"silo.v1.UsageDrift"> & {
+  /**
+   * Tenant slug (or "#<id>" for a tenants row without a slug).
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * What tenant_usage held for the month (zero when there was no row).
+   *
+   * @generated from field: int64 recorded_bytes = 2;
+   */
+  recordedBytes: bigint;
+
+  /**
+   * @generated from field: int64 recorded_count = 3;
+   */
+  recordedCount: bigint;
+
+  /**
+   * What the documents table holds.
+   *
+   * @generated from field: int64 actual_bytes = 4;
+   */
+  actualBytes: bigint;
+
+  /**
+   * @generated from field: int64 actual_count = 5;
+   */
+  actualCount: bigint;
+
+  /**
+   * True when the month had no row at all.
+   *
+   * @generated from field: bool row_missing = 6;
+   */
+  rowMissing: boolean;
+};
+
+/**
+ * Describes the message silo.v1.UsageDrift.
+ * Use `create(UsageDriftSchema)` to create a new message.
+ */
+export const UsageDriftSchema: GenMessage<UsageDrift> = /*@__PURE__*/
+  messageDesc(file_silo_v1_usage, 14);
+
+/**
+ * Response of UsageService.ReconcileUsage.
+ *
+ * @generated from message silo.v1.ReconcileUsageResponse
+ */
+export type ReconcileUsageResponse = Message<"silo.v1.ReconcileUsageResponse"> & {
+  /**
+   * The month reconciled (first day, 00:00 UTC).
+   *
+   * @generated from field: google.protobuf.Timestamp month = 1;
+   */
+  month?: Timestamp;
+
+  /**
+   * Tenants recounted.
+   *
+   * @generated from field: int64 tenants_checked = 2;
+   */
+  tenantsChecked: bigint;
+
+  /**
+   * Tenants whose row differed or was missing.
+   *
+   * @generated from field: repeated silo.v1.UsageDrift drift = 3;
+   */
+  drift: UsageDrift[];
+
+  /**
+   * Earlier months without a row that were filled with carried-forward totals.
+   *
+   * @generated from field: int64 months_filled = 4;
+   */
+  monthsFilled: bigint;
+
+  /**
+   * Drift records left by triggers that this reconcile resolved.
+   *
+   * @generated from field: int64 markers_resolved = 5;
+   */
+  markersResolved: bigint;
+
+  /**
+   * Whether anything was changed (false for a dry run).
+   *
+   * @generated from field: bool repaired = 6;
+   */
+  repaired: boolean;
+};
+
+/**
+ * Describes the message silo.v1.ReconcileUsageResponse.
+ * Use `create(ReconcileUsageResponseSchema)` to create a new message.
+ */
+export const ReconcileUsageResponseSchema: GenMessage<ReconcileUsageResponse> = /*@__PURE__*/
+  messageDesc(file_silo_v1_usage, 15);
 
 /**
  * UsageService reports per-tenant storage and hands out presigned document URLs.
@@ -381,6 +767,27 @@ export const UsageService: GenService<{
     methodKind: "unary";
     input: typeof ListMigrationStatusRequestSchema;
     output: typeof ListMigrationStatusResponseSchema;
+  },
+  /**
+   * Added for issue 10 (usage and document access).
+   * A presigned PUT URL for a direct browser upload into temp/ of the tenant's bucket.
+   *
+   * @generated from rpc silo.v1.UsageService.GetUploadUrl
+   */
+  getUploadUrl: {
+    methodKind: "unary";
+    input: typeof GetUploadUrlRequestSchema;
+    output: typeof GetUploadUrlResponseSchema;
+  },
+  /**
+   * Recounts the current month's usage from the documents table, repairs drift and reports it.
+   *
+   * @generated from rpc silo.v1.UsageService.ReconcileUsage
+   */
+  reconcileUsage: {
+    methodKind: "unary";
+    input: typeof ReconcileUsageRequestSchema;
+    output: typeof ReconcileUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_silo_v1_usage, 0);
