@@ -130,8 +130,7 @@ public final class Database implements AutoCloseable {
         "tenants_table", tables.tenants(),
         "app_schema", tables.appSchema(),
         "tenants_index", tables.tenantsSlugIndex(),
-        "documents_table", tables.documents(),
-        "app_schema", tables.appSchema());
+        "documents_table", tables.documents());
   }
 
   public Pool pool() {
