@@ -15,22 +15,51 @@ import picocli.CommandLine.Option;
 /** Entry point of silo-server: `serve` (the default) runs against configured stores, `dev` runs the embedded dev stack. */
 @Command(name = "silo-server", mixinStandardHelpOptions = true, version = "silo-server 0.1.0",
     description = "Silo control-plane server: moves tenants from pooled to isolated storage.",
-    subcommands = {Main.Serve.class, DevCommand.class})
+    subcommands = {Main.Serve.class})
 public final class Main implements Callable<Integer> {
 
   @Option(names = "--config", description = "Config file (YAML or JSON); env: SILO_CONFIG.")
   Path config;
 
+  /** The dev stack's command, which the production distribution leaves out together with the embedded servers. */
+  static final String DEV_COMMAND = "io.silo.DevCommand";
+
   public static void main(String[] args) {
-    int code = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).execute(args);
+    int code = commandLine().execute(args);
     if (code != 0) {
       System.exit(code);
     }
   }
 
+  /** The command line with {@code dev} when the dev stack is on the class path, else a {@code dev} that says why not. */
+  static CommandLine commandLine() {
+    CommandLine line = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+    Object dev;
+    try {
+      dev = Class.forName(DEV_COMMAND).getDeclaredConstructor().newInstance();
+    } catch (ClassNotFoundException absent) {
+      dev = new DevAbsent();
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException("cannot create " + DEV_COMMAND, e);
+    }
+    return line.addSubcommand("dev", dev);
+  }
+
   @Override
   public Integer call() throws Exception {
     return new Serve().withConfig(config).call();
+  }
+
+  /** {@code dev} in the production distribution, which ships without the embedded dev servers. */
+  @Command(name = "dev", description = "Not in this distribution: run the dev stack from a checkout.")
+  static final class DevAbsent implements Callable<Integer> {
+    @Override
+    public Integer call() {
+      System.err.println("silo-server: the dev stack (embedded PostgreSQL, MongoDB-wire and S3 servers) is not in"
+          + " this distribution; run it from a checkout with src/scripts/silo-server dev, or use serve with real"
+          + " stores");
+      return 2;
+    }
   }
 
   /** Runs the server against the stores named in the configuration until SIGTERM/SIGINT. */

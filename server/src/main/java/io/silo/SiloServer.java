@@ -4,18 +4,25 @@ import com.google.protobuf.Descriptors.ServiceDescriptor;
 import io.grpc.health.v1.HealthProto;
 import io.grpc.reflection.v1.ServerReflectionProto;
 import io.silo.api.ActiveStreams;
+import io.silo.api.DashboardAssets;
+import io.silo.api.SessionEndpoint;
 import io.silo.api.GrpcWebTextGuard;
 import io.silo.auth.AccessControl;
 import io.silo.auth.AuthGate;
+import io.silo.auth.ClientCertificates;
+import io.silo.auth.TransportSecurity;
 import io.silo.api.HealthEndpoint;
 import io.silo.api.ReadinessGate;
 import io.silo.api.ReflectionEndpoint;
 import io.silo.api.StreamLimits;
 import io.silo.api.TenantEndpoint;
 import io.silo.api.UnimplementedEndpoints;
+import io.silo.api.AuditEndpoint;
+import io.silo.api.v1.AuditServiceGrpcService;
 import io.silo.api.UsageEndpoint;
 import io.silo.api.v1.KeyServiceGrpcService;
 import io.silo.api.v1.MigrationServiceGrpcService;
+import io.silo.api.v1.SessionServiceGrpcService;
 import io.silo.api.v1.TenantServiceGrpcService;
 import io.silo.api.v1.UsageServiceGrpcService;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -23,24 +30,41 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.silo.api.KeyEndpoint;
 import io.silo.api.MigrationEndpoint;
 import io.silo.config.ConfigException;
-import io.silo.jobs.Collaborators;
-import io.silo.jobs.Definitions;
+import io.silo.jobs.JobDefinition;
+import io.silo.jobs.PhaseName;
+import io.silo.jobs.Phase;
+import io.silo.jobs.PhaseSpec;
+import io.silo.jobs.Phases;
+import io.silo.s3.S3Phase;
+import io.silo.s3.S3Spec;
+import io.silo.keys.KeysPhase;
+import io.silo.mongo.MongoPhase;
+import io.silo.mongo.MongoSpec;
+import io.vertx.core.WorkerExecutor;
 import io.silo.jobs.MigrationEngine;
 import io.silo.jobs.MigrationMetrics;
 import io.silo.jobs.MigrationStore;
 import io.silo.jobs.Migrations;
 import io.silo.jobs.ProgressBus;
 import io.silo.mongo.EncryptionPlan;
+import io.silo.mongo.DataKeyCache;
+import io.silo.mongo.JavaEncryption;
 import io.silo.mongo.MigrationMongo;
 import io.silo.mongo.MongoCopyPipeline;
 import io.silo.config.SiloConfig;
+import io.silo.keys.AwsKms;
+import io.silo.keys.AwsKmsPreflight;
 import io.silo.keys.KeyVaultClients;
 import io.silo.keys.KmsBudget;
 import io.silo.keys.KmsBudgets;
 import io.silo.keys.KmsProviders;
+import io.silo.keys.KmsRetry;
+import io.silo.keys.TenantCmks;
 import io.silo.keys.TenantKeys;
+import io.silo.store.AuditStore;
 import io.silo.store.KeyAuditStore;
 import io.silo.store.Database;
+import io.silo.store.TenantCmkStore;
 import io.silo.store.TenantStore;
 import io.silo.store.UsageStore;
 import io.silo.s3.BucketSettings;
@@ -62,6 +86,7 @@ import io.vertx.ext.web.handler.CorsHandler;
 import io.vertx.grpc.server.GrpcServer;
 import io.vertx.grpc.server.GrpcServerOptions;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -94,7 +119,15 @@ public final class SiloServer {
   private boolean shuttingDown;
 
   /** The migration engine and the resources it owns, when MongoDB is configured. */
-  record MigrationRuntime(MigrationEngine engine, MigrationMongo mongo) {
+  record MigrationRuntime(MigrationEngine engine, MigrationMongo mongo, S3Phase s3) {
+    /** Closes the data-path clients (after the engine stopped). */
+    void close() {
+      mongo.close();
+      if (s3 != null) {
+        s3.close();
+      }
+    }
+
   }
 
   /** The S3 clients behind presigned document URLs and the timer that fills in the current month's usage rows. */
@@ -142,23 +175,26 @@ public final class SiloServer {
     new io.micrometer.core.instrument.binder.jvm.JvmGcMetrics().bindTo(metrics);
     // KMS settings are checked before anything starts, so a misconfigured provider fails start-up by name.
     KmsProviders kms = config.string("mongo.uri").isEmpty() ? null : KmsProviders.from(config);
-    EncryptionPlan defaults;
+    MongoSpec defaults;
     try {
-      defaults = Definitions.fromConfig(config);
+      defaults = MongoSpec.fromConfig(config);
     } catch (EncryptionPlan.InvalidPlanException e) {
       return Future.failedFuture(new ConfigException("invalid setting '" + e.field() + "': " + e.getMessage()));
     }
     AccessControl access;
+    TransportSecurity transport;
     try {
-      // Checked before any store opens: a server that would answer without tokens must not start by accident.
+      // Checked before any store opens: a server that would answer without tokens, or in plaintext to the network,
+      // must not start by accident.
       access = AccessControl.from(config);
+      transport = TransportSecurity.from(config);
     } catch (ConfigException e) {
       return Future.failedFuture(e);
     }
     return Database.open(vertx, config).compose(database -> openKeyVault(vertx, config, kms)
         .onFailure(failure -> database.close())
         .compose(keyVault -> bindAndListen(vertx, config, database, keyVault, kms, metrics, defaults,
-            new ReadinessGate(vertx, notReadyReason), new AuthGate(vertx, access))));
+            new ReadinessGate(vertx, notReadyReason), new AuthGate(vertx, access), transport)));
   }
 
   private static Future<KeyVaultClients> openKeyVault(Vertx vertx, SiloConfig config, KmsProviders kms) {
@@ -171,8 +207,8 @@ public final class SiloServer {
 
   private static Future<SiloServer> bindAndListen(Vertx vertx, SiloConfig config, Database database,
                                                   KeyVaultClients keyVault, KmsProviders kms,
-                                                  PrometheusMeterRegistry metrics, EncryptionPlan defaults,
-                                                  ReadinessGate gate, AuthGate auth) {
+                                                  PrometheusMeterRegistry metrics, MongoSpec defaults,
+                                                  ReadinessGate gate, AuthGate auth, TransportSecurity transport) {
     ActiveStreams streams = new ActiveStreams();
     GrpcServer grpc = GrpcServer.server(vertx, new GrpcServerOptions()
         .setScheduleDeadlineAutomatically(true)
@@ -183,6 +219,8 @@ public final class SiloServer {
         KeyServiceGrpcService.SERVICE_DESCRIPTOR,
         MigrationServiceGrpcService.SERVICE_DESCRIPTOR,
         UsageServiceGrpcService.SERVICE_DESCRIPTOR,
+        AuditServiceGrpcService.SERVICE_DESCRIPTOR,
+        SessionServiceGrpcService.SERVICE_DESCRIPTOR,
         HealthProto.getDescriptor().findServiceByName("Health"),
         ServerReflectionProto.getDescriptor().findServiceByName("ServerReflection")));
     HealthEndpoint health = new HealthEndpoint(descriptors.stream().map(ServiceDescriptor::getFullName).toList(),
@@ -191,6 +229,10 @@ public final class SiloServer {
     TenantStore tenantStore = new TenantStore(database.pool(), database.tables());
     AccessControl access = auth.access();
     new TenantEndpoint(tenantStore, access).bind(grpc);
+    AuditStore auditStore = new AuditStore(database.pool(), database.tables());
+    access.audit().attach(auditStore, metrics, descriptors);
+    new AuditEndpoint(auditStore, access).bind(grpc);
+    new SessionEndpoint(access).bind(grpc);
     Future<Void> ready = Future.succeededFuture();
     Map<String, String> unconfigured = new java.util.HashMap<>();
     MigrationRuntime migration = null;
@@ -198,10 +240,22 @@ public final class SiloServer {
       KeyAuditStore audit = new KeyAuditStore(database.pool(), database.tables());
       KmsBudgets budgets = new KmsBudgets(vertx, metrics, (provider, region) ->
           KmsBudget.Settings.of(config.integer("kms.budget.ratePerSecond"))
+              .withMaxWaiters(config.integer("kms.budget.maxWaiters")),
+          operation -> KmsBudget.Settings.of(config.number(AwsKms.isReadOperation(operation)
+                  ? "kms.budget.controlReadRatePerSecond" : "kms.budget.controlRatePerSecond"))
               .withMaxWaiters(config.integer("kms.budget.maxWaiters")));
-      TenantKeys keys = new TenantKeys(vertx, vertx.createSharedWorkerExecutor("silo-kms", 8), keyVault.mongo(),
+      io.vertx.core.WorkerExecutor kmsWorkers = vertx.createSharedWorkerExecutor("silo-kms", 8);
+      TenantKeys.Aws aws = null;
+      if (kms.defaultAwsProvider().isPresent()) {
+        AwsKms awsKms = new AwsKms(vertx, kmsWorkers, kms, budgets, KmsRetry.Policy.DEFAULT);
+        keyVault.closeWith(awsKms);
+        keyVault.closeWith(kms::close);
+        aws = new TenantKeys.Aws(new AwsKmsPreflight(awsKms),
+            new TenantCmks(awsKms, new TenantCmkStore(database.pool(), database.tables()), audit), awsKms);
+      }
+      TenantKeys keys = new TenantKeys(vertx, kmsWorkers, keyVault.mongo(),
           config.string("mongo.keyVaultNamespace"), keyVault.encryption(), keyVault.fresh(), kms, budgets, audit,
-          tenantStore, config.integer("kms.keyExpirationSeconds"));
+          tenantStore, config.integer("kms.keyExpirationSeconds"), aws, KmsRetry.Policy.DEFAULT);
       new KeyEndpoint(keys, audit, access).bind(grpc);
       ready = keys.ensureIndex();
       migration = bindMigrations(vertx, config, database, keyVault, keys, tenantStore, audit, streams, metrics,
@@ -216,13 +270,19 @@ public final class SiloServer {
     new UnimplementedEndpoints(PLANNED, unconfigured).bind(grpc);
 
     Router cors = corsRouter(vertx, config.list("grpc.corsOrigins"), grpc);
-    HttpServer http = vertx.createHttpServer(new HttpServerOptions()
-        .setHttp2ClearTextEnabled(true)
-        .setCompressionSupported(false));
+    HttpServer http = vertx.createHttpServer(transport.apply(new HttpServerOptions()
+        .setCompressionSupported(false)));
+    DashboardAssets dashboard = new DashboardAssets();
     http.requestHandler(incoming -> {
+      // The dashboard's static files are public and never reach gRPC; the page's API calls do, with its token.
+      if (DashboardAssets.wants(incoming)) {
+        dashboard.serve(incoming);
+        return;
+      }
       HttpServerRequest request = GrpcWebTextGuard.guard(incoming);
       if (request.method() == HttpMethod.GET && "/metrics".equals(request.path())) {
-        AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"));
+        AccessControl.Decision allowed = access.decideMetrics(request.getHeader("authorization"),
+            ClientCertificates.subjectOf(request.connection()));
         if (!allowed.allowed()) {
           request.response().setStatusCode(401).putHeader("WWW-Authenticate", "Bearer realm=\"silo\"")
               .putHeader("content-type", "text/plain; charset=utf-8").end(allowed.message() + "\n");
@@ -255,8 +315,8 @@ public final class SiloServer {
     MigrationRuntime runtime = migration;
     return ready.compose(v -> http.listen(config.integer("grpc.port"), config.string("grpc.host")))
         .map(listening -> {
-          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics)", config.string("grpc.host"),
-              listening.actualPort());
+          LOG.info("silo listening on {}:{} (gRPC, gRPC-Web, /metrics, /ui; {})", config.string("grpc.host"),
+              listening.actualPort(), transport.describe());
           // A server that is not ready yet runs no migrations either; markReady starts the engine.
           if (runtime != null && gate.isOpen()) {
             runtime.engine().start();
@@ -267,7 +327,7 @@ public final class SiloServer {
         .onFailure(failure -> {
           usage.close(vertx);
           if (runtime != null) {
-            runtime.mongo().close();
+            runtime.close();
           }
           database.close();
           if (keyVault != null) {
@@ -309,7 +369,7 @@ public final class SiloServer {
   private static MigrationRuntime bindMigrations(Vertx vertx, SiloConfig config, Database database,
                                                  KeyVaultClients keyVault, TenantKeys keys, TenantStore tenantStore,
                                                  KeyAuditStore audit, ActiveStreams streams,
-                                                 PrometheusMeterRegistry metrics, EncryptionPlan defaults,
+                                                 PrometheusMeterRegistry metrics, MongoSpec defaults,
                                                  GrpcServer grpc, AccessControl access) {
     ProgressBus bus = new ProgressBus();
     MigrationMetrics migrationMetrics = new MigrationMetrics(metrics, bus::watcherCount);
@@ -325,24 +385,49 @@ public final class SiloServer {
           public void batchFinished() {
             migrationMetrics.batchFinished();
           }
-        });
+        }, javaEncryption(config, keyVault, keys));
     MigrationStore store = new MigrationStore(database.pool(), database.tables());
-    Migrations migrations = new Migrations(vertx, store, tenantStore, keys, mongo, keyVault.mongo(),
-        keyVault.encryption(), vertx.createSharedWorkerExecutor("silo-verify",
-            config.integer("migration.maxConcurrentJobs") + config.integer("verify.maxStreams")), bus, defaults);
-    Collaborators.Keys tenantKeys = (tenant, caller) -> keys.ensure(tenant, caller).map(key -> {
-      KmsBudget budget = keys.budgetFor(key);
-      return new Collaborators.TenantKey(key.keyId(), budget::acquire, budget::onThrottled, budget::onSuccess);
-    });
-    MigrationEngine engine = new MigrationEngine(vertx, store, bus, tenantKeys, mongo, migrations, migrationMetrics,
+    WorkerExecutor dataWorkers = vertx.createSharedWorkerExecutor("silo-verify",
+        config.integer("migration.maxConcurrentJobs") + config.integer("verify.maxStreams"));
+    // The phases a migration runs, in order; a new phase is one more entry here.
+    S3Phase s3 = config.bool("s3.enabled") ? S3Phase.create(vertx, config, database) : null;
+    List<Phase> ordered = new ArrayList<>(List.of(
+        new KeysPhase(keys),
+        new MongoPhase(vertx, mongo, keyVault.mongo(), keyVault.encryption(), dataWorkers)));
+    if (s3 != null) {
+      ordered.add(s3);
+    }
+    Phases phases = new Phases(ordered);
+    Map<PhaseName, PhaseSpec> defaultParts = new EnumMap<>(PhaseName.class);
+    defaultParts.put(PhaseName.MONGO, defaults);
+    if (s3 != null) {
+      defaultParts.put(PhaseName.S3, S3Spec.defaults(config));
+    }
+    MigrationEngine engine = new MigrationEngine(vertx, store, bus, phases, migrationMetrics,
         new MigrationEngine.Settings(config.integer("migration.maxConcurrentJobs"), config.integer("jobs.leaseSeconds"),
             config.integer("jobs.pollMillis"), config.bool("migration.verifyAfterCopy")));
-    migrations.attach(engine);
+    Migrations migrations = new Migrations(vertx, store, tenantStore, bus, phases,
+        new JobDefinition(defaultParts), engine::wake);
     // API verifies get at most verify.maxStreams workers, so the engine's VERIFY phases always find one free.
     new MigrationEndpoint(migrations, audit, streams, config.integer("watch.minIntervalMillis"),
         config.string("mongo.keyVaultNamespace"), new StreamLimits(config.integer("verify.maxStreams"),
-        config.integer("grpc.streamStallSeconds") * 1000L), access).bind(grpc);
-    return new MigrationRuntime(engine, mongo);
+        config.integer("grpc.streamStallSeconds") * 1000L, config.integer("watch.maxPerCaller")), access).bind(grpc);
+    return new MigrationRuntime(engine, mongo, s3);
+  }
+
+  /** The value-encryption path of the bulk copy ({@code migration.encryptionPath}), see the README. */
+  private static JavaEncryption javaEncryption(SiloConfig config, KeyVaultClients keyVault, TenantKeys keys) {
+    JavaEncryption.Path path = JavaEncryption.Path.parse(config.string("migration.encryptionPath"));
+    if (path == JavaEncryption.Path.LIBMONGOCRYPT) {
+      return new JavaEncryption(path, null);
+    }
+    String[] ns = config.string("mongo.keyVaultNamespace").split("\\.", 2);
+    DataKeyCache cache = new DataKeyCache(
+        keyVault.mongo().getDatabase(ns[0]).getCollection(ns[1], org.bson.BsonDocument.class),
+        keys.providers().kmsProviders(), config.integer("kms.keyExpirationSeconds"));
+    // A shred in this process drops the unwrapped key at once; other processes drop it at expiry.
+    keys.onShred(cache::forget);
+    return new JavaEncryption(path, cache);
   }
 
   private static void dispatch(AuthGate auth, ReadinessGate gate, GrpcServer grpc,
@@ -436,7 +521,7 @@ public final class SiloServer {
         .eventually(() -> {
           usage.close(vertx);
           if (migration != null) {
-            migration.mongo().close();
+            migration.close();
           }
           database.close();
           if (keyVault != null) {

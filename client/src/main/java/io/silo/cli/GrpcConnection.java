@@ -26,12 +26,37 @@ import java.util.function.Function;
 public final class GrpcConnection implements AutoCloseable {
 
   /** The resolved global options a connection needs. */
-  public record Settings(ServerAddress address, boolean tls, String token, Duration timeout) {
+  public record Settings(ServerAddress address, boolean tls, String token, Duration timeout, TlsFiles files) {
+    /** Settings without CA, client certificate or key files. */
+    public Settings(ServerAddress address, boolean tls, String token, Duration timeout) {
+      this(address, tls, token, timeout, TlsFiles.NONE);
+    }
+
     @Override
     public String toString() {
       // Records print every component by default; the token must never leak
       // into a log line or error message, so it is left out.
-      return "Settings[address=" + address + ", tls=" + tls + ", timeout=" + timeout + "]";
+      return "Settings[address=" + address + ", tls=" + tls + ", timeout=" + timeout + ", " + files + "]";
+    }
+  }
+
+  /**
+   * PEM files for TLS: a CA bundle to trust instead of the JVM's, and a client certificate with its key for servers
+   * that require mutual TLS. Any of them may be null.
+   */
+  public record TlsFiles(java.io.File caFile, java.io.File certFile, java.io.File keyFile) {
+    /** No files: trust the JVM's CAs and present no client certificate. */
+    public static final TlsFiles NONE = new TlsFiles(null, null, null);
+
+    ChannelCredentials credentials() throws java.io.IOException {
+      TlsChannelCredentials.Builder builder = TlsChannelCredentials.newBuilder();
+      if (caFile != null) {
+        builder.trustManager(caFile);
+      }
+      if (certFile != null) {
+        builder.keyManager(certFile, keyFile);
+      }
+      return builder.build();
     }
   }
 
@@ -41,10 +66,10 @@ public final class GrpcConnection implements AutoCloseable {
   private final Settings settings;
   private final ManagedChannel channel;
 
-  GrpcConnection(Settings settings) {
+  GrpcConnection(Settings settings) throws java.io.IOException {
     this.settings = settings;
     ChannelCredentials credentials =
-        settings.tls() ? TlsChannelCredentials.create() : InsecureChannelCredentials.create();
+        settings.tls() ? settings.files().credentials() : InsecureChannelCredentials.create();
     var builder =
         Grpc.newChannelBuilderForAddress(settings.address().host(), settings.address().port(), credentials)
             .userAgent("silo-cli");

@@ -5,12 +5,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
-/** {@code silo keys}: the group of tenant data key commands (create, list, rotate, shred). */
+/** {@code silo keys}: the group of tenant data key commands (create, list, rotate, shred, retire-cmk). */
 @Command(
     name = "keys",
     mixinStandardHelpOptions = true,
-    description = "Create, list, rotate and shred tenants' data encryption keys. Key material is never shown.",
-    subcommands = {KeysCreateCommand.class, KeysListCommand.class, KeysRotateCommand.class, KeysShredCommand.class})
+    description = "Create, list, rotate and shred tenants' data encryption keys, and retire AWS master keys. "
+        + "Key material is never shown.",
+    subcommands = {KeysCreateCommand.class, KeysListCommand.class, KeysRotateCommand.class, KeysShredCommand.class,
+        KeysRetireCmkCommand.class})
 public final class KeysCommand implements Runnable {
 
   @Spec CommandSpec spec;

@@ -37,12 +37,17 @@ public final class KeysCreateCommand extends SiloCommand {
       description = "Optional key recorded by the server to trace retries (at most 128 characters).")
   String idempotencyKey;
 
+  @Option(names = "--new-cmk",
+      description = "Wrap a new key with the tenant's own AWS KMS key (alias/silo/tenant-<slug>), created if missing. "
+          + "--provider must be aws or aws:<name>.")
+  boolean newCmk;
+
   @Override
   protected int execute() {
     // Validated before connection() so that a usage error never reaches the server.
     MasterKey master = MasterKeyOptions.of(spec.commandLine(), provider, masterKey);
     CreateTenantKeyRequest.Builder request =
-        CreateTenantKeyRequest.newBuilder().setTenant(tenant).setAllowAfterShred(allowAfterShred);
+        CreateTenantKeyRequest.newBuilder().setTenant(tenant).setAllowAfterShred(allowAfterShred).setNewCmk(newCmk);
     // Unset rather than empty when nothing was given: the server then picks its default provider.
     if (!master.equals(MasterKey.getDefaultInstance())) {
       request.setMasterKey(master);
@@ -61,7 +66,8 @@ public final class KeysCreateCommand extends SiloCommand {
     String id = response.getKey().getKeyId();
     String what = " for tenant " + response.getKey().getTenant()
         + " (provider " + KeyTable.provider(response.getKey().getMasterKey().getProvider()) + ")";
-    printer.note((response.getCreated() ? "Created key " + id : "Key already existed: " + id) + what);
+    printer.note((response.getCreated() ? "Created key " + id
+        : response.getAdopted() ? "Adopted the existing key " + id : "Key already existed: " + id) + what);
     printer.print(response, () -> KeyTable.of(List.of(response.getKey())));
     return OK;
   }

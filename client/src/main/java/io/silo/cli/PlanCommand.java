@@ -25,13 +25,21 @@ public final class PlanCommand extends SiloCommand {
   @Option(names = "--all", description = "Plan every registered tenant.")
   boolean all;
 
+  @CommandLine.Mixin
+  PhaseOptions phaseOptions = new PhaseOptions();
+
   @Override
   protected int execute() {
     if (all == !tenants.isEmpty()) {
       throw new CommandLine.ParameterException(spec.commandLine(),
           all ? "Give tenants or --all, not both" : "Give at least one TENANT, or --all");
     }
-    PlanMigrationRequest request = PlanMigrationRequest.newBuilder().addAllTenants(tenants).setAllTenants(all).build();
+    List<io.silo.api.v1.MigrationPhase> phases = phaseOptions.selected(spec.commandLine());
+    PlanMigrationRequest.Builder builder = PlanMigrationRequest.newBuilder().addAllTenants(tenants).setAllTenants(all);
+    if (!phases.isEmpty()) {
+      builder.setDefinition(io.silo.api.v1.MigrationDefinition.newBuilder().addAllPhases(phases));
+    }
+    PlanMigrationRequest request = builder.build();
     PlanMigrationResponse response = connection().migrations().planMigration(request);
     Printer printer = printer();
     printer.print(response, () -> table(response.getPlansList()));

@@ -20,7 +20,7 @@ import picocli.CommandLine.Spec;
         PlanCommand.class, MigrateCommand.class, MigrateAllCommand.class, StatusCommand.class, WatchCommand.class,
         PauseCommand.class, ResumeCommand.class, CancelCommand.class, ReportCommand.class,
         VerifyCommand.class, VerifyAllCommand.class, RollbackCommand.class, PurgeCommand.class,
-        UsageCommand.class, UrlCommand.class, CommandLine.HelpCommand.class})
+        AuditCommand.class, UsageCommand.class, UrlCommand.class, CommandLine.HelpCommand.class})
 public final class SiloCli implements Runnable {
 
   /** Default server address, matching the server's default gRPC port. */
@@ -73,6 +73,31 @@ public final class SiloCli implements Runnable {
       scope = ScopeType.INHERIT,
       description = "Connect with TLS (the default for every other host).")
   Boolean tls;
+
+  @Option(
+      names = "--ca-file",
+      paramLabel = "PEM",
+      scope = ScopeType.INHERIT,
+      defaultValue = "${env:SILO_CA_FILE}",
+      description = "CA certificate(s) to trust for the server's TLS certificate instead of the JVM's (env"
+          + " SILO_CA_FILE); implies --tls.")
+  java.io.File caFile;
+
+  @Option(
+      names = "--cert-file",
+      paramLabel = "PEM",
+      scope = ScopeType.INHERIT,
+      defaultValue = "${env:SILO_CERT_FILE}",
+      description = "Client certificate for mutual TLS (env SILO_CERT_FILE); needs --key-file, implies --tls.")
+  java.io.File certFile;
+
+  @Option(
+      names = "--key-file",
+      paramLabel = "PEM",
+      scope = ScopeType.INHERIT,
+      defaultValue = "${env:SILO_KEY_FILE}",
+      description = "Private key (PKCS#8 PEM) of --cert-file (env SILO_KEY_FILE).")
+  java.io.File keyFile;
 
   @Option(
       names = "--timeout",
@@ -130,7 +155,11 @@ public final class SiloCli implements Runnable {
    */
   GrpcConnection connection(CommandLine current) {
     if (connection == null) {
-      connection = new GrpcConnection(connectionSettings(current));
+      try {
+        connection = new GrpcConnection(connectionSettings(current));
+      } catch (java.io.IOException e) {
+        throw new CommandLine.ParameterException(current, "cannot use the TLS files: " + e.getMessage());
+      }
     }
     return connection;
   }
@@ -153,8 +182,21 @@ public final class SiloCli implements Runnable {
     if (Boolean.TRUE.equals(plaintext) && Boolean.TRUE.equals(tls)) {
       throw new CommandLine.ParameterException(current, "--plaintext and --tls are mutually exclusive");
     }
+    if ((certFile == null) != (keyFile == null)) {
+      throw new CommandLine.ParameterException(current, "--cert-file and --key-file go together: mutual TLS needs"
+          + " the client certificate and its private key");
+    }
+    for (java.io.File file : new java.io.File[] {caFile, certFile, keyFile}) {
+      if (file != null && !file.canRead()) {
+        throw new CommandLine.ParameterException(current, "cannot read " + file);
+      }
+    }
+    boolean tlsFiles = caFile != null || certFile != null;
+    if (tlsFiles && Boolean.TRUE.equals(plaintext)) {
+      throw new CommandLine.ParameterException(current, "--plaintext cannot be combined with --ca-file or --cert-file");
+    }
     boolean useTls;
-    if (Boolean.TRUE.equals(tls)) {
+    if (Boolean.TRUE.equals(tls) || tlsFiles) {
       useTls = true;
     } else if (Boolean.TRUE.equals(plaintext)) {
       useTls = false;
@@ -166,7 +208,8 @@ public final class SiloCli implements Runnable {
     }
     // Neither --token nor SILO_TOKEN (an explicitly empty --token means "send none"): try the dev server's token.
     String effectiveToken = token != null ? token : DevToken.find(address);
-    return new GrpcConnection.Settings(address, useTls, effectiveToken, timeout);
+    return new GrpcConnection.Settings(address, useTls, effectiveToken, timeout,
+        new GrpcConnection.TlsFiles(caFile, certFile, keyFile));
   }
 
   /** Reports the client version from the jar manifest. */

@@ -25,6 +25,9 @@ abstract class StartingCommand extends FollowingCommand {
       description = "Documents per batch, 1-10000 (default: the server's, normally 500).")
   Integer batchSize;
 
+  @CommandLine.Mixin
+  PhaseOptions phaseOptions = new PhaseOptions();
+
   /** Sets the tenants (or all_tenants) on the request. */
   protected abstract void select(StartMigrationRequest.Builder request);
 
@@ -42,10 +45,15 @@ abstract class StartingCommand extends FollowingCommand {
     }
     StartMigrationRequest.Builder request = StartMigrationRequest.newBuilder();
     select(request);
-    if (batchSize != null) {
-      // Only the overridden field is set; everything else stays at the server's
+    List<io.silo.api.v1.MigrationPhase> phases = phaseOptions.selected(spec.commandLine());
+    if (batchSize != null || !phases.isEmpty()) {
+      // Only the overridden fields are set; everything else stays at the server's
       // configured defaults (an empty definition means "all defaults").
-      request.setDefinition(MigrationDefinition.newBuilder().setBatchSize(batchSize));
+      MigrationDefinition.Builder definition = MigrationDefinition.newBuilder().addAllPhases(phases);
+      if (batchSize != null) {
+        definition.setBatchSize(batchSize);
+      }
+      request.setDefinition(definition);
     }
     if (idempotencyKey != null) {
       request.setIdempotencyKey(idempotencyKey);

@@ -23,6 +23,9 @@ import picocli.CommandLine.Command;
         "With -o json, NDJSON lines {\"tenant\":...,\"finding\"|\"summary\"|\"error\":...}."})
 public final class VerifyAllCommand extends SiloCommand {
 
+  @picocli.CommandLine.Mixin
+  PhaseOptions phaseOptions = new PhaseOptions();
+
   // Failures that would repeat identically for every tenant: stop at the first
   // rather than print the same error a few hundred times.
   private static final Set<Status.Code> FATAL = EnumSet.of(
@@ -46,7 +49,7 @@ public final class VerifyAllCommand extends SiloCommand {
       i++;
       Row row;
       try {
-        row = new Row(tenant, Verification.run(connection(), tenant, m -> print(json, tenant, m)), null);
+        row = new Row(tenant, Verification.run(connection(), tenant, phaseOptions.selected(spec.commandLine()), m -> print(json, tenant, m)), null);
       } catch (StatusRuntimeException e) {
         if (FATAL.contains(e.getStatus().getCode())) {
           throw e;

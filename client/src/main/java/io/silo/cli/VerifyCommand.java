@@ -13,6 +13,9 @@ import picocli.CommandLine.Parameters;
         "Exits 0 when clean, 1 when there are findings. With -o json, one stream message per line (NDJSON)."})
 public final class VerifyCommand extends SiloCommand {
 
+  @picocli.CommandLine.Mixin
+  PhaseOptions phaseOptions = new PhaseOptions();
+
   /** Least time between two "checked so far" lines on stderr. */
   static final long PROGRESS_INTERVAL_NANOS = 2_000_000_000L;
 
@@ -23,7 +26,7 @@ public final class VerifyCommand extends SiloCommand {
   protected int execute() {
     boolean json = root().output() == OutputFormat.JSON;
     long[] lastProgress = {System.nanoTime()};
-    Verification.Result result = Verification.run(connection(), tenant, message -> {
+    Verification.Result result = Verification.run(connection(), tenant, phaseOptions.selected(spec.commandLine()), message -> {
       if (json) {
         Ndjson.print(out(), message);
       } else if (message.hasFinding()) {

@@ -21,6 +21,7 @@ import io.silo.api.v1.CreateTenantKeyRequest;
 import io.silo.api.v1.CreateTenantKeyResponse;
 import io.silo.api.v1.GetTenantRequest;
 import io.silo.api.v1.GetTenantResponse;
+import io.silo.api.v1.KeyOrigin;
 import io.silo.api.v1.KeyServiceGrpc;
 import io.silo.api.v1.ListTenantKeysRequest;
 import io.silo.api.v1.ListTenantKeysResponse;
@@ -29,11 +30,14 @@ import io.silo.api.v1.ListTenantsResponse;
 import io.silo.api.v1.MasterKey;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.RegisterTenantResponse;
+import io.silo.api.v1.RetireMasterKeyRequest;
+import io.silo.api.v1.RetireMasterKeyResponse;
 import io.silo.api.v1.RotateTenantKeyRequest;
 import io.silo.api.v1.RotateTenantKeyResponse;
 import io.silo.api.v1.ShredTenantKeyRequest;
 import io.silo.api.v1.ShredTenantKeyResponse;
 import io.silo.api.v1.Tenant;
+import io.silo.api.v1.TenantCmk;
 import io.silo.api.v1.TenantKey;
 import io.silo.api.v1.TenantServiceGrpc;
 import io.silo.api.v1.TenantStatus;
@@ -69,6 +73,14 @@ final class FakeSiloServer implements AutoCloseable {
   final Set<String> shredded = new HashSet<>();
   /** Every KeyService request, in order. */
   final List<Message> keyRequests = new CopyOnWriteArrayList<>();
+  /** ARNs of the tenant CMKs RotateTenantKey with new_cmk has made. */
+  final Set<String> tenantCmks = new HashSet<>();
+  /** Master keys RetireMasterKey has scheduled for deletion. */
+  final Set<String> retired = new HashSet<>();
+  /** When set, RetireMasterKey refuses with FAILED_PRECONDITION and this message. */
+  volatile String retireRefusal;
+  /** "Now" for RetireMasterKey's deletion times (2026-11-01T00:00:00Z), so output is predictable. */
+  static final long RETIRE_NOW = 1793491200L;
   /** What ShredTenantKey reports as effective_within_seconds. */
   static final long KEY_EXPIRATION_SECONDS = 60;
   private long nextAuditId = 100;
@@ -153,6 +165,7 @@ final class FakeSiloServer implements AutoCloseable {
         .setKeyId(String.format("00000000-0000-4000-8000-%012d", n))
         .addKeyAltNames("tenant-" + tenant)
         .setTenant(tenant)
+        .setOrigin(KeyOrigin.KEY_ORIGIN_CREATED)
         .setMasterKey(MasterKey.newBuilder().setProvider(provider).setDescriptorJson(descriptorJson))
         .setCreateTime(created)
         .setUpdateTime(created)
@@ -290,13 +303,28 @@ final class FakeSiloServer implements AutoCloseable {
           out.onError(notFound(req.getTenant()));
           return;
         }
+        MasterKey target = req.getNewMasterKey();
+        TenantCmk cmk = null;
+        if (req.getNewCmk()) {
+          // The tenant's own CMK: made on the first such rotation, reused after, as the server does.
+          String region = req.getNewMasterKey().getDescriptorJson().contains("eu-central-1") ? "eu-central-1" : "us-east-1";
+          String arn = "arn:aws:kms:" + region + ":123456789012:key/cmk-" + req.getTenant();
+          cmk = TenantCmk.newBuilder().setKeyArn(arn).setAlias("alias/silo/tenant-" + req.getTenant())
+              .setProvider(target.getProvider()).setRegion(region).setCreated(tenantCmks.add(arn)).build();
+          target = target.toBuilder().setDescriptorJson("{\"key\":\"" + arn + "\",\"region\":\"" + region + "\"}")
+              .build();
+        }
         TenantKey rotated = key.toBuilder()
-            .setMasterKey(req.getNewMasterKey())
+            .setMasterKey(target)
             .setUpdateTime(Timestamp.newBuilder().setSeconds(key.getUpdateTime().getSeconds() + 3600))
             .build();
         keys.put(req.getTenant(), rotated);
-        out.onNext(RotateTenantKeyResponse.newBuilder()
-            .setKey(rotated).setPreviousMasterKey(key.getMasterKey()).setAuditId(nextAuditId++).build());
+        RotateTenantKeyResponse.Builder response = RotateTenantKeyResponse.newBuilder()
+            .setKey(rotated).setPreviousMasterKey(key.getMasterKey()).setAuditId(nextAuditId++);
+        if (cmk != null) {
+          response.setCmk(cmk);
+        }
+        out.onNext(response.build());
         out.onCompleted();
       }
     }
@@ -318,6 +346,23 @@ final class FakeSiloServer implements AutoCloseable {
         shredded.add(req.getTenant());
         out.onNext(ShredTenantKeyResponse.newBuilder()
             .setKeyId(key.getKeyId()).setAuditId(nextAuditId++).setEffectiveWithinSeconds(KEY_EXPIRATION_SECONDS).build());
+        out.onCompleted();
+      }
+    }
+
+    @Override
+    public void retireMasterKey(RetireMasterKeyRequest req, StreamObserver<RetireMasterKeyResponse> out) {
+      keyRequests.add(req);
+      synchronized (FakeSiloServer.this) {
+        if (retireRefusal != null) {
+          out.onError(Status.FAILED_PRECONDITION.withDescription(retireRefusal).asRuntimeException());
+          return;
+        }
+        String key = req.getConfirm();
+        boolean already = !retired.add(key);
+        out.onNext(RetireMasterKeyResponse.newBuilder().setKeyArn(key)
+            .setDeletionTime(Timestamp.newBuilder().setSeconds(RETIRE_NOW + req.getPendingWindowDays() * 86400L))
+            .setAlreadyScheduled(already).setAuditId(already ? 0 : nextAuditId++).build());
         out.onCompleted();
       }
     }

@@ -29,6 +29,23 @@ class GlobalOptionsTest {
   }
 
   @Test
+  void tlsFileOptionsAreCheckedBeforeAnyCall(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Path pem = java.nio.file.Files.writeString(dir.resolve("client.pem"), "not used");
+    CliRun alone = CliRun.run("health", "--server", server.address(), "--cert-file", pem.toString());
+    assertThat(alone.exitCode()).isEqualTo(2);
+    assertThat(alone.err()).contains("--cert-file and --key-file go together");
+    CliRun plaintext = CliRun.run("health", "--server", server.address(), "--plaintext", "--ca-file", pem.toString());
+    assertThat(plaintext.exitCode()).isEqualTo(2);
+    assertThat(plaintext.err()).contains("--plaintext cannot be combined with --ca-file");
+    CliRun missing = CliRun.run("health", "--server", server.address(), "--ca-file", dir.resolve("absent.pem")
+        .toString());
+    assertThat(missing.exitCode()).isEqualTo(2);
+    assertThat(missing.err()).contains("cannot read").contains("absent.pem");
+    assertThat(server.healthServices).as("no call was made").isEmpty();
+  }
+
+  @Test
   void tokenGivenAfterTheSubcommandIsInheritedToo() {
     CliRun.run("health", "--server", server.address(), "--token", "abc");
     assertThat(server.authorizationHeaders).containsExactly("Bearer abc");

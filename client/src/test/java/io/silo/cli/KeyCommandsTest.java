@@ -5,9 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.google.protobuf.util.JsonFormat;
 import io.silo.api.v1.CreateTenantKeyRequest;
 import io.silo.api.v1.CreateTenantKeyResponse;
+import io.silo.api.v1.KeyOrigin;
 import io.silo.api.v1.ListTenantKeysRequest;
 import io.silo.api.v1.ListTenantKeysResponse;
 import io.silo.api.v1.MasterKey;
+import io.silo.api.v1.RetireMasterKeyRequest;
+import io.silo.api.v1.RetireMasterKeyResponse;
 import io.silo.api.v1.RotateTenantKeyRequest;
 import io.silo.api.v1.RotateTenantKeyResponse;
 import io.silo.api.v1.ShredTenantKeyRequest;
@@ -145,13 +148,31 @@ class KeyCommandsTest {
     assertThat(run.exitCode()).isZero();
     String[] lines = run.out().split("\n");
     assertThat(lines).hasSize(2);
-    assertThat(lines[0]).matches("TENANT +KEY ID +PROVIDER +MASTER KEY +CREATED +UPDATED");
+    assertThat(lines[0]).matches("TENANT +KEY ID +ORIGIN +PROVIDER +MASTER KEY +CREATED +UPDATED");
     String cell = AWS_KEY.substring(0, KeyTable.MAX_DESCRIPTOR - 3) + "...";
     String created = Instant.ofEpochSecond(key.getCreateTime().getSeconds()).toString();
     assertThat(lines[1]).startsWith("acme").contains(key.getKeyId(), " aws ", cell, created).doesNotContain(AWS_KEY);
     assertThat(lines[1].indexOf(key.getKeyId())).isEqualTo(lines[0].indexOf("KEY ID"));
     assertThat(lines[1].indexOf(cell)).isEqualTo(lines[0].indexOf("MASTER KEY"));
     assertThat(lines[1].indexOf(created)).isEqualTo(lines[0].indexOf("CREATED"));
+  }
+
+  @Test
+  void listShowsWhichKeysSiloCreatedAndWhichItAdopted() {
+    server.seedKey("acme", "local", "");
+    TenantKey lab = server.seedKey("lab", "local", "");
+    server.keys.put("lab", lab.toBuilder().setOrigin(KeyOrigin.KEY_ORIGIN_ADOPTED).clearKeyAltNames()
+        .addKeyAltNames("tenant-123").build());
+    TenantKey foreign = server.seedKey("other", "local", "");
+    server.keys.put("other", foreign.toBuilder().setOrigin(KeyOrigin.KEY_ORIGIN_UNMANAGED).build());
+    String[] lines = silo("keys", "list").out().split("\n");
+    int origin = lines[0].indexOf("ORIGIN");
+    assertThat(lines).hasSize(4);
+    assertThat(lines[1]).startsWith("acme");
+    assertThat(lines[1].substring(origin)).startsWith("CREATED ");
+    assertThat(lines[2]).startsWith("lab");
+    assertThat(lines[2].substring(origin)).startsWith("ADOPTED ");
+    assertThat(lines[3].substring(origin)).startsWith("UNMANAGED ");
   }
 
   @Test
@@ -319,6 +340,102 @@ class KeyCommandsTest {
   void keysAloneIsAUsageError() {
     CliRun run = silo("keys");
     assertThat(run.exitCode()).isEqualTo(2);
-    assertThat(run.err()).startsWith("silo: Missing command: choose one of [create, list, rotate, shred]");
+    assertThat(run.err()).startsWith("silo: Missing command: choose one of [create, list, rotate, shred, retire-cmk]");
+  }
+
+  // --- AWS: tenant CMKs and retiring master keys ---
+
+  @Test
+  void rotateNewCmkSendsTheFlagAndSaysWhetherTheTenantsCmkWasCreatedOrReused() {
+    server.seedKey("acme", "local", "");
+    CliRun first = silo("keys", "rotate", "acme", "--provider", "aws:eu", "--new-cmk", "--master-key",
+        "{\"region\":\"eu-central-1\"}");
+    assertThat(first.exitCode()).as(first.err()).isZero();
+    String arn = "arn:aws:kms:eu-central-1:123456789012:key/cmk-acme";
+    assertThat(first.out()).contains("provider local -> aws:eu",
+        "Created the tenant's CMK " + arn + " (alias/silo/tenant-acme)");
+    assertThat(((RotateTenantKeyRequest) server.keyRequests.get(0)).getNewCmk()).isTrue();
+
+    CliRun again = silo("keys", "rotate", "acme", "--provider", "aws:eu", "--new-cmk", "--master-key",
+        "{\"region\":\"eu-central-1\"}");
+    assertThat(again.out()).contains("Reused the tenant's CMK " + arn);
+  }
+
+  @Test
+  void rotateRetireOldCmkRetiresThePreviousAwsKeyAfterTheRotation() {
+    server.seedKey("acme", "aws", AWS_KEY);
+    CliRun run = silo("keys", "rotate", "acme", "--provider", "aws", "--new-cmk", "--retire-old-cmk",
+        "--pending-window-days", "7");
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    String old = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    assertThat(server.keyRequests).hasSize(2);
+    assertThat(server.keyRequests.get(1)).isEqualTo(RetireMasterKeyRequest.newBuilder()
+        .setMasterKey(MasterKey.newBuilder().setProvider("aws").setDescriptorJson(AWS_KEY))
+        .setPendingWindowDays(7).setConfirm(old).build());
+    assertThat(run.out()).contains("Scheduled the deletion of AWS KMS key " + old + " on 2026-11-08T00:00:00Z");
+  }
+
+  @Test
+  void rotateRetireOldCmkReportsARefusalAfterTheRotationWithExitOne() {
+    server.seedKey("acme", "aws", AWS_KEY);
+    server.retireRefusal = "AWS KMS key arn:... still wraps 1 data key(s) (tenant-globex); rotate them first";
+    CliRun run = silo("keys", "rotate", "acme", "--provider", "aws", "--new-cmk", "--retire-old-cmk");
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.out()).startsWith("Rotated key ");
+    assertThat(run.err()).isEqualTo("silo: FAILED_PRECONDITION: " + server.retireRefusal + "\n");
+    assertThat(((RetireMasterKeyRequest) server.keyRequests.get(1)).getPendingWindowDays()).isEqualTo(30);
+  }
+
+  @Test
+  void rotateRetireOldCmkFromALocalKeyHasNothingToRetire() {
+    server.seedKey("acme", "local", "");
+    CliRun run = silo("keys", "rotate", "acme", "--provider", "aws", "--new-cmk", "--retire-old-cmk");
+    assertThat(run.exitCode()).isZero();
+    assertThat(run.out()).contains("Nothing to retire: the previous master key was under provider local");
+    assertThat(server.keyRequests).hasSize(1);
+  }
+
+  @Test
+  void aPendingWindowOutsideSevenToThirtyDaysIsAUsageErrorAndNothingIsSent() {
+    server.seedKey("acme", "aws", AWS_KEY);
+    for (String days : List.of("6", "31")) {
+      CliRun rotate = silo("keys", "rotate", "acme", "--provider", "aws", "--new-cmk", "--retire-old-cmk",
+          "--pending-window-days", days);
+      assertThat(rotate.exitCode()).isEqualTo(2);
+      assertThat(rotate.err()).startsWith("silo: Invalid value for option '--pending-window-days': " + days
+          + " is outside 7-30");
+      CliRun retire = silo("keys", "retire-cmk", "--provider", "aws", "--master-key", AWS_KEY, "--confirm", "x",
+          "--pending-window-days", days);
+      assertThat(retire.exitCode()).isEqualTo(2);
+    }
+    assertThat(server.keyRequests).isEmpty();
+  }
+
+  @Test
+  void retireCmkSendsTheKeyWindowAndConfirmationAndPrintsTheDeletionDate() throws Exception {
+    String arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    CliRun run = silo("keys", "retire-cmk", "--provider", "aws", "--master-key", AWS_KEY, "--confirm", arn);
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out()).isEqualTo("Scheduled the deletion of AWS KMS key " + arn + " on 2026-12-01T00:00:00Z "
+        + "(audit id 100; cancel it in AWS KMS before then to keep the key)\n");
+    assertThat(server.keyRequests).containsExactly(RetireMasterKeyRequest.newBuilder()
+        .setMasterKey(MasterKey.newBuilder().setProvider("aws").setDescriptorJson(AWS_KEY))
+        .setPendingWindowDays(30).setConfirm(arn).build());
+
+    CliRun json = silo("keys", "retire-cmk", "--provider", "aws", "--master-key", AWS_KEY, "--confirm", arn,
+        "-o", "json");
+    RetireMasterKeyResponse.Builder parsed = RetireMasterKeyResponse.newBuilder();
+    JsonFormat.parser().merge(json.out(), parsed);
+    assertThat(parsed.getAlreadyScheduled()).isTrue();
+    assertThat(parsed.getKeyArn()).isEqualTo(arn);
+  }
+
+  @Test
+  void retireCmkWithoutAKeyInTheMasterKeyIsAUsageError() {
+    CliRun run = silo("keys", "retire-cmk", "--provider", "aws", "--master-key", "{\"region\":\"eu-west-1\"}",
+        "--confirm", "x");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).startsWith("silo: --master-key must name the key to retire");
+    assertThat(server.keyRequests).isEmpty();
   }
 }

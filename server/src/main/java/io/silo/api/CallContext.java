@@ -1,6 +1,7 @@
 package io.silo.api;
 
 import io.silo.auth.AccessControl;
+import io.silo.auth.ClientCertificates;
 import io.silo.auth.Principal;
 import io.vertx.core.Future;
 import io.vertx.grpc.common.GrpcStatus;
@@ -22,8 +23,9 @@ public record CallContext(String caller, Principal principal) {
     if (!access.disabled()) {
       // The gate let this call through, so the token is valid; resolved again here because the gate runs on the
       // HTTP request and has nowhere to hand the caller over. Failing closed if it somehow is not.
-      Principal principal = access.principal(auth).orElseThrow(() ->
-          new StatusException(GrpcStatus.UNAUTHENTICATED, request.fullMethodName() + ": the bearer token is not valid"));
+      Principal principal = access.principal(auth, ClientCertificates.subjectOf(request.connection()))
+          .orElseThrow(() -> new StatusException(GrpcStatus.UNAUTHENTICATED,
+              request.fullMethodName() + ": no valid bearer token or mapped client certificate"));
       return new CallContext(principal.caller(), principal);
     }
     if (auth != null && !auth.isBlank()) {
@@ -58,7 +60,7 @@ public record CallContext(String caller, Principal principal) {
   Future<Void> permittedOwner(String field, String owner) {
     return principal.covers(owner) ? Future.succeededFuture() : Future.failedFuture(new StatusException(
         GrpcStatus.PERMISSION_DENIED, field + ": belongs to a tenant other than '" + principal.tenant()
-            + "', which token '" + principal.name() + "' is limited to"));
+            + "', which " + principal.describe() + " is limited to"));
   }
 
   /** Refuses every tenant of {@code tenants} outside the caller's scope. */
@@ -81,7 +83,7 @@ public record CallContext(String caller, Principal principal) {
   }
 
   private StatusException denied(String field, String tenant) {
-    return new StatusException(GrpcStatus.PERMISSION_DENIED, field + ": token '" + principal.name()
-        + "' is limited to tenant '" + principal.tenant() + "' and may not act on '" + tenant + "'");
+    return new StatusException(GrpcStatus.PERMISSION_DENIED, field + ": " + principal.describe()
+        + " is limited to tenant '" + principal.tenant() + "' and may not act on '" + tenant + "'");
   }
 }

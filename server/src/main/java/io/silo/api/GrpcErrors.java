@@ -35,6 +35,7 @@ public final class GrpcErrors {
   public static void fail(GrpcServerResponse<?, ?> response, Throwable failure) {
     StatusException status = toStatus(failure);
     String message = bounded(status.message());
+    CallAudits.finish(response, status.status().name(), message);
     try {
       if (message != null) {
         grpcMessage(response, percentEncode(message));

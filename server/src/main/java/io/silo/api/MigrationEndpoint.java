@@ -24,7 +24,9 @@ import io.silo.api.v1.StartMigrationRequest;
 import io.silo.api.v1.StartMigrationResponse;
 import io.silo.api.v1.TenantPlan;
 import io.silo.auth.AccessControl;
-import io.silo.jobs.Definitions;
+import io.silo.jobs.JobDefinition;
+import io.silo.jobs.PhaseName;
+import io.silo.mongo.MongoSpec;
 import io.silo.jobs.MigrationRecord;
 import io.silo.jobs.MigrationStore;
 import io.silo.jobs.Migrations;
@@ -82,7 +84,8 @@ public final class MigrationEndpoint {
     UnaryCalls.bind(server, access, MigrationServiceGrpcService.GetCompletionReport, this::report);
     server.callHandler(MigrationServiceGrpcService.WatchMigration,
         request -> new WatchCall(request, migrations.store(), migrations.bus(), streams,
-            tenant -> migrations.requireTenants(List.of(tenant), "tenant"), defaultWatchIntervalMillis, access));
+            tenant -> migrations.requireTenants(List.of(tenant), "tenant"), defaultWatchIntervalMillis, verifyLimits,
+            access));
     server.callHandler(MigrationServiceGrpcService.VerifyTenant,
         request -> new VerifyCall(request, migrations, streams, keyVault, verifyLimits, access));
   }
@@ -111,7 +114,7 @@ public final class MigrationEndpoint {
       List<String> out = new ArrayList<>(unique);
       if (all) {
         return migrations.allTenants().compose(found -> found.isEmpty()
-            ? Future.failedFuture(GrpcErrors.failedPrecondition("all_tenants: no tenants are registered"))
+            ? Future.failedFuture(GrpcErrors.failedPrecondition("all_tenants: no registered tenant is left to migrate (none, or all are ISOLATED)"))
             : Future.succeededFuture(found));
       }
       return migrations.requireTenants(out, "tenants").map(out);
@@ -120,22 +123,23 @@ public final class MigrationEndpoint {
     }
   }
 
-  private Future<EncryptionPlan> plan(boolean has, MigrationDefinition definition, CallContext ctx) {
-    if (has && definition.getIncludeS3()) {
-      // Refused rather than ignored: a caller asking for the S3 phase must not get a run that silently skips it.
-      return Future.failedFuture(GrpcErrors.failedPrecondition(
-          "definition.include_s3: the S3 phase is not available in this version; leave it unset or false"));
-    }
+  /** The Mongo plan of the deployment's default definition. */
+  private EncryptionPlan mongoDefaults() {
+    return migrations.defaults().part(PhaseName.MONGO, MongoSpec.class).plan();
+  }
+
+  private Future<JobDefinition> plan(boolean has, MigrationDefinition definition, CallContext ctx) {
     try {
-      EncryptionPlan plan = has ? MigrationProtos.plan(definition, migrations.defaults(), keyVault)
-          : migrations.defaults();
-      StatusException outside = outsideScope(plan, migrations.defaults(), ctx);
+      JobDefinition job = MigrationProtos.job(has, definition, migrations.defaults(), keyVault);
+      StatusException outside = outsideScope(job.part(PhaseName.MONGO, MongoSpec.class).plan(), mongoDefaults(), ctx);
       if (outside != null) {
         return Future.failedFuture(outside);
       }
-      return migrations.requireSource(plan, "definition.source_namespace").map(plan);
+      return migrations.check(job, "definition.").map(job);
     } catch (EncryptionPlan.InvalidPlanException e) {
       return Future.failedFuture(e); // GrpcErrors maps it to INVALID_ARGUMENT naming the field
+    } catch (StatusException e) {
+      return Future.failedFuture(e);
     }
   }
 
@@ -146,17 +150,7 @@ public final class MigrationEndpoint {
             .map(plans -> {
               PlanMigrationResponse.Builder out = PlanMigrationResponse.newBuilder();
               for (Migrations.TenantPlan p : plans) {
-                TenantPlan.Builder tp = TenantPlan.newBuilder().setTenant(p.tenant()).setDocuments(p.documents())
-                    .setKeyExists(p.keyExists())
-                    .setEstimatedDuration(com.google.protobuf.Duration.newBuilder()
-                        .setSeconds(p.estimate().getSeconds()).setNanos(p.estimate().getNano()));
-                p.plan().fields().forEach(f -> tp.addFields(MigrationProtos.field(f)));
-                if (p.plan().unplanned() == io.silo.mongo.EncryptionPlan.Unplanned.COPY) {
-                  tp.addAllPlaintextFields(p.unplannedFields());
-                } else if (p.plan().unplanned() == io.silo.mongo.EncryptionPlan.Unplanned.DROP) {
-                  tp.addAllDroppedFields(p.unplannedFields());
-                }
-                out.addPlans(tp);
+                out.addPlans(MigrationProtos.tenantPlan(p));
               }
               return out.build();
             }));
@@ -324,7 +318,8 @@ public final class MigrationEndpoint {
               return migrations.rollback(request.getTenant(), id, ctx.caller()).compose(rolled -> {
                 RollbackMigrationResponse response = RollbackMigrationResponse.newBuilder()
                     .setMigration(MigrationProtos.migration(rolled.migration()))
-                    .setDocumentsRemoved(rolled.documentsRemoved()).build();
+                    .setDocumentsRemoved(rolled.removed(PhaseName.MONGO))
+                    .setObjectsRemoved(rolled.removed(PhaseName.S3)).build();
                 return idem.isEmpty() || previous.isPresent() ? Future.succeededFuture(response)
                     : idempotency.rememberIdempotency("RollbackMigration", idem,
                         request.getTenant() + "#" + rolled.migration().id()).map(response);
@@ -343,8 +338,10 @@ public final class MigrationEndpoint {
     }
     return migrations.requireTenants(List.of(request.getTenant()), "tenant")
         .compose(v -> migrations.purge(request.getTenant(), request.getConfirm(), ctx.caller()))
-        .map(p -> PurgeSourceResponse.newBuilder().setDocumentsDeleted(p.documentsDeleted())
-            .setDocumentsKept(p.documentsKept()).setAuditId(p.auditId()).build());
+        .map(p -> PurgeSourceResponse.newBuilder()
+            .setDocumentsDeleted(p.of(PhaseName.MONGO).removed()).setDocumentsKept(p.of(PhaseName.MONGO).kept())
+            .setObjectsDeleted(p.of(PhaseName.S3).removed()).setObjectsKept(p.of(PhaseName.S3).kept())
+            .setAuditId(p.auditId()).build());
   }
 
   Future<GetCompletionReportResponse> report(GetCompletionReportRequest request, CallContext ctx) {
@@ -429,19 +426,25 @@ public final class MigrationEndpoint {
     return id;
   }
 
-  /** The plan a verify uses: the request's, else the one the tenant's latest migration ran with, else the defaults. */
-  static Future<EncryptionPlan> verifyPlan(Migrations migrations, String tenant, boolean has, MigrationDefinition d,
+  /**
+   * The definition a verify checks: the request's, else the one the tenant's latest migration ran with, else the
+   * defaults.
+   */
+  static Future<JobDefinition> verifyPlan(Migrations migrations, String tenant, boolean has, MigrationDefinition d,
                                           EncryptionPlan.Namespace keyVault, CallContext ctx) {
     if (has) {
       try {
-        EncryptionPlan plan = MigrationProtos.plan(d, migrations.defaults(), keyVault);
-        StatusException outside = outsideScope(plan, migrations.defaults(), ctx);
-        return outside != null ? Future.failedFuture(outside) : Future.succeededFuture(plan);
+        JobDefinition job = MigrationProtos.job(true, d, migrations.defaults(), keyVault);
+        EncryptionPlan defaults = migrations.defaults().part(PhaseName.MONGO, MongoSpec.class).plan();
+        StatusException outside = outsideScope(job.part(PhaseName.MONGO, MongoSpec.class).plan(), defaults, ctx);
+        return outside != null ? Future.failedFuture(outside) : Future.succeededFuture(job);
       } catch (EncryptionPlan.InvalidPlanException e) {
         return Future.failedFuture(e); // GrpcErrors maps it to INVALID_ARGUMENT naming the field
+      } catch (StatusException e) {
+        return Future.failedFuture(e);
       }
     }
     return migrations.store().latest(tenant).map(latest -> latest
-        .map(m -> Definitions.fromJson(m.definition())).orElse(migrations.defaults()));
+        .map(migrations::definitionOf).orElse(migrations.defaults()));
   }
 }

@@ -10,7 +10,12 @@ import io.silo.api.v1.MigrationEvent;
 import io.silo.api.v1.MigrationPhase;
 import io.silo.api.v1.MigrationState;
 import io.silo.api.v1.PhaseProgress;
-import io.silo.jobs.Definitions;
+import io.silo.api.v1.TenantPlan;
+import io.silo.jobs.JobDefinition;
+import io.silo.jobs.Migrations;
+import io.vertx.grpc.server.StatusException;
+import io.silo.jobs.PhaseName;
+import io.silo.mongo.MongoSpec;
 import io.silo.jobs.MigrationRecord;
 import io.silo.jobs.MigrationStore;
 import io.silo.jobs.ProgressBus;
@@ -25,6 +30,77 @@ import java.util.Locale;
 final class MigrationProtos {
 
   private MigrationProtos() {
+  }
+
+  /**
+   * The effective definition of a request: which phases run (the request's list; else MONGO, and S3 as
+   * {@code include_s3} says or the server is configured), each part from the defaults with the request's overrides.
+   *
+   * @throws StatusException FAILED_PRECONDITION naming the field when a phase is asked for that this server does not
+   *     run, INVALID_ARGUMENT for a phase that is not a work phase
+   */
+  static JobDefinition job(boolean has, MigrationDefinition d, JobDefinition defaults,
+                           EncryptionPlan.Namespace keyVault) throws StatusException {
+    java.util.Set<PhaseName> wanted = java.util.EnumSet.noneOf(PhaseName.class);
+    if (has && d.getPhasesCount() > 0) {
+      for (int i = 0; i < d.getPhasesCount(); i++) {
+        MigrationPhase phase = d.getPhases(i);
+        switch (phase) {
+          case MIGRATION_PHASE_KEYS -> { }
+          case MIGRATION_PHASE_MONGO -> wanted.add(PhaseName.MONGO);
+          case MIGRATION_PHASE_S3 -> wanted.add(PhaseName.S3);
+          default -> throw GrpcErrors.invalidArgument("definition.phases[" + i + "]", "must be KEYS, MONGO or S3, got "
+              + phase + " (VERIFY runs after every migration)");
+        }
+      }
+      if (wanted.isEmpty()) {
+        throw GrpcErrors.invalidArgument("definition.phases", "lists no phase that copies data (MONGO or S3)");
+      }
+    } else {
+      wanted.add(PhaseName.MONGO);
+      boolean s3 = has && d.hasIncludeS3() ? d.getIncludeS3() : defaults.has(PhaseName.S3);
+      if (s3) {
+        wanted.add(PhaseName.S3);
+      }
+    }
+    java.util.Map<PhaseName, io.silo.jobs.PhaseSpec> parts = new java.util.EnumMap<>(PhaseName.class);
+    for (PhaseName phase : wanted) {
+      if (!defaults.has(phase)) {
+        String field = has && d.getPhasesCount() > 0 ? "definition.phases" : "definition.include_s3";
+        throw GrpcErrors.failedPrecondition(field + ": this server does not run the " + phase + " phase"
+            + (phase == PhaseName.S3 ? " (S3 is not configured: set the s3.* settings)" : ""));
+      }
+      if (phase == PhaseName.MONGO) {
+        EncryptionPlan mongoDefaults = defaults.part(PhaseName.MONGO, MongoSpec.class).plan();
+        parts.put(phase, new MongoSpec(has ? plan(d, mongoDefaults, keyVault) : mongoDefaults));
+      } else {
+        parts.put(phase, defaults.part(phase).orElseThrow());
+      }
+    }
+    return new JobDefinition(parts);
+  }
+
+  /** One tenant's dry run: every phase's estimate folded into the TenantPlan message. */
+  static TenantPlan tenantPlan(Migrations.TenantPlan p) {
+    TenantPlan.Builder tp = TenantPlan.newBuilder().setTenant(p.tenant())
+        .setEstimatedDuration(com.google.protobuf.Duration.newBuilder()
+            .setSeconds(p.estimate().getSeconds()).setNanos(p.estimate().getNano()));
+    for (io.silo.jobs.Phase.Estimate e : p.estimates()) {
+      if (e.detail() instanceof io.silo.mongo.MongoPhase.Plan mongo) {
+        tp.setDocuments(mongo.documents());
+        mongo.plan().fields().forEach(f -> tp.addFields(field(f)));
+        if (mongo.plan().unplanned() == EncryptionPlan.Unplanned.COPY) {
+          tp.addAllPlaintextFields(mongo.unplannedFields());
+        } else if (mongo.plan().unplanned() == EncryptionPlan.Unplanned.DROP) {
+          tp.addAllDroppedFields(mongo.unplannedFields());
+        }
+      } else if (e.phase() == PhaseName.KEYS) {
+        tp.setKeyExists(e.detail() != null);
+      } else if (e.phase() == PhaseName.S3) {
+        tp.setObjects(e.items()).setObjectBytes(e.bytes()).setTargetBucket(e.target() == null ? "" : e.target());
+      }
+    }
+    return tp.build();
   }
 
   /**
@@ -71,6 +147,14 @@ final class MigrationProtos {
     return new EncryptionPlan(source, target, tenantField, List.copyOf(fields), batch, unplanned).validate(prefix, keyVault);
   }
 
+  /** The stored definition as the API shows it: the Mongo plan's fields, and whether the S3 phase runs. */
+  static MigrationDefinition definition(io.vertx.core.json.JsonObject stored) {
+    io.vertx.core.json.JsonObject mongo = stored.getJsonObject(PhaseName.MONGO.key());
+    MigrationDefinition.Builder out = mongo == null ? MigrationDefinition.newBuilder()
+        : definition(MongoSpec.fromJson(mongo).plan()).toBuilder();
+    return out.setIncludeS3(stored.containsKey(PhaseName.S3.key())).build();
+  }
+
   static MigrationDefinition definition(EncryptionPlan plan) {
     MigrationDefinition.Builder out = MigrationDefinition.newBuilder()
         .setSourceNamespace(plan.source().toString())
@@ -96,19 +180,28 @@ final class MigrationProtos {
         .setTenant(m.tenant())
         .setState(MigrationState.valueOf("MIGRATION_STATE_" + m.state()))
         .setPhase(phase(m.phase()))
-        .setDefinition(definition(Definitions.fromJson(m.definition())))
+        .setDefinition(definition(m.definition()))
         .setLastError(m.lastError() == null ? "" : m.lastError())
         .setNotice(m.notice() == null ? "" : m.notice())
         .addAllPlaintextFields(m.plaintextFields())
         .setRetryAttempts(m.retryAttempts())
         .setIdempotencyKey(m.idempotencyKey() == null ? "" : m.idempotencyKey());
-    int order = order(m.phase());
-    out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_KEYS)
-        .setTotal(1).setDone(m.keyId() != null || order > 1 ? 1 : 0));
-    out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_MONGO)
-        .setTotal(m.total()).setDone(m.done()).setFailed(m.failed()).setBytes(m.bytes()));
-    out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_VERIFY)
-        .setTotal(order >= 4 ? m.done() + m.failed() : 0).setDone(m.verifyChecked()).setFailed(m.verifyFindings()));
+    long copied = 0;
+    for (io.silo.jobs.PhaseProgress p : m.phases()) {
+      if (p.phase() == PhaseName.KEYS) {
+        // The KEYS phase has one item, the tenant's data key; it is done once the run is bound to one.
+        out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_KEYS).setTotal(1)
+            .setDone(m.keyId() != null ? 1 : 0));
+        continue;
+      }
+      out.addProgress(PhaseProgress.newBuilder().setPhase(phase(p.phase().name())).setTotal(p.total())
+          .setDone(p.done()).setFailed(p.failed()).setBytes(p.bytes()));
+      copied += p.done() + p.failed();
+    }
+    if (m.phase().equals("VERIFY") || m.verifyChecked() > 0) {
+      out.addProgress(PhaseProgress.newBuilder().setPhase(MigrationPhase.MIGRATION_PHASE_VERIFY)
+          .setTotal(copied).setDone(m.verifyChecked()).setFailed(m.verifyFindings()));
+    }
     if (m.createdAt() != null) {
       out.setCreateTime(ts(m.createdAt()));
     }
@@ -161,16 +254,6 @@ final class MigrationProtos {
       return null;
     }
     return state.name().substring("MIGRATION_STATE_".length()).toUpperCase(Locale.ROOT);
-  }
-
-  private static int order(String phase) {
-    return switch (phase) {
-      case "KEYS" -> 1;
-      case "MONGO" -> 2;
-      case "S3" -> 3;
-      case "VERIFY" -> 4;
-      default -> 5;
-    };
   }
 
   static Timestamp ts(OffsetDateTime t) {

@@ -24,7 +24,7 @@ public final class UnaryCalls {
   /** Binds {@code method} to {@code handler}, which gets the caller as {@code access} resolves it. */
   public static <Req, Resp> void bind(GrpcServer server, AccessControl access, ServiceMethod<Req, Resp> method,
                                       BiFunction<Req, CallContext, Future<Resp>> handler) {
-    server.callHandler(method, request -> onMessage(request, method.decoder(), message -> {
+    server.callHandler(method, request -> onMessage(request, method.decoder(), access, message -> {
       Future<Resp> result;
       try {
         result = handler.apply(message, CallContext.of(request, access));
@@ -34,6 +34,7 @@ public final class UnaryCalls {
       result.onComplete(done -> {
         if (done.succeeded()) {
           request.response().end(done.result());
+          CallAudits.finish(request.response(), "OK", null);
         } else {
           GrpcErrors.fail(request.response(), done.cause());
         }
@@ -48,11 +49,30 @@ public final class UnaryCalls {
    */
   public static <Req> void onMessage(GrpcServerRequest<Req, ?> request, GrpcMessageDecoder<Req> decoder,
                                      Handler<Req> handler) {
+    onMessage(request, decoder, null, handler);
+  }
+
+  /**
+   * Like {@link #onMessage(GrpcServerRequest, GrpcMessageDecoder, Handler)} for a call that is audited through
+   * {@code access}: the request's bytes and caller are kept until the call ends with {@link GrpcErrors#fail} or
+   * {@link CallAudits#finish}, which records it if it is an audited RPC or was refused.
+   */
+  public static <Req> void onMessage(GrpcServerRequest<Req, ?> request, GrpcMessageDecoder<Req> decoder,
+                                     AccessControl access, Handler<Req> handler) {
     request.messageHandler(raw -> {
       Req decoded;
+      byte[] bytes = null;
       try {
-        decoded = decoder.decode(identity(raw));
+        GrpcMessage plain = identity(raw);
+        bytes = plain.payload().getBytes();
+        if (access != null) {
+          CallAudits.begin(request, access, bytes);
+        }
+        decoded = decoder.decode(plain);
       } catch (RuntimeException e) {
+        if (access != null && bytes == null) {
+          CallAudits.begin(request, access, raw.payload().getBytes());
+        }
         GrpcErrors.fail(request.response(), GrpcErrors.invalidArgument("request",
             "the body is not a valid " + messageName(request) + " message"));
         return;

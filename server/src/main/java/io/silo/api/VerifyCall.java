@@ -10,7 +10,10 @@ import io.silo.auth.AccessControl;
 import io.silo.auth.RpcPolicy;
 import io.silo.jobs.Migrations;
 import io.silo.mongo.EncryptionPlan;
-import io.silo.mongo.TenantVerifier;
+import io.silo.jobs.Finding;
+import io.silo.jobs.PhaseName;
+import io.silo.jobs.TenantScope;
+import io.vertx.core.Future;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.common.GrpcStatus;
@@ -46,6 +49,8 @@ final class VerifyCall {
   private volatile boolean cancelled;
   private volatile CompletableFuture<Void> room;
   private long lastProgress;
+  private List<PhaseName> selected = List.of();
+  private final java.util.concurrent.atomic.AtomicLong extraTargets = new java.util.concurrent.atomic.AtomicLong();
 
   VerifyCall(GrpcServerRequest<VerifyTenantRequest, VerifyTenantResponse> request, Migrations migrations,
              ActiveStreams streams, EncryptionPlan.Namespace keyVault, StreamLimits limits, AccessControl access) {
@@ -57,7 +62,7 @@ final class VerifyCall {
     this.keyVault = keyVault;
     this.limits = limits;
     this.context = Vertx.currentContext();
-    UnaryCalls.onMessage(request, MigrationServiceGrpcService.VerifyTenant.decoder(), this::begin);
+    UnaryCalls.onMessage(request, MigrationServiceGrpcService.VerifyTenant.decoder(), access, this::begin);
     request.errorHandler(error -> cancel());
     request.exceptionHandler(error -> cancel());
     // Once the request half-closed (right after its one message) a dropped connection no longer reaches the request's
@@ -76,11 +81,7 @@ final class VerifyCall {
       tenant = Validation.slug("tenant", message.getTenant());
       ctx = CallContext.of(request, access);
       ctx.permit("tenant", tenant);
-      if (message.hasDefinition() && message.getDefinition().getIncludeS3()) {
-        // As StartMigration: refused rather than ignored, so a clean answer never means "S3 was checked".
-        throw GrpcErrors.failedPrecondition("definition.include_s3: the S3 phase is not available in this version; "
-            + "leave it unset or false");
-      }
+      selected = selectedPhases(message);
     } catch (StatusException e) {
       GrpcErrors.fail(response, e);
       return;
@@ -101,7 +102,16 @@ final class VerifyCall {
     migrations.requireTenants(List.of(tenant), "tenant")
         .compose(v -> MigrationEndpoint.verifyPlan(migrations, tenant, message.hasDefinition(), message.getDefinition(),
             keyVault, ctx))
-        .compose(plan -> migrations.verifyAndRecord(tenant, plan, new Sink(), caller, record))
+        .compose(plan -> {
+          for (PhaseName phase : selected) {
+            if (!plan.has(phase)) {
+              // Refused rather than ignored, so a clean answer never means "a phase that was not run was checked".
+              return Future.failedFuture(GrpcErrors.failedPrecondition("phases: the definition verified has no "
+                  + phase + " phase"));
+            }
+          }
+          return migrations.verifyAndRecord(tenant, plan, selected, new Sink(), caller, record);
+        })
         .onComplete(done -> {
           // The worker is free again only now; a cancel wakes it, but it still has to return.
           limits.releaseVerify();
@@ -113,11 +123,26 @@ final class VerifyCall {
             GrpcErrors.fail(response, done.cause());
             return;
           }
-          TenantVerifier.Summary s = done.result();
+          Migrations.Verification s = done.result();
           response.end(VerifyTenantResponse.newBuilder().setSummary(VerifySummary.newBuilder()
               .setChecked(s.checked()).setFindings(s.findings()).setClean(s.clean())
-              .setExtraTargets(s.extraTargets())).build());
+              .setExtraTargets(extraTargets.get())).build());
+          CallAudits.finish(response, "OK", null);
         });
+  }
+
+  /** The request's phase selector; KEYS has nothing to verify and VERIFY/DONE are not phases of a definition. */
+  private static List<PhaseName> selectedPhases(VerifyTenantRequest message) throws StatusException {
+    List<PhaseName> out = new java.util.ArrayList<>();
+    for (int i = 0; i < message.getPhasesCount(); i++) {
+      switch (message.getPhases(i)) {
+        case MIGRATION_PHASE_MONGO -> out.add(PhaseName.MONGO);
+        case MIGRATION_PHASE_S3 -> out.add(PhaseName.S3);
+        default -> throw GrpcErrors.invalidArgument("phases[" + i + "]", "must be MONGO or S3, got "
+            + message.getPhases(i));
+      }
+    }
+    return out;
   }
 
   private void cancel() {
@@ -141,12 +166,16 @@ final class VerifyCall {
   }
 
   /** Runs on the verifier's worker thread: each write hops to the call's context and waits for room if needed. */
-  private final class Sink implements TenantVerifier.Sink {
+  private final class Sink implements TenantScope.FindingSink {
     @Override
-    public void finding(TenantVerifier.Finding f) {
+    public void finding(Finding f) {
+      if (f.kind().equals("EXTRA_TARGET")) {
+        extraTargets.incrementAndGet();
+      }
       send(VerifyTenantResponse.newBuilder().setFinding(VerifyFinding.newBuilder()
-          .setKind(FindingKind.valueOf("FINDING_KIND_" + f.kind().name()))
-          .setSourceId(f.sourceId()).setField(f.field()).setMessage(f.message())).build());
+          .setKind(FindingKind.valueOf("FINDING_KIND_" + f.kind()))
+          .setPhase(MigrationProtos.phase(f.phase().name()))
+          .setSourceId(f.item()).setField(f.field() == null ? "" : f.field()).setMessage(f.message())).build());
     }
 
     @Override
@@ -165,6 +194,16 @@ final class VerifyCall {
     private void send(VerifyTenantResponse message) {
       if (cancelled) {
         throw new CancellationException("the caller cancelled the verify");
+      }
+      if (io.vertx.core.Context.isOnEventLoopThread()) {
+        // A phase that verifies with non-blocking calls (S3) reports on an event loop, where waiting for room would
+        // block the very loop that drains it: write at once; its findings are bounded by the tenant's documents.
+        context.runOnContext(v -> {
+          if (!cancelled) {
+            response.write(message);
+          }
+        });
+        return;
       }
       CompletableFuture<Void> ready = new CompletableFuture<>();
       room = ready;

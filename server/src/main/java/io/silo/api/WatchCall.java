@@ -11,6 +11,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
+import io.vertx.grpc.common.GrpcStatus;
 import io.vertx.grpc.server.StatusException;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -39,6 +40,7 @@ final class WatchCall {
   private final Function<String, Future<Void>> requireTenant;
   private final int defaultIntervalMillis;
   private final AccessControl access;
+  private final StreamLimits limits;
   private final Context context;
   private final Map<UUID, ProgressBus.Snapshot> pending = new LinkedHashMap<>();
   private final Map<UUID, Long> coalesced = new HashMap<>();
@@ -59,11 +61,14 @@ final class WatchCall {
   private boolean polling;
   private boolean drainArmed;
   private boolean closed;
+  // The caller whose watch slot this stream holds, once it holds one.
+  private String watchSlot;
 
   WatchCall(GrpcServerRequest<WatchMigrationRequest, WatchMigrationResponse> request, MigrationStore store,
             ProgressBus bus, ActiveStreams streams, Function<String, Future<Void>> requireTenant,
-            int defaultIntervalMillis, AccessControl access) {
+            int defaultIntervalMillis, StreamLimits limits, AccessControl access) {
     this.access = access;
+    this.limits = limits;
     this.request = request;
     this.response = request.response();
     this.store = store;
@@ -72,7 +77,8 @@ final class WatchCall {
     this.requireTenant = requireTenant;
     this.defaultIntervalMillis = defaultIntervalMillis;
     this.context = Vertx.currentContext();
-    UnaryCalls.onMessage(request, io.silo.api.v1.MigrationServiceGrpcService.WatchMigration.decoder(), this::begin);
+    UnaryCalls.onMessage(request, io.silo.api.v1.MigrationServiceGrpcService.WatchMigration.decoder(), access,
+        this::begin);
     // A client cancel or an expired deadline shows up here only; drop the subscription so nothing leaks.
     request.errorHandler(error -> close());
     request.exceptionHandler(error -> close());
@@ -131,11 +137,18 @@ final class WatchCall {
         scope = () -> store.activeJobs(null);
         initial = store.activeJobs(null);
       }
+      if (!limits.tryAcquireWatch(ctx.caller())) {
+        throw new StatusException(GrpcStatus.RESOURCE_EXHAUSTED, "watch.maxPerCaller: " + ctx.caller()
+            + " already holds " + limits.maxWatchesPerCaller() + " WatchMigration streams (the limit); close one"
+            + " and retry");
+      }
+      watchSlot = ctx.caller();
     } catch (StatusException e) {
       GrpcErrors.fail(response, e);
       return;
     }
     if (!streams.register(response)) {
+      close();
       return;
     }
     // Subscribe before reading the store, so nothing published in between is missed; the newer snapshot wins.
@@ -294,6 +307,10 @@ final class WatchCall {
     }
     closeSubscription();
     streams.unregister(response);
+    if (watchSlot != null) {
+      limits.releaseWatch(watchSlot);
+      watchSlot = null;
+    }
   }
 
   private void closeSubscription() {

@@ -1,13 +1,21 @@
 package io.silo.auth;
 
 /**
- * The authenticated caller of one request: the configured token's name, its role, and the one tenant it is limited
- * to ({@code null} for every tenant). Never holds the token itself.
+ * The authenticated caller of one request: the configured token's name (or the client certificate's subject), its
+ * role, and the one tenant it is limited to ({@code null} for every tenant). Never holds the token itself.
  */
-public record Principal(String name, Role role, String tenant) {
+public record Principal(String name, Role role, String tenant, Kind kind) {
+
+  /** How the caller proved who it is. */
+  public enum Kind { TOKEN, CERTIFICATE }
 
   /** The caller when authentication is switched off ({@code auth.disabled}): unrestricted, as before tokens. */
   public static final Principal UNRESTRICTED = new Principal("auth-disabled", Role.ADMIN, null);
+
+  /** A caller that presented a bearer token. */
+  public Principal(String name, Role role, String tenant) {
+    this(name, role, tenant, Kind.TOKEN);
+  }
 
   /** Whether this caller is limited to one tenant. */
   public boolean scoped() {
@@ -19,8 +27,13 @@ public record Principal(String name, Role role, String tenant) {
     return tenant == null || tenant.equals(slug);
   }
 
-  /** How audit rows and logs name this caller: the token's name, never its value. */
+  /** How audit rows and logs name this caller: the token's name (never its value) or the certificate subject. */
   public String caller() {
-    return "token:" + name;
+    return (kind == Kind.CERTIFICATE ? "cert:" : "token:") + name;
+  }
+
+  /** How refusals name this caller, e.g. {@code token 'ops'} or {@code client certificate 'CN=ops-bot'}. */
+  public String describe() {
+    return (kind == Kind.CERTIFICATE ? "client certificate '" : "token '") + name + "'";
   }
 }

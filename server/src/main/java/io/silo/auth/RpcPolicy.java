@@ -36,14 +36,29 @@ public final class RpcPolicy {
       Map.entry("silo.v1.UsageService/ListUsage", Role.VIEWER),
       Map.entry("silo.v1.UsageService/ListMigrationStatus", Role.VIEWER),
       Map.entry("silo.v1.UsageService/GetDocumentUrl", Role.OPERATOR),
+      // The audit trail names every tenant and caller, so only an admin reads it.
+      Map.entry("silo.v1.AuditService/ListAuditEvents", Role.ADMIN),
       Map.entry("silo.v1.UsageService/GetUploadUrl", Role.OPERATOR),
       // A reconcile rewrites usage rows (and waits for the tenant's open writers while it recounts).
-      Map.entry("silo.v1.UsageService/ReconcileUsage", Role.ADMIN));
+      Map.entry("silo.v1.UsageService/ReconcileUsage", Role.ADMIN),
+      Map.entry("silo.v1.SessionService/WhoAmI", Role.VIEWER),
+      // Scheduling a customer master key's deletion is as final as a shred for every key it still wraps.
+      Map.entry("silo.v1.KeyService/RetireMasterKey", Role.ADMIN));
 
   /** The role whose verify is recorded in silo.verifications (and so can allow a purge). */
   public static final Role RECORDED_VERIFY = Role.OPERATOR;
 
   private RpcPolicy() {
+  }
+
+  /**
+   * Whether every call of {@code fullMethodName} is audited, whatever its outcome: each RPC that needs more than a
+   * viewer (they change things, hand out data, or read the audit), and VerifyTenant, whose operator runs are recorded
+   * and can allow a purge. Other calls are audited only when refused ({@link AuditTrail#audited}).
+   */
+  public static boolean audited(String fullMethodName) {
+    return guard(fullMethodName) == Guard.TOKEN && (required(fullMethodName) != Role.VIEWER
+        || fullMethodName.equals("silo.v1.MigrationService/VerifyTenant"));
   }
 
   /** How a method is guarded. */

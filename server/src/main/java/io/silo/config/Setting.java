@@ -10,7 +10,7 @@ import java.util.function.Predicate;
 public record Setting(String key, Type type, Object defaultValue, Predicate<Object> check, String rule, boolean secret) {
 
   /** Value types a setting can hold. */
-  public enum Type { STRING, INT, BOOL, STRING_LIST }
+  public enum Type { STRING, INT, NUMBER, BOOL, STRING_LIST }
 
   /** The environment variable that overrides this setting, e.g. grpc.corsOrigins becomes SILO_GRPC_CORS_ORIGINS. */
   public String envName() {
@@ -47,6 +47,13 @@ public record Setting(String key, Type type, Object defaultValue, Predicate<Obje
           }
           yield Integer.parseInt(raw.toString().trim());
         }
+        case NUMBER -> {
+          double n = raw instanceof Number number ? number.doubleValue() : Double.parseDouble(raw.toString().trim());
+          if (!Double.isFinite(n)) {
+            throw new IllegalArgumentException("expected a number");
+          }
+          yield n;
+        }
         case BOOL -> {
           if (raw instanceof Boolean b) {
             yield b;
@@ -81,7 +88,8 @@ public record Setting(String key, Type type, Object defaultValue, Predicate<Obje
       // Never echo a secret's value back, even when it is malformed.
       String shown = secret ? "<redacted>" : String.valueOf(raw);
       throw new ConfigException("invalid setting '" + key + "' from " + source + ": " + shown
-          + " (" + (e instanceof NumberFormatException ? "expected an integer" : e.getMessage()) + ")");
+          + " (" + (e instanceof NumberFormatException ? (type == Type.NUMBER ? "expected a number" : "expected an integer")
+          : e.getMessage()) + ")");
     }
     if (check != null && !check.test(value)) {
       String shown = secret ? "<redacted>" : String.valueOf(value);

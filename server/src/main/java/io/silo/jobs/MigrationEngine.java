@@ -31,9 +31,7 @@ public final class MigrationEngine {
   private final Context context;
   private final MigrationStore store;
   private final ProgressBus bus;
-  private final Collaborators.Keys keys;
-  private final Collaborators.Mongo mongo;
-  private final Collaborators.Verifier verifier;
+  private final Phases phases;
   private final MigrationMetrics metrics;
   private final Settings settings;
   private final String owner;
@@ -43,17 +41,14 @@ public final class MigrationEngine {
   private boolean claiming;
   private boolean stopped;
 
-  public MigrationEngine(Vertx vertx, MigrationStore store, ProgressBus bus, Collaborators.Keys keys,
-                         Collaborators.Mongo mongo, Collaborators.Verifier verifier, MigrationMetrics metrics,
+  public MigrationEngine(Vertx vertx, MigrationStore store, ProgressBus bus, Phases phases, MigrationMetrics metrics,
                          Settings settings) {
     this.vertx = vertx;
     // One context for all runs: pipeline state is single-threaded, heavy work goes to worker pools anyway.
     this.context = vertx.getOrCreateContext();
     this.store = store;
     this.bus = bus;
-    this.keys = keys;
-    this.mongo = mongo;
-    this.verifier = verifier;
+    this.phases = phases;
     this.metrics = metrics;
     this.settings = settings;
     this.owner = ManagementFactory.getRuntimeMXBean().getName() + "/" + UUID.randomUUID().toString().substring(0, 8);
@@ -77,7 +72,7 @@ public final class MigrationEngine {
       return;
     }
     claiming = true;
-    store.claim(owner, settings.leaseSeconds()).onComplete(claimed -> {
+    store.claim(owner, settings.leaseSeconds(), java.util.Set.copyOf(running.keySet())).onComplete(claimed -> {
       claiming = false;
       if (claimed.failed()) {
         LOG.warn("claiming a migration failed: {}", claimed.cause().toString());
@@ -93,8 +88,16 @@ public final class MigrationEngine {
   }
 
   private void launch(MigrationRecord job) {
-    MigrationRunner runner = new MigrationRunner(context, store, bus, keys, mongo, verifier, metrics,
-        settings.leaseSeconds(), settings.verifyAfterCopy(), job);
+    MigrationRunner runner;
+    try {
+      runner = new MigrationRunner(context, store, bus, phases, metrics, settings.leaseSeconds(),
+          settings.verifyAfterCopy(), job);
+    } catch (RuntimeException e) {
+      // A stored definition this server cannot parse (a phase it does not run): the job needs an operator.
+      LOG.error("migration {} tenant={}: {}", job.id(), job.tenant(), e.getMessage());
+      store.finishRun(job.id(), job.leaseToken(), "FAILED", null, "needs an operator: " + e.getMessage());
+      return;
+    }
     running.put(job.id(), runner);
     metrics.leaseAcquired();
     Future<Void> run = runner.run().onComplete(done -> {

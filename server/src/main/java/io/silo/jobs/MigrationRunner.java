@@ -1,23 +1,24 @@
 package io.silo.jobs;
 
 import io.silo.SiloException;
-import io.silo.keys.TenantKeys;
-import io.silo.mongo.EncryptionPlan;
-import io.silo.mongo.MongoCopyPipeline;
-import io.silo.mongo.SourceIds;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
+import io.vertx.sqlclient.SqlConnection;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
-import org.bson.BsonValue;
+import java.util.concurrent.CancellationException;
+import java.util.function.Function;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs one claimed job through its phases (KEYS, MONGO, VERIFY), resuming from the stored phase and checkpoint.
- * Every write to the job row is fenced by the lease token; losing the lease stops the run without touching state.
+ * Runs one claimed job through its phases in order (each a {@link Phase} plug-in), then the VERIFY stage over every
+ * phase that ran, resuming from the stored phase and its checkpoint. Every write to the job is fenced by the lease
+ * token; losing the lease stops the run without touching state.
  */
 final class MigrationRunner {
 
@@ -26,39 +27,36 @@ final class MigrationRunner {
   private final Context context;
   private final MigrationStore store;
   private final ProgressBus bus;
-  private final Collaborators.Keys keys;
-  private final Collaborators.Mongo mongo;
-  private final Collaborators.Verifier verifier;
+  /** The phases of this job's definition, in order. */
+  private final List<Phase> phases;
   private final MigrationMetrics metrics;
   private final int leaseSeconds;
   private final boolean verifyAfterCopy;
   private final long token;
+  private final JobDefinition definition;
   private MigrationRecord job;
-  private final EncryptionPlan plan;
+  private TenantKey key;
   private long timerId = -1;
   private volatile boolean leaseLost;
   private volatile boolean shuttingDown;
-  /** A pause or cancel seen by a heartbeat; the VERIFY phase, which has no checkpoints, stops on it. */
+  /** A pause or cancel seen by a heartbeat; the VERIFY stage, which has no checkpoints, stops on it. */
   private volatile String stopRequested;
-  private final RateMeter rate = new RateMeter();
-  /** Findings of this run's verification that are not already failed items; set by the VERIFY phase. */
+  private RateMeter rate = new RateMeter();
+  /** Findings of this run's verification that are not already failed items; set by the VERIFY stage. */
   private long problems;
 
-  MigrationRunner(Context context, MigrationStore store, ProgressBus bus, Collaborators.Keys keys,
-                  Collaborators.Mongo mongo, Collaborators.Verifier verifier, MigrationMetrics metrics,
+  MigrationRunner(Context context, MigrationStore store, ProgressBus bus, Phases all, MigrationMetrics metrics,
                   int leaseSeconds, boolean verifyAfterCopy, MigrationRecord claimed) {
     this.context = context;
     this.store = store;
     this.bus = bus;
-    this.keys = keys;
-    this.mongo = mongo;
-    this.verifier = verifier;
     this.metrics = metrics;
     this.leaseSeconds = leaseSeconds;
     this.verifyAfterCopy = verifyAfterCopy;
     this.job = claimed;
     this.token = claimed.leaseToken();
-    this.plan = Definitions.fromJson(claimed.definition());
+    this.definition = all.parse(claimed.definition());
+    this.phases = all.applicable(definition);
   }
 
   UUID id() {
@@ -75,6 +73,10 @@ final class MigrationRunner {
     shuttingDown = true;
   }
 
+  private boolean stopping() {
+    return stopRequested != null || shuttingDown || leaseLost;
+  }
+
   /** Runs to the end of the job or until stopped; never fails (failures are recorded on the job). */
   Future<Void> run() {
     long period = Math.max(200, leaseSeconds * 1000L / 3);
@@ -88,7 +90,9 @@ final class MigrationRunner {
         }));
     LOG.info("migration {} tenant={} claimed (phase {}, token {})", job.id(), job.tenant(), job.phase(), token);
     publish(job);
-    return phases()
+    return workPhases(0)
+        .compose(stopped -> stopped ? Future.succeededFuture() : verifyStage()
+            .compose(verifyStopped -> verifyStopped ? applyStop(stopRequested) : finish()))
         .recover(this::onFailure)
         .eventually(() -> {
           context.owner().cancelTimer(timerId);
@@ -96,13 +100,54 @@ final class MigrationRunner {
         });
   }
 
-  private Future<Void> phases() {
-    return keysPhase().compose(key -> mongoPhase(key)).compose(stopped -> {
-      if (stopped) {
-        return Future.succeededFuture();
+  /** Position of the stored phase among this job's phases; past the end once they are all done. */
+  private int resumeIndex() {
+    for (int i = 0; i < phases.size(); i++) {
+      if (phases.get(i).name().name().equals(job.phase())) {
+        return i;
       }
-      return verifyPhase().compose(verifyStopped -> verifyStopped ? applyStop(stopRequested) : finish());
+    }
+    return phases.size();
+  }
+
+  /**
+   * Runs the phases from the stored one on, one after the other (iteratively, so a long list cannot grow the stack).
+   * Phases before it are done, except those that re-run on every claim (KEYS re-checks the key the run is bound to).
+   * True when the run stopped early.
+   */
+  private Future<Boolean> workPhases(int i) {
+    if (i >= phases.size()) {
+      return Future.succeededFuture(false);
+    }
+    Phase phase = phases.get(i);
+    int from = resumeIndex();
+    if (i < from && !phase.rerunsOnResume()) {
+      return workPhases(i + 1);
+    }
+    Future<Boolean> ran = i < from ? phase.run(new Run(phase)).map(outcome -> outcome == Phase.Outcome.STOPPED)
+        : runPhase(phase, i);
+    return ran.compose(stopped -> stopped ? Future.succeededFuture(true) : workPhases(i + 1));
+  }
+
+  private Future<Boolean> runPhase(Phase phase, int ordinal) {
+    Future<MigrationRecord> entered = job.phase().equals(phase.name().name()) && job.progress(phase.name()).isPresent()
+        ? Future.succeededFuture(job)
+        : store.enterPhase(job.id(), token, phase.name(), ordinal, target(phase));
+    return entered.compose(updated -> {
+      job = updated;
+      rate = new RateMeter();
+      publish(job);
+      return phase.run(new Run(phase));
+    }).compose(outcome -> {
+      if (outcome == Phase.Outcome.COMPLETE) {
+        return Future.succeededFuture(false);
+      }
+      return applyStop(stopRequested != null ? stopRequested : job.requested()).map(true);
     });
+  }
+
+  private String target(Phase phase) {
+    return definition.part(phase.name()).map(PhaseSpec::target).orElse(null);
   }
 
   /** COMPLETED only when verified clean (or verification is off); otherwise VERIFY_FAILED, which purge refuses. */
@@ -119,122 +164,7 @@ final class MigrationRunner {
     });
   }
 
-  private Future<Collaborators.TenantKey> keysPhase() {
-    return keys.ensure(job.tenant(), "migration " + job.id()).compose(key -> {
-      if (job.keyId() != null && !job.keyId().equals(key.keyId())) {
-        // A run is bound to the key it started with: after a shred and re-create, writing on under the new key would
-        // leave one tenant's target under two keys, half of it undecryptable.
-        return Future.failedFuture(SiloException.precondition("migration " + job.id() + " started with data key "
-            + job.keyId() + " but the tenant's key is now " + key.keyId() + "; nothing was written. Roll back this"
-            + " migration and start a new one to migrate under the new key"));
-      }
-      if (!job.phase().equals("KEYS")) {
-        return Future.succeededFuture(key);
-      }
-      return store.enterPhase(job.id(), token, "MONGO", key.keyId(), null).map(updated -> {
-        job = updated;
-        publish(job);
-        return key;
-      });
-    });
-  }
-
-  /** Copies documents; true when the run stopped early (pause, cancel, shutdown or lost lease). */
-  private Future<Boolean> mongoPhase(Collaborators.TenantKey key) {
-    if (!job.phase().equals("MONGO")) {
-      return Future.succeededFuture(false);
-    }
-    // A first copy of the tenant into this target skips asking the target what it holds (on a stand-in without
-    // secondary indexes that is a collection scan); whatever is there anyway is caught as a duplicate _id on insert.
-    Future<Boolean> mayOverlap = job.checkpointId() != null ? Future.succeededFuture(true)
-        : store.copiedBefore(job.tenant(), plan.target().toString(), job.id());
-    return mongo.prepareTarget(plan)
-        .compose(v -> mongo.countSource(plan, job.tenant()))
-        .compose(total -> store.enterPhase(job.id(), token, "MONGO", key.keyId(), total))
-        .compose(updated -> mayOverlap.compose(overlap -> {
-          job = updated;
-          publish(job);
-          BsonValue after = job.checkpointId() == null ? null : SourceIds.decode(job.checkpointId());
-          MongoCopyPipeline pipeline = mongo.pipeline(plan, context, key.kmsPermit(), key.onThrottled(),
-              key.onSuccess());
-          return pipeline.run(job.tenant(), TenantKeys.uuidBinary(key.keyId()), after, overlap, this::committed);
-        }))
-        .compose(outcome -> {
-          if (outcome == MongoCopyPipeline.Outcome.SOURCE_EXHAUSTED) {
-            return mayOverlap.compose(overlap -> overlap ? resync(key) : Future.succeededFuture(false))
-                .compose(stopped -> stopped ? applyStop(stopRequested != null ? stopRequested : job.requested())
-                    .map(true)
-                    : store.enterPhase(job.id(), token, verifyAfterCopy ? "VERIFY" : "DONE", null, null)
-                    .map(updated -> {
-                      job = updated;
-                      publish(job);
-                      return false;
-                    }));
-          }
-          return applyStop(job.requested()).map(true);
-        });
-  }
-
-  /**
-   * After copying into a target that may already hold the tenant (a re-run or a resumed run): re-encrypts what
-   * changed in the source since, removes what was deleted there, and records what it did as the run's notice.
-   * True when it stopped early for a pause, cancel or shutdown (it runs again on resume).
-   */
-  private Future<Boolean> resync(Collaborators.TenantKey key) {
-    return verifier.resync(job.tenant(), key.keyId(), plan, () -> stopRequested != null || shuttingDown || leaseLost)
-        .compose(r -> {
-          StringBuilder notice = new StringBuilder();
-          if (r.inserted() + r.replaced() + r.deleted() > 0) {
-            notice.append("re-sync: ").append(r.inserted()).append(" inserted, ").append(r.replaced())
-                .append(" changed and re-encrypted, ").append(r.deleted()).append(" deleted from the target");
-          }
-          if (r.purgedAt() != null) {
-            notice.append(notice.length() > 0 ? "; " : "").append("the source was purged on ").append(r.purgedAt())
-                .append(": ").append(r.keptWithoutSource()).append(" target document(s) without a source are the only"
-                    + " copies and were kept");
-          }
-          if (r.conflicts() > 0) {
-            notice.append(notice.length() > 0 ? "; " : "").append(r.conflicts())
-                .append(" _id(s) held by another tenant's document were left alone");
-          }
-          return notice.length() == 0 ? Future.succeededFuture(false)
-              : store.notice(job.id(), token, notice.toString()).map(updated -> {
-                job = updated;
-                publish(job);
-                return false;
-              });
-        })
-        .recover(failure -> failure instanceof java.util.concurrent.CancellationException
-            && (stopRequested != null || shuttingDown) && !leaseLost
-            ? Future.succeededFuture(true) : Future.failedFuture(failure));
-  }
-
-  /** One batch is written: checkpoint it (fenced) and decide whether to go on. */
-  private Future<Boolean> committed(MongoCopyPipeline.BatchResult batch) {
-    if (leaseLost) {
-      return Future.failedFuture(new MigrationStore.LeaseLostException(job.id()));
-    }
-    List<MigrationStore.Failure> failures = new ArrayList<>();
-    for (MongoCopyPipeline.ItemFailure f : batch.failures()) {
-      failures.add(new MigrationStore.Failure("MONGO", SourceIds.display(f.id()), null, null, f.code(), null,
-          f.message(), 0, null));
-    }
-    long done = job.done() + batch.copied() + batch.alreadyPresent();
-    return store.checkpoint(job.id(), token, "MONGO",
-            new MigrationStore.Checkpoint(SourceIds.encode(batch.lastId()), done, job.bytes() + batch.bytes(), failures,
-                List.copyOf(batch.plaintextFields())))
-        .compose(updated -> updated.retryAttempts() == 0 ? Future.succeededFuture(updated)
-            : store.progressed(job.id(), token))
-        .map(updated -> {
-          metrics.batch(batch.copied(), batch.alreadyPresent(), batch.failures().size());
-          rate.record(batch.processed());
-          job = updated;
-          publish(job);
-          return updated.requested() == null && !shuttingDown && !leaseLost;
-        });
-  }
-
-  /** After the pipeline stopped early: apply a requested pause/cancel, or hand the lease back on shutdown. */
+  /** After a phase stopped early: apply a requested pause/cancel, or hand the lease back on shutdown. */
   private Future<Void> applyStop(String requested) {
     if (leaseLost) {
       LOG.warn("migration {} tenant={}: lease lost, stopping without changing state", job.id(), job.tenant());
@@ -245,11 +175,83 @@ final class MigrationRunner {
       return store.finishRun(job.id(), token, state, null, null).map(updated -> {
         job = updated;
         publish(job);
-        LOG.info("migration {} tenant={} {} at {} / {}", job.id(), job.tenant(), state, job.done(), job.total());
+        LOG.info("migration {} tenant={} {} in phase {} at {} / {}", job.id(), job.tenant(), state, job.phase(),
+            job.done(), job.total());
         return null;
       });
     }
     return store.releaseLease(job.id(), token);
+  }
+
+  /**
+   * Verifies every phase that ran, one after the other, and records the result with the definition it answered.
+   * True when it stopped early for a pause, cancel or shutdown (it starts over on resume).
+   */
+  private Future<Boolean> verifyStage() {
+    if (!verifyAfterCopy) {
+      return job.phase().equals("DONE") ? Future.succeededFuture(false)
+          : store.enterPhase(job.id(), token, PhaseName.DONE, phases.size(), null).map(updated -> {
+            job = updated;
+            return false;
+          });
+    }
+    Future<MigrationRecord> entered = job.phase().equals("VERIFY") ? Future.succeededFuture(job)
+        : store.enterPhase(job.id(), token, PhaseName.VERIFY, phases.size(), null);
+    return entered.compose(updated -> {
+      job = updated;
+      publish(job);
+      long[] totals = new long[3];
+      RateMeter verifyRate = new RateMeter();
+      long[] lastChecked = {0};
+      long[] lastPublish = {0};
+      Future<Void> chain = Sequentially.forEach(phases, phase -> sourcePurgedAt(phase).compose(purgedAt -> {
+        long base = totals[0];
+        TenantScope scope = new TenantScope(job.tenant(), job.id(), definition.part(phase.name()).orElse(null),
+            job.keyId(), purgedAt.orElse(null), new TenantScope.FindingSink() {
+              @Override
+              public void finding(Finding finding) {
+              }
+
+              @Override
+              public void checked(long soFar) {
+                // Runs on the verifier's thread after each batch: throwing here is how the verify is cut short.
+                if (stopping()) {
+                  throw new CancellationException("migration stop requested");
+                }
+                context.runOnContext(v -> publishVerifyProgress(base + soFar, verifyRate, lastChecked, lastPublish));
+              }
+            }, this::stopping);
+        return phase.verify(scope).map(result -> {
+          totals[0] += result.checked();
+          totals[1] += result.findings();
+          totals[2] += result.unfit();
+          return null;
+        });
+      }));
+      List<PhaseName> names = phases.stream().map(Phase::name).toList();
+      return chain.compose(v -> store.recordVerification(job.tenant(), job.id(), job.definition(), names,
+              describe(PhaseSpec::source), describe(PhaseSpec::target), totals[0], totals[1], "migration " + job.id())
+          .compose(id -> store.verified(job.id(), token, totals[0], totals[1]))
+          .map(verified -> {
+            job = verified;
+            problems = totals[1] - totals[2];
+            return false;
+          }));
+    }).recover(failure -> failure instanceof CancellationException && (stopRequested != null || shuttingDown)
+        && !leaseLost ? Future.succeededFuture(true) : Future.failedFuture(failure));
+  }
+
+  private String describe(Function<PhaseSpec, String> side) {
+    return String.join(", ", definition.parts().values().stream().map(side).toList());
+  }
+
+  private Future<Optional<String>> sourcePurgedAt(Phase phase) {
+    Optional<PhaseSpec> spec = definition.part(phase.name());
+    if (spec.isEmpty()) {
+      return Future.succeededFuture(Optional.empty());
+    }
+    return store.lastPurge(job.tenant(), spec.get().source())
+        .map(p -> p.map(purge -> purge.time() + " (audit #" + purge.auditId() + ")"));
   }
 
   private void publishVerifyProgress(long checked, RateMeter verifyRate, long[] lastChecked, long[] lastPublish) {
@@ -263,38 +265,6 @@ final class MigrationRunner {
       bus.publish(new ProgressBus.Snapshot(job.withVerifyProgress(checked), perSecond,
           perSecond > 0 ? Duration.ofMillis((long) (left / perSecond * 1000)) : null));
     }
-  }
-
-  /** Verifies the copy; true when it stopped early for a pause, cancel or shutdown (it starts over on resume). */
-  private Future<Boolean> verifyPhase() {
-    if (!job.phase().equals("VERIFY")) {
-      return Future.succeededFuture(false);
-    }
-    long[] lastPublish = {0};
-    RateMeter verifyRate = new RateMeter();
-    long[] lastChecked = {0};
-    return verifier.verify(job.tenant(), job.keyId(), plan, checked -> {
-          // Runs on the verifier's thread after each batch: throwing here is how the verify is cut short.
-          if (stopRequested != null || shuttingDown || leaseLost) {
-            throw new java.util.concurrent.CancellationException("migration stop requested");
-          }
-          context.runOnContext(v -> publishVerifyProgress(checked, verifyRate, lastChecked, lastPublish));
-        })
-        .compose(result -> store.recordVerification(job.tenant(), job.id(), job.definition(), result.checked(),
-                result.findings(), "migration " + job.id())
-            .compose(id -> store.verified(job.id(), token, result.checked(), result.findings()))
-            .map(updated -> {
-              job = updated;
-              problems = result.problems();
-              return false;
-            }))
-        .recover(failure -> {
-          if (failure instanceof java.util.concurrent.CancellationException && (stopRequested != null || shuttingDown)
-              && !leaseLost) {
-            return Future.succeededFuture(true);
-          }
-          return Future.failedFuture(failure);
-        });
   }
 
   private Future<Void> onFailure(Throwable failure) {
@@ -343,18 +313,20 @@ final class MigrationRunner {
   }
 
   private void publish(MigrationRecord record) {
-    double perSecond = record.state().equals("RUNNING") && record.phase().equals("MONGO") ? rate.perSecond() : 0;
-    Duration eta = null;
-    if (perSecond > 0 && record.phase().equals("MONGO")) {
-      long left = Math.max(0, record.total() - record.done() - record.failed());
-      eta = Duration.ofMillis((long) (left / perSecond * 1000));
+    Optional<PhaseProgress> current = Optional.empty();
+    for (Phase phase : phases) {
+      if (phase.name().name().equals(record.phase())) {
+        current = record.progress(phase.name());
+      }
     }
+    double perSecond = record.state().equals("RUNNING") && current.isPresent() ? rate.perSecond() : 0;
+    Duration eta = perSecond > 0 ? Duration.ofMillis((long) (current.get().left() / perSecond * 1000)) : null;
     bus.publish(new ProgressBus.Snapshot(record, perSecond, eta));
   }
 
   /**
    * Failure text for the job row and watchers: class, a reason and the cause chain's first message, cut short.
-   * Driver and libmongocrypt messages name collections, keys and ids, not field values.
+   * Driver, libmongocrypt and S3 messages name collections, keys, buckets and ids, not field values.
    */
   static String safeMessage(Throwable failure) {
     if (failure instanceof SiloException s) {
@@ -363,6 +335,129 @@ final class MigrationRunner {
     String message = failure.getMessage() == null ? "" : failure.getMessage();
     String text = failure.getClass().getSimpleName() + (message.isEmpty() ? "" : ": " + message);
     return text.length() > 400 ? text.substring(0, 400) + "…" : text;
+  }
+
+  /** The run as one phase sees it: fenced writes go through the runner, which keeps the job row current. */
+  private final class Run implements RunContext {
+    private final Phase phase;
+
+    Run(Phase phase) {
+      this.phase = phase;
+    }
+
+    @Override
+    public UUID migrationId() {
+      return job.id();
+    }
+
+    @Override
+    public String tenant() {
+      return job.tenant();
+    }
+
+    @Override
+    public JobDefinition definition() {
+      return definition;
+    }
+
+    @Override
+    public <T extends PhaseSpec> T spec(Class<T> type) {
+      return definition.part(phase.name(), type);
+    }
+
+    @Override
+    public Context context() {
+      return context;
+    }
+
+    @Override
+    public TenantKey key() {
+      return key;
+    }
+
+    @Override
+    public Future<Void> bindKey(TenantKey bound) {
+      if (job.keyId() != null && !job.keyId().equals(bound.keyId())) {
+        // A run is bound to the key it started with: after a shred and re-create, writing on under the new key would
+        // leave one tenant's target under two keys, half of it undecryptable.
+        return Future.failedFuture(SiloException.precondition("migration " + job.id() + " started with data key "
+            + job.keyId() + " but the tenant's key is now " + bound.keyId() + "; nothing was written. Roll back this"
+            + " migration and start a new one to migrate under the new key"));
+      }
+      key = bound;
+      if (job.keyId() != null) {
+        return Future.succeededFuture();
+      }
+      return store.bindKey(job.id(), token, bound.keyId()).map(updated -> {
+        job = updated;
+        return null;
+      });
+    }
+
+    @Override
+    public String checkpoint() {
+      return job.progress(phase.name()).map(PhaseProgress::checkpoint).orElse(null);
+    }
+
+    @Override
+    public Future<Boolean> targetMayHoldTenant(String target) {
+      // A first copy of the tenant into this target skips asking the target what it holds (on a stand-in without
+      // secondary indexes that is a scan); whatever is there anyway is caught when writing.
+      return checkpoint() != null ? Future.succeededFuture(true)
+          : store.copiedBefore(job.tenant(), phase.name(), target, job.id());
+    }
+
+    @Override
+    public Future<Optional<String>> sourcePurgedAt(String source) {
+      return store.lastPurge(job.tenant(), source)
+          .map(p -> p.map(purge -> purge.time() + " (audit #" + purge.auditId() + ")"));
+    }
+
+    @Override
+    public Future<Void> total(long items, long bytes) {
+      return store.phaseTotal(job.id(), token, phase.name(), items, bytes).map(updated -> {
+        job = updated;
+        publish(job);
+        return null;
+      });
+    }
+
+    @Override
+    public Future<Boolean> commit(Batch batch, Function<SqlConnection, Future<Void>> alsoInTransaction) {
+      if (leaseLost) {
+        return Future.failedFuture(new MigrationStore.LeaseLostException(job.id()));
+      }
+      return store.checkpoint(job.id(), token, phase.name(), batch, alsoInTransaction)
+          .compose(updated -> updated.retryAttempts() == 0 ? Future.succeededFuture(updated)
+              : store.progressed(job.id(), token))
+          .map(updated -> {
+            int failed = batch.failures().size();
+            metrics.batch((int) (batch.done() - batch.alreadyPresent()), (int) batch.alreadyPresent(), failed);
+            rate.record(batch.done() + failed);
+            job = updated;
+            publish(job);
+            return updated.requested() == null && !shuttingDown && !leaseLost;
+          });
+    }
+
+    @Override
+    public boolean stopRequested() {
+      return stopping() || job.requested() != null;
+    }
+
+    @Override
+    public Future<Void> notice(String text) {
+      return store.notice(job.id(), token, text).map(updated -> {
+        job = updated;
+        publish(job);
+        return null;
+      });
+    }
+
+    @Override
+    public <T> Future<T> exclusive(Supplier<Future<T>> work) {
+      return store.withTenantLock(job.tenant(), work);
+    }
   }
 
   /**

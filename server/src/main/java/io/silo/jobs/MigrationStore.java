@@ -33,18 +33,10 @@ public final class MigrationStore {
                         Integer httpStatus, String message, long seq, OffsetDateTime time) {
   }
 
-  /** Progress after one batch: the new checkpoint, absolute counts and the batch's failed items. */
-  public record Checkpoint(String checkpointId, long done, long bytes, List<Failure> failures,
-                           List<String> plaintextFields) {
-    public Checkpoint(String checkpointId, long done, long bytes, List<Failure> failures) {
-      this(checkpointId, done, bytes, failures, List.of());
-    }
-
-  }
-
   /** A recorded verification result. */
   public record Verification(long id, String tenant, UUID migrationId, String source, String target, long checked,
-                             long findings, boolean clean, OffsetDateTime time, JsonObject definition) {
+                             long findings, boolean clean, OffsetDateTime time, JsonObject definition,
+                             List<PhaseName> phases) {
   }
 
   /** First key of Silo's advisory locks, so they cannot collide with the application's own. */
@@ -52,11 +44,13 @@ public final class MigrationStore {
   private final Pool pool;
   private final String schema;
   private final String table;
+  private final String cols;
 
   public MigrationStore(Pool pool, Tables tables) {
     this.pool = pool;
     this.schema = tables.siloSchema();
     this.table = schema + ".migrations";
+    this.cols = MigrationRecord.columns(schema);
   }
 
   /** Result of asking for a tenant's migration: the job and whether this call created it. */
@@ -70,7 +64,7 @@ public final class MigrationStore {
   public Future<Started> startOrGetActive(String tenant, JsonObject definition, String idempotencyKey, String caller) {
     String insert = "INSERT INTO " + table + " (id, tenant_slug, state, phase, definition, idempotency_key, created_by)"
         + " VALUES ($1, $2, 'PLANNED', 'KEYS', $3, $4, $5) ON CONFLICT (tenant_slug)"
-        + " WHERE state IN ('PLANNED', 'RUNNING', 'PAUSED') DO NOTHING RETURNING " + MigrationRecord.COLUMNS;
+        + " WHERE state IN ('PLANNED', 'RUNNING', 'PAUSED') DO NOTHING RETURNING " + cols;
     return pool.preparedQuery(insert)
         .execute(Tuple.of(UUID.randomUUID(), tenant, definition, emptyToNull(idempotencyKey), caller))
         .compose(rows -> {
@@ -85,24 +79,24 @@ public final class MigrationStore {
   }
 
   public Future<Optional<MigrationRecord>> active(String tenant) {
-    return one("SELECT " + MigrationRecord.COLUMNS + " FROM " + table
+    return one("SELECT " + cols + " FROM " + table
         + " WHERE tenant_slug = $1 AND state IN ('PLANNED', 'RUNNING', 'PAUSED')", Tuple.of(tenant));
   }
 
   public Future<Optional<MigrationRecord>> get(UUID id) {
-    return one("SELECT " + MigrationRecord.COLUMNS + " FROM " + table + " WHERE id = $1", Tuple.of(id));
+    return one("SELECT " + cols + " FROM " + table + " WHERE id = $1", Tuple.of(id));
   }
 
   /** The tenant's newest job of any state. */
   public Future<Optional<MigrationRecord>> latest(String tenant) {
-    return one("SELECT " + MigrationRecord.COLUMNS + " FROM " + table
+    return one("SELECT " + cols + " FROM " + table
         + " WHERE tenant_slug = $1 ORDER BY created_at DESC, id DESC LIMIT 1", Tuple.of(tenant));
   }
 
   /** A page of jobs, newest first; {@code after} is the (created_at, id) of the previous page's last row. */
   public Future<List<MigrationRecord>> list(String tenant, List<String> states, OffsetDateTime afterTime, UUID afterId,
                                             int limit) {
-    StringBuilder sql = new StringBuilder("SELECT " + MigrationRecord.COLUMNS + " FROM " + table + " WHERE true");
+    StringBuilder sql = new StringBuilder("SELECT " + cols + " FROM " + table + " WHERE true");
     Tuple args = Tuple.tuple();
     if (tenant != null && !tenant.isEmpty()) {
       args.addValue(tenant);
@@ -132,13 +126,22 @@ public final class MigrationStore {
    * token handed out before.
    */
   public Future<Optional<MigrationRecord>> claim(String owner, int leaseSeconds) {
+    return claim(owner, leaseSeconds, java.util.Set.of());
+  }
+
+  /**
+   * Like {@link #claim(String, int)}, skipping the jobs in {@code runningHere}: a runner of this instance that fell
+   * behind its heartbeat (a long GC pause, a starved CPU) keeps its job and renews its lease, instead of this instance
+   * starting a second runner that fences the first one out and redoes its work.
+   */
+  public Future<Optional<MigrationRecord>> claim(String owner, int leaseSeconds, java.util.Set<UUID> runningHere) {
     String sql = "UPDATE " + table + " SET state = 'RUNNING', lease_owner = $1,"
         + " lease_token = nextval('" + schema + ".lease_tokens'),"
         + " lease_expires_at = now() + make_interval(secs => $2), updated_at = now()"
         + " WHERE id = (SELECT id FROM " + table + " WHERE state IN ('PLANNED', 'RUNNING')"
-        + " AND (lease_expires_at IS NULL OR lease_expires_at < now())"
-        + " ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING " + MigrationRecord.COLUMNS;
-    return one(sql, Tuple.of(owner, (double) leaseSeconds));
+        + " AND (lease_expires_at IS NULL OR lease_expires_at < now()) AND NOT (id = ANY($3))"
+        + " ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING " + cols;
+    return one(sql, Tuple.of(owner, (double) leaseSeconds, runningHere.toArray(new UUID[0])));
   }
 
   /** What a heartbeat learned: whether the lease is still held, and a pause or cancel asked meanwhile (or null). */
@@ -156,41 +159,65 @@ public final class MigrationStore {
         .map(rows -> rows.size() == 1 ? new Lease(true, rows.iterator().next().getString(0)) : new Lease(false, null));
   }
 
-  /** Moves to a phase (fenced); optional key id and total are recorded with it. */
-  public Future<MigrationRecord> enterPhase(UUID id, long token, String phase, UUID keyId, Long total) {
-    return fenced(id, "UPDATE " + table + " SET phase = $3, key_id = COALESCE($4, key_id),"
-        + " docs_total = COALESCE($5, docs_total), updated_at = now(),"
-        + " mongo_started_at = CASE WHEN $3 = 'MONGO' THEN COALESCE(mongo_started_at, now()) ELSE mongo_started_at END,"
-        + " mongo_ended_at = CASE WHEN $3 IN ('S3', 'VERIFY', 'DONE') THEN COALESCE(mongo_ended_at, now())"
-        + " ELSE mongo_ended_at END WHERE id = $1 AND lease_token = $2"
-        + " AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token, phase, keyId, total));
+  /**
+   * Moves the job to {@code phase} (fenced). A work phase gets its progress row (kept as it is when the phase is
+   * re-entered on resume), and the phase before it is marked ended.
+   */
+  public Future<MigrationRecord> enterPhase(UUID id, long token, PhaseName phase, int ordinal, String target) {
+    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + schema + ".migration_phases SET ended_at = now()"
+            + " WHERE migration_id = $1 AND phase <> $2 AND ended_at IS NULL").execute(Tuple.of(id, phase.name()))
+        .compose(v -> phase == PhaseName.VERIFY || phase == PhaseName.DONE ? Future.succeededFuture()
+            : conn.preparedQuery("INSERT INTO " + schema + ".migration_phases (migration_id, phase, ordinal, target)"
+                + " VALUES ($1, $2, $3, $4) ON CONFLICT (migration_id, phase) DO UPDATE SET ended_at = NULL")
+            .execute(Tuple.of(id, phase.name(), ordinal, target)).mapEmpty())
+        .compose(v -> fenced(conn, id, "UPDATE " + table + " SET phase = $3, updated_at = now()"
+            + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + cols,
+            Tuple.of(id, token, phase.name()))));
+  }
+
+  /** Binds the job to the data key it writes with (fenced); a job keeps the key it was first bound to. */
+  public Future<MigrationRecord> bindKey(UUID id, long token, UUID keyId) {
+    return fenced(id, "UPDATE " + table + " SET key_id = COALESCE(key_id, $3), updated_at = now()"
+        + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + cols, Tuple.of(id, token, keyId));
+  }
+
+  /** Records a phase's total as counted at its start (fenced). */
+  public Future<MigrationRecord> phaseTotal(UUID id, long token, PhaseName phase, long items, long bytes) {
+    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + schema + ".migration_phases SET total = $2,"
+            + " total_bytes = $3 WHERE migration_id = $1 AND phase = $4").execute(Tuple.of(id, items, bytes,
+            phase.name()))
+        .compose(v -> fenced(conn, id, "UPDATE " + table + " SET updated_at = now() WHERE id = $1"
+            + " AND lease_token = $2 AND state = 'RUNNING' RETURNING " + cols, Tuple.of(id, token))));
   }
 
   /**
-   * Records one batch: its failed items and the new checkpoint and counts, in one transaction, fenced by the lease
-   * token. The failed count is recomputed from the failure rows, so a replayed batch cannot count twice.
+   * Records one batch of a phase: its failed items, the phase's counters and checkpoint, and whatever the phase
+   * tracks itself ({@code also}), in one transaction fenced by the lease token. The failed count is recomputed from
+   * the failure rows, so a replayed batch cannot count twice.
    */
-  public Future<MigrationRecord> checkpoint(UUID id, long token, String phase, Checkpoint cp) {
-    return pool.withTransaction(conn -> insertFailures(conn, id, phase, cp.failures())
-        .compose(v -> conn.preparedQuery("UPDATE " + table + " SET checkpoint_id = $3, docs_done = $4, docs_bytes = $5,"
-                + " docs_failed = (SELECT count(*) FROM " + schema + ".migration_failures WHERE migration_id = $1),"
+  public Future<MigrationRecord> checkpoint(UUID id, long token, PhaseName phase, RunContext.Batch batch,
+                                            java.util.function.Function<SqlConnection, Future<Void>> also) {
+    return pool.withTransaction(conn -> insertFailures(conn, id, phase.name(), batch.failures())
+        .compose(v -> conn.preparedQuery("UPDATE " + schema + ".migration_phases SET checkpoint = $3,"
+                + " done = done + $4, bytes = bytes + $5, failed = (SELECT count(*) FROM " + schema
+                + ".migration_failures WHERE migration_id = $1 AND phase = $2) WHERE migration_id = $1 AND phase = $2")
+            .execute(Tuple.of(id, phase.name(), batch.cursor(), batch.done(), batch.bytes())))
+        .compose(v -> also == null ? Future.succeededFuture() : also.apply(conn))
+        .compose(v -> fenced(conn, id, "UPDATE " + table + " SET"
                 + " plaintext_fields = (SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb) FROM"
-                + " jsonb_array_elements_text(plaintext_fields || $6::jsonb) AS f),"
+                + " jsonb_array_elements_text(plaintext_fields || $3::jsonb) AS f),"
                 + " updated_at = now() WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING'"
-                + " RETURNING " + MigrationRecord.COLUMNS)
-            .execute(Tuple.of(id, token, cp.checkpointId(), cp.done(), cp.bytes(),
-                new io.vertx.core.json.JsonArray(new ArrayList<>(cp.plaintextFields())))))
-        .compose(rows -> rows.size() == 1 ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
-            : Future.failedFuture(new LeaseLostException(id))));
+                + " RETURNING " + cols,
+            Tuple.of(id, token, new io.vertx.core.json.JsonArray(new ArrayList<>(batch.plaintextFields()))))));
   }
 
-  private Future<Void> insertFailures(SqlConnection conn, UUID id, String phase, List<Failure> failures) {
+  private Future<Void> insertFailures(SqlConnection conn, UUID id, String phase, List<RunContext.ItemFailure> failures) {
     if (failures.isEmpty()) {
       return Future.succeededFuture();
     }
     List<Tuple> batch = new ArrayList<>();
-    for (Failure f : failures) {
-      batch.add(Tuple.of(id, phase, f.sourceId(), f.itemKey(), f.versionId(), f.errorCode())
+    for (RunContext.ItemFailure f : failures) {
+      batch.add(Tuple.of(id, phase, f.itemId(), f.itemKey(), f.versionId(), f.code())
           .addValue(f.httpStatus()).addValue(f.message()));
     }
     return conn.preparedQuery("INSERT INTO " + schema + ".migration_failures (migration_id, phase, source_id, item_key,"
@@ -202,7 +229,7 @@ public final class MigrationStore {
   /** Records the verification counts of the VERIFY phase (fenced). */
   public Future<MigrationRecord> verified(UUID id, long token, long checked, long findings) {
     return fenced(id, "UPDATE " + table + " SET verify_checked = $3, verify_findings = $4, updated_at = now()"
-        + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS,
+        + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + cols,
         Tuple.of(id, token, checked, findings));
   }
 
@@ -216,7 +243,7 @@ public final class MigrationStore {
         + " retry_attempts = CASE WHEN $3 = 'FAILED' THEN retry_attempts ELSE 0 END,"
         + " completed_at = CASE WHEN $3 IN ('COMPLETED', 'VERIFY_FAILED', 'FAILED', 'CANCELLED') THEN now()"
         + " ELSE completed_at END"
-        + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS,
+        + " WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING' RETURNING " + cols,
         Tuple.of(id, token, state, phase, lastError));
   }
 
@@ -228,19 +255,19 @@ public final class MigrationStore {
     return fenced(id, "UPDATE " + table + " SET lease_owner = NULL, lease_token = NULL,"
         + " lease_expires_at = now() + make_interval(secs => $3), retry_attempts = retry_attempts + 1,"
         + " last_error = $4, updated_at = now() WHERE id = $1 AND lease_token = $2 AND state = 'RUNNING'"
-        + " RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token, delaySeconds, reason));
+        + " RETURNING " + cols, Tuple.of(id, token, delaySeconds, reason));
   }
 
   /** Clears the transient-fault streak once the run made progress again. */
   public Future<MigrationRecord> progressed(UUID id, long token) {
     return fenced(id, "UPDATE " + table + " SET retry_attempts = 0, last_error = NULL WHERE id = $1"
-        + " AND lease_token = $2 AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token));
+        + " AND lease_token = $2 AND state = 'RUNNING' RETURNING " + cols, Tuple.of(id, token));
   }
 
   /** Sets the run's notice: what an operator should know that is not an error (fenced). */
   public Future<MigrationRecord> notice(UUID id, long token, String notice) {
     return fenced(id, "UPDATE " + table + " SET notice = $3, updated_at = now() WHERE id = $1 AND lease_token = $2"
-        + " AND state = 'RUNNING' RETURNING " + MigrationRecord.COLUMNS, Tuple.of(id, token, notice));
+        + " AND state = 'RUNNING' RETURNING " + cols, Tuple.of(id, token, notice));
   }
 
   /** Gives up the lease without changing state, so another runner may claim the job at once (orderly shutdown). */
@@ -262,7 +289,7 @@ public final class MigrationStore {
         + " requested = CASE WHEN state = 'RUNNING' AND lease_expires_at >= now() THEN $3 ELSE NULL END,"
         + " completed_at = CASE WHEN $2 = 'CANCELLED' AND (state <> 'RUNNING' OR lease_expires_at IS NULL"
         + "   OR lease_expires_at < now()) THEN now() ELSE completed_at END,"
-        + " updated_at = now() WHERE id = $1 AND state IN " + from + " RETURNING " + MigrationRecord.COLUMNS;
+        + " updated_at = now() WHERE id = $1 AND state IN " + from + " RETURNING " + cols;
     // A retry of a pause or cancel that was already applied answers with the job as it is: every verb is idempotent.
     return pool.preparedQuery(sql).execute(Tuple.of(id, target, what)).compose(rows -> rows.size() == 1
         ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
@@ -279,7 +306,7 @@ public final class MigrationStore {
   public Future<MigrationRecord> resume(UUID id) {
     String sql = "UPDATE " + table + " SET state = 'PLANNED', requested = NULL, last_error = NULL, completed_at = NULL,"
         + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = now()"
-        + " WHERE id = $1 AND state IN ('PAUSED', 'FAILED') RETURNING " + MigrationRecord.COLUMNS;
+        + " WHERE id = $1 AND state IN ('PAUSED', 'FAILED') RETURNING " + cols;
     return pool.preparedQuery(sql).execute(Tuple.of(id))
         .recover(failure -> Future.failedFuture(isUniqueViolation(failure)
             ? SiloException.precondition("another migration of this tenant is active; finish or cancel it first")
@@ -300,7 +327,7 @@ public final class MigrationStore {
   public Future<MigrationRecord> markRolledBack(UUID id) {
     return pool.preparedQuery("UPDATE " + table + " SET state = 'ROLLED_BACK', requested = NULL, updated_at = now(),"
             + " completed_at = now() WHERE id = $1 AND state NOT IN ('RUNNING', 'PLANNED') RETURNING "
-            + MigrationRecord.COLUMNS)
+            + cols)
         .execute(Tuple.of(id)).compose(rows -> rows.size() == 1
             ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
             : Future.failedFuture(SiloException.precondition("migration " + id
@@ -324,20 +351,26 @@ public final class MigrationStore {
         });
   }
 
-  public Future<Long> recordVerification(String tenant, UUID migrationId, JsonObject definition, long checked,
+  /**
+   * Records a verification of {@code phases} with the definition it answered; only a clean one that checked every
+   * phase of a migration's own definition can allow its purge.
+   */
+  public Future<Long> recordVerification(String tenant, UUID migrationId, JsonObject definition,
+                                         List<PhaseName> phases, String source, String target, long checked,
                                          long findings, String caller) {
     return pool.preparedQuery("INSERT INTO " + schema + ".verifications (tenant_slug, migration_id, source_namespace,"
-            + " target_namespace, checked, findings, clean, caller, definition)"
-            + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
-        .execute(Tuple.of(tenant, migrationId, definition.getString("source"), definition.getString("target"), checked,
-            findings).addValue(findings == 0).addValue(caller).addValue(definition))
+            + " target_namespace, checked, findings, clean, caller, definition, phases)"
+            + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id")
+        .execute(Tuple.of(tenant, migrationId, source, target, checked, findings).addValue(findings == 0)
+            .addValue(caller).addValue(definition)
+            .addValue(phases.stream().map(PhaseName::name).toArray(String[]::new)))
         .map(rows -> rows.iterator().next().getLong(0));
   }
 
   /** The tenant's newest verification, if any. */
   public Future<Optional<Verification>> latestVerification(String tenant) {
     return pool.preparedQuery("SELECT id, tenant_slug, migration_id, source_namespace, target_namespace, checked,"
-            + " findings, clean, created_at, definition FROM " + schema + ".verifications WHERE tenant_slug = $1"
+            + " findings, clean, created_at, definition, phases FROM " + schema + ".verifications WHERE tenant_slug = $1"
             + " ORDER BY id DESC LIMIT 1")
         .execute(Tuple.of(tenant))
         .map(rows -> {
@@ -348,7 +381,7 @@ public final class MigrationStore {
           return Optional.of(new Verification(r.getLong("id"), r.getString("tenant_slug"), r.getUUID("migration_id"),
               r.getString("source_namespace"), r.getString("target_namespace"), r.getLong("checked"),
               r.getLong("findings"), r.getBoolean("clean"), r.getOffsetDateTime("created_at"),
-              (JsonObject) r.getValue("definition")));
+              (JsonObject) r.getValue("definition"), phaseNames(r.getArrayOfStrings("phases"))));
         });
   }
 
@@ -364,11 +397,12 @@ public final class MigrationStore {
   }
 
   /** Writes the audit row of an operation before it deletes anything (outcome STARTED); returns its id. */
-  public Future<Long> auditStarted(String tenant, String action, UUID migrationId, Long verificationId,
-                                   String namespace, String caller) {
+  public Future<Long> auditStarted(String tenant, String action, PhaseName phase, UUID migrationId,
+                                   Long verificationId, String namespace, String caller) {
     return pool.preparedQuery("INSERT INTO " + schema + ".data_audit (tenant_slug, action, migration_id,"
-            + " verification_id, namespace, caller, outcome) VALUES ($1, $2, $3, $4, $5, $6, 'STARTED') RETURNING id")
-        .execute(Tuple.of(tenant, action, migrationId, verificationId, namespace, caller))
+            + " verification_id, namespace, caller, outcome, phase) VALUES ($1, $2, $3, $4, $5, $6, 'STARTED', $7)"
+            + " RETURNING id")
+        .execute(Tuple.of(tenant, action, migrationId, verificationId, namespace, caller, phase.name()))
         .map(rows -> rows.iterator().next().getLong(0));
   }
 
@@ -399,13 +433,14 @@ public final class MigrationStore {
   }
 
   /**
-   * True when another migration of the tenant into the same target namespace got as far as copying: only then can
-   * the target already hold some of the tenant's documents.
+   * True when another migration of the tenant got as far as starting {@code phase} into the same target: only then
+   * can the target already hold some of the tenant's items.
    */
-  public Future<Boolean> copiedBefore(String tenant, String targetNamespace, UUID exclude) {
-    return pool.preparedQuery("SELECT 1 FROM " + table + " WHERE tenant_slug = $1 AND id <> $2"
-            + " AND mongo_started_at IS NOT NULL AND definition->>'target' = $3 LIMIT 1")
-        .execute(Tuple.of(tenant, exclude, targetNamespace)).map(rows -> rows.size() > 0);
+  public Future<Boolean> copiedBefore(String tenant, PhaseName phase, String target, UUID exclude) {
+    return pool.preparedQuery("SELECT 1 FROM " + table + " m JOIN " + schema + ".migration_phases p"
+            + " ON p.migration_id = m.id WHERE m.tenant_slug = $1 AND m.id <> $2 AND p.phase = $3 AND p.target = $4"
+            + " LIMIT 1")
+        .execute(Tuple.of(tenant, exclude, phase.name(), target)).map(rows -> rows.size() > 0);
   }
 
   /** A purge that deleted source documents: when, which audit row, and from which namespace. */
@@ -428,7 +463,11 @@ public final class MigrationStore {
   }
 
   private Future<MigrationRecord> fenced(UUID id, String sql, Tuple args) {
-    return pool.preparedQuery(sql).execute(args).compose(rows -> rows.size() == 1
+    return fenced(pool, id, sql, args);
+  }
+
+  private Future<MigrationRecord> fenced(io.vertx.sqlclient.SqlClient client, UUID id, String sql, Tuple args) {
+    return client.preparedQuery(sql).execute(args).compose(rows -> rows.size() == 1
         ? Future.succeededFuture(MigrationRecord.from(rows.iterator().next()))
         : Future.failedFuture(new LeaseLostException(id)));
   }
@@ -446,6 +485,16 @@ public final class MigrationStore {
 
   static boolean isUniqueViolation(Throwable failure) {
     return failure instanceof io.vertx.pgclient.PgException pg && "23505".equals(pg.getSqlState());
+  }
+
+  private static List<PhaseName> phaseNames(String[] names) {
+    List<PhaseName> out = new ArrayList<>();
+    if (names != null) {
+      for (String n : names) {
+        out.add(PhaseName.valueOf(n));
+      }
+    }
+    return out;
   }
 
   private static String emptyToNull(String s) {

@@ -15,6 +15,7 @@ public final class KeyVaultClients implements AutoCloseable {
   private final MongoClient mongo;
   private final ClientEncryption encryption;
   private final Supplier<ClientEncryption> fresh;
+  private final java.util.List<AutoCloseable> others = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private KeyVaultClients(MongoClient mongo, ClientEncryption encryption, Supplier<ClientEncryption> fresh) {
     this.mongo = mongo;
@@ -52,8 +53,20 @@ public final class KeyVaultClients implements AutoCloseable {
     return fresh;
   }
 
+  /** Closes {@code resource} (e.g. the AWS SDK clients) with these clients. */
+  public void closeWith(AutoCloseable resource) {
+    others.add(resource);
+  }
+
   @Override
   public void close() {
+    for (AutoCloseable other : others) {
+      try {
+        other.close();
+      } catch (Exception e) {
+        // Closing at shutdown: nothing to do about it but go on closing the rest.
+      }
+    }
     encryption.close();
     mongo.close();
   }

@@ -116,9 +116,18 @@ public final class KmsBudget {
   private record Waiter(int permits, Promise<Void> promise) {}
 
   private static final double NANOS_PER_SECOND = 1e9;
+  // How much of a permit a late drain timer may carry over while callers are queued; see refill().
+  private static final double CARRY = 0.1;
+
+  /** Data-path budgets (libmongocrypt's Encrypt/Decrypt/GenerateDataKey) carry this in their {@code plane} tag. */
+  public static final String DATA_PLANE = "data";
+  /** Control-plane budgets (one per AWS operation: CreateKey, DescribeKey, ...) carry this in their {@code plane} tag. */
+  public static final String CONTROL_PLANE = "control";
 
   private final String provider;
   private final String region;
+  private final String plane;
+  private final String operation;
   private final Settings settings;
   private final LongSupplier nanoClock;
   private final Scheduler scheduler;
@@ -138,14 +147,31 @@ public final class KmsBudget {
 
   /** A budget driven by Vert.x timers and System.nanoTime; meters go to {@code registry} when it is not null. */
   public KmsBudget(Vertx vertx, String provider, String region, Settings settings, MeterRegistry registry) {
-    this(provider, region, settings, registry, System::nanoTime,
+    this(vertx, provider, region, DATA_PLANE, "", settings, registry);
+  }
+
+  /**
+   * A budget of one plane: {@link #DATA_PLANE} (operation "") or {@link #CONTROL_PLANE} with the AWS operation it
+   * governs. Every budget's meters carry the tags provider, region, plane and operation, so that one meter name has
+   * one set of tag keys (Prometheus requires it).
+   */
+  public KmsBudget(Vertx vertx, String provider, String region, String plane, String operation, Settings settings,
+      MeterRegistry registry) {
+    this(provider, region, plane, operation, settings, registry, System::nanoTime,
         (delay, task) -> vertx.setTimer(Math.max(1, delay), id -> task.run()));
   }
 
   KmsBudget(String provider, String region, Settings settings, MeterRegistry registry, LongSupplier nanoClock,
       Scheduler scheduler) {
+    this(provider, region, DATA_PLANE, "", settings, registry, nanoClock, scheduler);
+  }
+
+  KmsBudget(String provider, String region, String plane, String operation, Settings settings, MeterRegistry registry,
+      LongSupplier nanoClock, Scheduler scheduler) {
     this.provider = Objects.requireNonNull(provider, "provider");
     this.region = region == null ? "" : region;
+    this.plane = Objects.requireNonNull(plane, "plane");
+    this.operation = operation == null ? "" : operation;
     this.settings = Objects.requireNonNull(settings, "settings");
     this.nanoClock = nanoClock;
     this.scheduler = scheduler;
@@ -154,7 +180,8 @@ public final class KmsBudget {
     this.tokens = Math.min(1, settings.burstPermits());
     this.lastRefillNanos = nanoClock.getAsLong();
 
-    Tags tags = Tags.of("provider", this.provider, "region", this.region);
+    Tags tags = Tags.of("provider", this.provider, "region", this.region, "plane", this.plane, "operation",
+        this.operation);
     if (registry != null) {
       Gauge.builder("silo.kms.budget.rate", this, KmsBudget::currentRate)
           .description("Current permitted KMS requests per second after AIMD").tags(tags).strongReference(true)
@@ -180,6 +207,16 @@ public final class KmsBudget {
 
   public String region() {
     return region;
+  }
+
+  /** {@link #DATA_PLANE} or {@link #CONTROL_PLANE}. */
+  public String plane() {
+    return plane;
+  }
+
+  /** The AWS operation a control-plane budget governs; "" for the data plane. */
+  public String operation() {
+    return operation;
   }
 
   public Settings settings() {
@@ -220,7 +257,8 @@ public final class KmsBudget {
       } else if (waiters.size() >= settings.maxWaiters()) {
         if (rejected != null) rejected.increment();
         return Future.failedFuture(new BudgetExhaustedException(
-            "KMS request budget for " + provider + (region.isEmpty() ? "" : "/" + region) + " is saturated ("
+            "KMS request budget for " + provider + (region.isEmpty() ? "" : "/" + region)
+                + (operation.isEmpty() ? "" : " " + operation) + " is saturated ("
                 + waiters.size() + " callers waiting at " + String.format(Locale.ROOT, "%.1f", rate) + "/s)"));
       } else {
         promise = Promise.promise();
@@ -280,10 +318,17 @@ public final class KmsBudget {
     return Math.min(permits, settings.burstPermits());
   }
 
+  /**
+   * Adds the permits earned since the last refill, up to the burst. While callers are queued, up to {@link #CARRY}
+   * of a permit more is kept: a drain timer that fires late (a busy event loop) would otherwise lose that lateness
+   * for good, and at a few permits a second every late timer costs rate. The carry never lets a grant come earlier
+   * than a bucket without timer delays would have allowed it, so no window sees more than burst + 0.1 + rate x length.
+   */
   private void refill(long now) {
     long elapsed = now - lastRefillNanos;
     if (elapsed > 0) {
-      tokens = Math.min(settings.burstPermits(), tokens + elapsed * rate / NANOS_PER_SECOND);
+      double cap = waiters.isEmpty() ? settings.burstPermits() : settings.burstPermits() + CARRY;
+      tokens = Math.min(cap, tokens + elapsed * rate / NANOS_PER_SECOND);
       lastRefillNanos = now;
     }
   }

@@ -3,8 +3,10 @@ package io.silo.keys;
 import com.mongodb.MongoClientException;
 import com.mongodb.MongoSocketException;
 import com.mongodb.MongoTimeoutException;
+import java.io.IOException;
 import java.util.Locale;
 import java.util.regex.Pattern;
+import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.exception.SdkServiceException;
 
 /**
@@ -61,6 +63,11 @@ public final class KmsErrors {
       if (t instanceof MongoSocketException || t instanceof MongoTimeoutException) {
         return false;
       }
+      // The SDK reports a KMS it could not reach, or a connection that broke, as a client exception over an I/O
+      // error; a service exception means the KMS answered.
+      if (t instanceof SdkClientException && hasIoCause(t)) {
+        return true;
+      }
       if (t instanceof MongoClientException || t.getClass().getName().contains("MongoCrypt")) {
         String text = String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT);
         if (text.contains("connect") || text.contains("timed out") || text.contains("timeout")
@@ -68,6 +75,17 @@ public final class KmsErrors {
             || text.contains("tls") || text.contains("kms request failed") || text.contains("network")) {
           return true;
         }
+      }
+    }
+    return false;
+  }
+
+  private static boolean hasIoCause(Throwable error) {
+    int depth = 0;
+    for (Throwable t = error; t != null && depth < 16; t = t.getCause(), depth++) {
+      if (t instanceof IOException || t instanceof java.util.concurrent.TimeoutException
+          || t.getClass().getSimpleName().contains("Timeout")) {
+        return true;
       }
     }
     return false;

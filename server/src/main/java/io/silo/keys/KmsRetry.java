@@ -11,8 +11,8 @@ import java.util.function.Supplier;
 
 /**
  * Runs KMS-touching calls under the shared {@link KmsBudget} and retries throttling (and, a few times, an unreachable
- * KMS) with exponential backoff and jitter for a bounded time, then fails UNAVAILABLE saying it retried. Never blocks:
- * waits are Vert.x timers.
+ * KMS) with exponential backoff and jitter for a bounded time of retrying (waits for a permit do not count), then fails
+ * UNAVAILABLE saying it retried. Never blocks: waits are Vert.x timers.
  */
 public final class KmsRetry {
 
@@ -55,13 +55,22 @@ public final class KmsRetry {
    */
   public <T> Future<T> call(KmsBudget budget, int permits, String what, Supplier<Future<T>> attempt) {
     Promise<T> result = Promise.promise();
-    run(budget, permits, what, attempt, 1, 0, System.nanoTime(), result);
+    run(budget, permits, what, attempt, 1, 0, 0, result);
     return result.future();
   }
 
+  /**
+   * One attempt. {@code retryingNanos} is the time spent so far in attempts and backoff; time queued for a permit
+   * does not count, because waiting behind thousands of other callers (a bulk provisioning) is the budget working,
+   * not the KMS refusing, and counting it would fail callers that were never retried.
+   */
   private <T> void run(KmsBudget budget, int permits, String what, Supplier<Future<T>> attempt, int attemptNo,
-                       int unreachableSoFar, long startNanos, Promise<T> result) {
-    budget.acquire(permits).compose(v -> attempt.get()).onComplete(done -> {
+                       int unreachableSoFar, long retryingNanos, Promise<T> result) {
+    long[] grantedAt = {System.nanoTime()};
+    budget.acquire(permits).compose(v -> {
+      grantedAt[0] = System.nanoTime();
+      return attempt.get();
+    }).onComplete(done -> {
       if (done.succeeded()) {
         budget.onSuccess();
         result.complete(done.result());
@@ -76,17 +85,17 @@ public final class KmsRetry {
       }
       int unreachableCount = unreachableSoFar + (unreachable ? 1 : 0);
       long delayMillis = backoffMillis(attemptNo);
-      long elapsedNanos = System.nanoTime() - startNanos;
-      boolean outOfTime = elapsedNanos + delayMillis * 1_000_000L > policy.maxElapsed().toNanos();
+      long spentNanos = retryingNanos + (System.nanoTime() - grantedAt[0]);
+      boolean outOfTime = spentNanos + delayMillis * 1_000_000L > policy.maxElapsed().toNanos();
       if (outOfTime || unreachableCount >= policy.unreachableAttempts()) {
         String reason = throttled ? "KMS throttled the request" : "KMS is unreachable or refused the connection";
         result.fail(SiloException.unavailable(String.format(Locale.ROOT,
             "%s: %s; retried with backoff, %d attempts over %.1f s; try again later", what, reason, attemptNo,
-            elapsedNanos / 1e9), failure));
+            spentNanos / 1e9), failure));
         return;
       }
       vertx.setTimer(Math.max(1, delayMillis), id -> run(budget, permits, what, attempt, attemptNo + 1,
-          unreachableCount, startNanos, result));
+          unreachableCount, spentNanos + delayMillis * 1_000_000L, result));
     });
   }
 

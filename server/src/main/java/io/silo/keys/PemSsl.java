@@ -16,9 +16,10 @@ import java.util.Collection;
 import java.util.List;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 
-/** Builds TLS contexts for KMS connections from PEM files (CA bundle, client certificate, PKCS#8 key). */
+/** Builds TLS contexts and trust managers for KMS connections from PEM files (CA bundle, client certificate, PKCS#8 key). */
 final class PemSsl {
 
   private PemSsl() {
@@ -31,17 +32,7 @@ final class PemSsl {
   static SSLContext context(String caFile, String caSetting, String certFile, String certSetting,
                             String keyFile, String keySetting) {
     try {
-      TrustManagerFactory tmf = null;
-      if (!caFile.isEmpty()) {
-        KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
-        trust.load(null, null);
-        int i = 0;
-        for (Certificate cert : certificates(caFile, caSetting)) {
-          trust.setCertificateEntry("ca-" + i++, cert);
-        }
-        tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        tmf.init(trust);
-      }
+      TrustManager[] trust = caFile.isEmpty() ? null : trustManagers(caFile, caSetting);
       KeyManagerFactory kmf = null;
       if (!certFile.isEmpty() || !keyFile.isEmpty()) {
         if (certFile.isEmpty() || keyFile.isEmpty()) {
@@ -57,13 +48,32 @@ final class PemSsl {
         kmf.init(identity, password);
       }
       SSLContext context = SSLContext.getInstance("TLS");
-      context.init(kmf == null ? null : kmf.getKeyManagers(), tmf == null ? null : tmf.getTrustManagers(), null);
+      context.init(kmf == null ? null : kmf.getKeyManagers(), trust, null);
       return context;
     } catch (ConfigException e) {
       throw e;
     } catch (Exception e) {
       throw new ConfigException("cannot build TLS context for KMS from '" + caSetting + "'/'" + certSetting + "': "
           + e.getMessage());
+    }
+  }
+
+  /** Trust managers that trust exactly the CA bundle in {@code caFile}, for clients configured by trust managers. */
+  static TrustManager[] trustManagers(String caFile, String caSetting) {
+    try {
+      KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
+      trust.load(null, null);
+      int i = 0;
+      for (Certificate cert : certificates(caFile, caSetting)) {
+        trust.setCertificateEntry("ca-" + i++, cert);
+      }
+      TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      tmf.init(trust);
+      return tmf.getTrustManagers();
+    } catch (ConfigException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new ConfigException("cannot build a trust store from '" + caSetting + "': " + e.getMessage());
     }
   }
 

@@ -10,7 +10,8 @@ import org.bson.BsonValue;
 
 /**
  * Turns one plaintext source document into its target form under one tenant's data key. Blocking and
- * CPU-heavy (libmongocrypt over JNI): call it from a worker thread, never from an event loop.
+ * CPU-heavy (JCE, or libmongocrypt over JNA, see {@link JavaEncryption}): call it from a worker thread, never from an
+ * event loop.
  *
  * <p>A document that does not fit the plan is an item failure, not an exception; failure messages name fields
  * and types but never contain values.
@@ -38,6 +39,7 @@ public final class DocumentEncryptor {
 
   private final EncryptionPlan plan;
   private final java.util.function.Supplier<ClientEncryption> encryption;
+  private final JavaEncryption fastPath;
 
   public DocumentEncryptor(EncryptionPlan plan, ClientEncryption encryption) {
     this(plan, () -> encryption);
@@ -45,8 +47,18 @@ public final class DocumentEncryptor {
 
   /** @param encryption the ClientEncryption to use on the calling thread (e.g. one per pool thread) */
   public DocumentEncryptor(EncryptionPlan plan, java.util.function.Supplier<ClientEncryption> encryption) {
+    this(plan, encryption, null);
+  }
+
+  /**
+   * @param fastPath the fast path ({@code migration.encryptionPath}); null means libmongocrypt for every value. Keys it
+   *             does not handle still go through {@code encryption}.
+   */
+  public DocumentEncryptor(EncryptionPlan plan, java.util.function.Supplier<ClientEncryption> encryption,
+                           JavaEncryption fastPath) {
     this.plan = plan;
     this.encryption = encryption;
+    this.fastPath = fastPath;
   }
 
   /** Checks every planned field first, then encrypts; the source document is not modified. */
@@ -85,14 +97,16 @@ public final class DocumentEncryptor {
     if (unplanned != null) {
       unplanned.forEach(target::remove);
     }
-    ClientEncryption encryption = this.encryption.get();
+    JavaEncryption.Bound fast = fastPath == null ? null : fastPath.bind(keyId);
     for (FieldRule rule : plan.fields()) {
       Located at = locate(target, rule.path());
       if (at == null || !at.parent.containsKey(at.name)) {
         continue; // absent optional field: nothing to protect
       }
       BsonValue plain = at.parent.get(at.name);
-      BsonBinary cipher = encryption.encrypt(plain, new EncryptOptions(rule.algorithm().driverName()).keyId(keyId));
+      BsonBinary cipher = fast != null && CsfleCipher.supports(plain.getBsonType())
+          ? fast.encrypt(plain, rule.algorithm() == FieldRule.Algorithm.DETERMINISTIC)
+          : encryption.get().encrypt(plain, new EncryptOptions(rule.algorithm().driverName()).keyId(keyId));
       at.parent.put(at.name, cipher);
     }
     return new Encrypted(target);

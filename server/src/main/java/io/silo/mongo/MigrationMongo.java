@@ -3,7 +3,6 @@ package io.silo.mongo;
 import com.mongodb.client.model.Filters;
 import com.mongodb.reactivestreams.client.MongoClient;
 import com.mongodb.reactivestreams.client.MongoCollection;
-import io.silo.jobs.Collaborators;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -19,7 +18,7 @@ import org.bson.RawBsonDocument;
  * synchronous ClientEncryption used from the crypto pool, and the crypto pool itself (one thread per core by
  * default, so parallel encryption uses the machine without oversubscribing it).
  */
-public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable {
+public final class MigrationMongo implements AutoCloseable {
 
   private final Vertx vertx;
   private final MongoClient client;
@@ -35,11 +34,28 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
   private final int cryptoThreads;
   private final int batchesInFlight;
   private final MongoCopyPipeline.Observer observer;
+  private final JavaEncryption fastPath;
 
   /** @param newEncryption makes a ClientEncryption (the caller's settings); one is made per crypto thread */
   public MigrationMongo(Vertx vertx, String uri,
                         java.util.function.Supplier<com.mongodb.client.vault.ClientEncryption> newEncryption,
                         int encryptThreads, int batchesInFlight, MongoCopyPipeline.Observer observer) {
+    this(vertx, uri, newEncryption, encryptThreads, batchesInFlight, observer,
+        new JavaEncryption(JavaEncryption.Path.LIBMONGOCRYPT, null));
+  }
+
+  /** @param fastPath which path encrypts values ({@code migration.encryptionPath}); closed with this object */
+  public MigrationMongo(Vertx vertx, String uri,
+                        java.util.function.Supplier<com.mongodb.client.vault.ClientEncryption> newEncryption,
+                        int encryptThreads, int batchesInFlight, MongoCopyPipeline.Observer observer,
+                        JavaEncryption fastPath) {
+    this.fastPath = fastPath;
+    org.slf4j.LoggerFactory.getLogger(MigrationMongo.class).info("migration.encryptionPath={}: values are encrypted"
+        + " by {}", fastPath.path().settingValue(), switch (fastPath.path()) {
+          case AUTO -> "JCE for data keys under local providers, libmongocrypt for the others";
+          case JAVA -> "JCE only (local providers)";
+          case LIBMONGOCRYPT -> "libmongocrypt";
+        });
     this.vertx = vertx;
     this.client = MongoClientFactory.reactive(uri);
     this.newEncryption = newEncryption;
@@ -67,14 +83,12 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
    * Index on (tenant field, _id) in the target: verify, rollback and per-tenant reads filter by tenant and walk
    * _id order. The source is not touched (no index is created there); see the README for the index to add.
    */
-  @Override
   public Future<Void> prepareTarget(EncryptionPlan plan) {
     return Reactive.single(vertx.getOrCreateContext(), collection(plan.target(), BsonDocument.class)
         .createIndex(com.mongodb.client.model.Indexes.ascending(plan.tenantField(), "_id"),
             new com.mongodb.client.model.IndexOptions().name("silo_tenant_id"))).mapEmpty();
   }
 
-  @Override
   public Future<Long> countSource(EncryptionPlan plan, String tenant) {
     return Reactive.single(vertx.getOrCreateContext(), collection(plan.source(), BsonDocument.class)
         .countDocuments(Filters.eq(plan.tenantField(), tenant)));
@@ -100,12 +114,11 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
         .deleteMany(Filters.eq(tenantField, tenant))).map(r -> r.getDeletedCount());
   }
 
-  @Override
   public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> kmsPermit,
                                     Runnable onThrottled, Runnable onSuccess) {
     return new MongoCopyPipeline(context, collection(plan.source(), RawBsonDocument.class),
         collection(plan.target(), RawBsonDocument.class), crypto, cryptoThreads,
-        new DocumentEncryptor(plan, threadEncryption::get), kmsPermit, plan, batchesInFlight, observer)
+        new DocumentEncryptor(plan, threadEncryption::get, fastPath), kmsPermit, plan, batchesInFlight, observer)
         .kmsFeedback(onThrottled, onSuccess);
   }
 
@@ -117,6 +130,7 @@ public final class MigrationMongo implements Collaborators.Mongo, AutoCloseable 
   public void close() {
     crypto.shutdownNow();
     perThread.forEach(com.mongodb.client.vault.ClientEncryption::close);
+    fastPath.close();
     client.close();
   }
 }

@@ -3,6 +3,7 @@ package io.silo.s3;
 import java.net.URI;
 import java.time.Duration;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
+import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration;
@@ -29,13 +30,34 @@ public final class S3Clients {
      */
     public static S3AsyncClient async(URI endpoint, Region region, AwsCredentialsProvider credentials,
                                       int maxConcurrency, java.util.function.Consumer<S3AsyncClientBuilder> extra) {
+        return build(endpoint, region, credentials, maxConcurrency, RetryMode.STANDARD, extra);
+    }
+
+    /**
+     * Like {@link #async} but without the SDK's retries: for the S3 phase's copies, whose retries and adaptive
+     * window ({@link S3Retry}, {@link AdaptiveWindow}) must see every throttling answer to slow down on it.
+     */
+    public static S3AsyncClient dataPlane(URI endpoint, Region region, AwsCredentialsProvider credentials,
+                                          int maxConcurrency, java.util.function.Consumer<S3AsyncClientBuilder> extra) {
+        return build(endpoint, region, credentials, maxConcurrency, null, extra);
+    }
+
+    private static S3AsyncClient build(URI endpoint, Region region, AwsCredentialsProvider credentials,
+                                       int maxConcurrency, RetryMode retries,
+                                       java.util.function.Consumer<S3AsyncClientBuilder> extra) {
+        ClientOverrideConfiguration.Builder override = ClientOverrideConfiguration.builder();
+        if (retries != null) {
+            override.retryStrategy(retries);
+        } else {
+            override.retryStrategy(AwsRetryStrategy.doNotRetry());
+        }
         S3AsyncClientBuilder builder = S3AsyncClient.builder()
                 .region(region)
                 .credentialsProvider(credentials)
                 .forcePathStyle(true)
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
-                .overrideConfiguration(ClientOverrideConfiguration.builder().retryStrategy(RetryMode.STANDARD).build())
+                .overrideConfiguration(override.build())
                 .httpClientBuilder(NettyNioAsyncHttpClient.builder()
                         .maxConcurrency(maxConcurrency)
                         .connectionAcquisitionTimeout(Duration.ofSeconds(60)));

@@ -4,10 +4,13 @@ import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Tuple;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 
-/** Audit rows of key operations and the record of shredded tenants, in Silo's schema. */
+/** Audit rows of key operations, the record of shredded tenants and of where each data key came from, in Silo's schema. */
 public final class KeyAuditStore {
 
   /** One audit entry; master keys are descriptors (no secrets). */
@@ -50,6 +53,42 @@ public final class KeyAuditStore {
   public Future<Void> recordRecreated(String tenant) {
     return pool.preparedQuery("UPDATE " + schema + ".key_shreds SET recreated_at = now() WHERE tenant_slug = $1")
         .execute(Tuple.of(tenant)).mapEmpty();
+  }
+
+  /** Who made a data key: Silo ("CREATED") or someone before it, Silo having taken it over ("ADOPTED"). */
+  public record KeyOrigin(String tenant, String origin) {
+  }
+
+  /** Records where a tenant's data key came from unless it is recorded already; true when this call recorded it. */
+  public Future<Boolean> recordKeyOrigin(UUID keyId, String tenant, String altName, String origin) {
+    return pool.preparedQuery("INSERT INTO " + schema + ".tenant_keys (key_id, tenant_slug, alt_name, origin) "
+            + "VALUES ($1, $2, $3, $4) ON CONFLICT (key_id) DO NOTHING")
+        .execute(Tuple.of(keyId, tenant, altName, origin)).map(rows -> rows.rowCount() == 1);
+  }
+
+  /**
+   * Records that Silo created a data key. It overrides an ADOPTED record, which another instance could have written
+   * in the moment between this one's createDataKey and this record.
+   */
+  public Future<Void> recordCreatedKey(UUID keyId, String tenant, String altName) {
+    return pool.preparedQuery("INSERT INTO " + schema + ".tenant_keys (key_id, tenant_slug, alt_name, origin) "
+            + "VALUES ($1, $2, $3, 'CREATED') ON CONFLICT (key_id) DO UPDATE SET origin = 'CREATED'")
+        .execute(Tuple.of(keyId, tenant, altName)).mapEmpty();
+  }
+
+  /** The recorded origins of the given data keys; keys Silo has no record of are absent. */
+  public Future<Map<UUID, KeyOrigin>> keyOrigins(Collection<UUID> keyIds) {
+    if (keyIds.isEmpty()) {
+      return Future.succeededFuture(Map.of());
+    }
+    return pool.preparedQuery("SELECT key_id, tenant_slug, origin FROM " + schema + ".tenant_keys "
+            + "WHERE key_id = ANY($1)")
+        .execute(Tuple.of(keyIds.toArray(new UUID[0])))
+        .map(rows -> {
+          Map<UUID, KeyOrigin> out = new HashMap<>();
+          rows.forEach(r -> out.put(r.getUUID(0), new KeyOrigin(r.getString(1), r.getString(2))));
+          return out;
+        });
   }
 
   /** Number of audit rows of a tenant and action; for tests and reports. */

@@ -22,9 +22,8 @@ public record Tables(String siloSchema, String tenants, String documents) {
   }
 
   /**
-   * The schema of the application's tenants table ({@code public} for {@code public.tenants}): Silo's tables that the
-   * application's own support queries join with tenants ({@code s3_migrations}, {@code tenant_usage}) live beside it,
-   * so those queries run unchanged on the application's search path.
+   * The schema of the application's tenants table ({@code public} for {@code public.tenants}): Silo's tracking
+   * tables that the application's own queries join ({@code s3_migrations}, {@code tenant_usage}) live beside it.
    */
   public String appSchema() {
     return tenants.substring(0, tenants.indexOf('.'));

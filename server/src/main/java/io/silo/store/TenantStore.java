@@ -84,6 +84,20 @@ public final class TenantStore {
         });
   }
 
+  /** The slugs of the tenants with the given ids (the application table's primary key), in one query. */
+  public Future<java.util.Map<Long, String>> slugsByIds(java.util.Collection<Long> ids) {
+    if (ids.isEmpty()) {
+      return Future.succeededFuture(java.util.Map.of());
+    }
+    return pool.preparedQuery("SELECT id, slug FROM " + tables.tenants() + " WHERE slug IS NOT NULL AND id = ANY($1)")
+        .execute(Tuple.of(ids.toArray(new Long[0])))
+        .map(rows -> {
+          java.util.Map<Long, String> out = new java.util.HashMap<>();
+          rows.forEach(row -> out.put(row.getLong(0), row.getString(1)));
+          return out;
+        });
+  }
+
   /** One page of tenants ordered by slug, starting after the given slug; fetches one extra row to know if more exist. */
   public Future<List<TenantRecord>> listAfter(String afterSlug, int limit) {
     String sql = "SELECT " + COLUMNS + " FROM " + tables.tenants()

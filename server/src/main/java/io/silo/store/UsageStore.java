@@ -208,8 +208,9 @@ public final class UsageStore {
           + " m.id::text, m.state, m.phase, m.docs_done, m.docs_failed, m.created_at, m.completed_at, m.last_error"
           + " FROM " + tables.tenants() + " t"
           + joinS3Migrations(f)
-          + " LEFT JOIN LATERAL (SELECT * FROM " + tables.siloSchema() + ".migrations r WHERE r.tenant_slug = t.slug"
-          + "     ORDER BY r.created_at DESC LIMIT 1) m ON true"
+          + " LEFT JOIN LATERAL (SELECT r.*, coalesce(p.done, 0) AS docs_done, coalesce(p.failed, 0) AS docs_failed FROM " + tables.siloSchema()
+          + ".migrations r LEFT JOIN " + tables.siloSchema() + ".migration_phases p ON p.migration_id = r.id"
+          + " AND p.phase = 'MONGO' WHERE r.tenant_slug = t.slug ORDER BY r.created_at DESC LIMIT 1) m ON true"
           + " WHERE t.slug IS NOT NULL AND t.slug > $1 AND ($3 = '' OR t.slug = $3) ORDER BY t.slug LIMIT $2";
       return pool.preparedQuery(sql).execute(Tuple.of(afterSlug, limit, onlySlug)).map(rows -> {
         List<MigrationStatus> out = new ArrayList<>();

@@ -15,6 +15,7 @@ import com.mongodb.client.model.Sorts;
 import io.grpc.Channel;
 import io.grpc.Status;
 import io.silo.TestServer;
+import io.silo.api.v1.AuditServiceGrpc;
 import io.silo.api.v1.CancelMigrationRequest;
 import io.silo.api.v1.CreateTenantKeyRequest;
 import io.silo.api.v1.GetCompletionReportRequest;
@@ -24,6 +25,7 @@ import io.silo.api.v1.GetTenantRequest;
 import io.silo.api.v1.GetTenantUsageRequest;
 import io.silo.api.v1.GetUploadUrlRequest;
 import io.silo.api.v1.KeyServiceGrpc;
+import io.silo.api.v1.ListAuditEventsRequest;
 import io.silo.api.v1.ListMigrationStatusRequest;
 import io.silo.api.v1.ListMigrationsRequest;
 import io.silo.api.v1.ListTenantKeysRequest;
@@ -66,9 +68,9 @@ import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * Every RPC of TenantService, KeyService, MigrationService and UsageService, called with no token, a bad token, a
- * viewer, an operator, an admin, and an operator limited to one tenant acting on its own tenant and on another:
- * allowed calls get past authorization (any other status is fine), refused ones get UNAUTHENTICATED or
+ * Every RPC of TenantService, KeyService, MigrationService, UsageService and AuditService, called with no token, a
+ * bad token, a viewer, an operator, an admin, and an operator limited to one tenant acting on its own tenant and on
+ * another: allowed calls get past authorization (any other status is fine), refused ones get UNAUTHENTICATED or
  * PERMISSION_DENIED with a message and change nothing in PostgreSQL or MongoDB.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -161,10 +163,22 @@ class AuthorizationMatrixTest {
         .listMigrationStatus(ListMigrationStatusRequest.getDefaultInstance())));
     out.add(new Rpc("UsageService/GetDocumentUrl", Role.OPERATOR, true, (ch, t) -> usage(ch).getDocumentUrl(
         GetDocumentUrlRequest.newBuilder().setTenant(t.tenant()).setDocumentId(1).build())));
+    // AuditService
+    out.add(new Rpc("AuditService/ListAuditEvents", Role.ADMIN, true, (ch, t) -> AuditServiceGrpc.newBlockingStub(ch)
+        .withDeadlineAfter(CALL.toMillis(), TimeUnit.MILLISECONDS).listAuditEvents(
+            ListAuditEventsRequest.newBuilder().setTenant(t.tenant()).build())));
     out.add(new Rpc("UsageService/GetUploadUrl", Role.OPERATOR, true, (ch, t) -> usage(ch).getUploadUrl(
         GetUploadUrlRequest.newBuilder().setTenant(t.tenant()).setFilename("scan.pdf").build())));
     out.add(new Rpc("UsageService/ReconcileUsage", Role.ADMIN, true, (ch, t) -> usage(ch).reconcileUsage(
         ReconcileUsageRequest.newBuilder().setTenant(t.tenant()).build())));
+    out.add(new Rpc("SessionService/WhoAmI", Role.VIEWER, false, (ch, t) -> io.silo.api.v1.SessionServiceGrpc
+        .newBlockingStub(ch).withDeadlineAfter(CALL.toMillis(), TimeUnit.MILLISECONDS)
+        .whoAmI(io.silo.api.v1.WhoAmIRequest.getDefaultInstance())));
+    // Refused by the server's checks after authorization (no aws provider here): the cell proves who gets that far.
+    out.add(new Rpc("KeyService/RetireMasterKey", Role.ADMIN, false, (ch, t) -> keys(ch).retireMasterKey(
+        io.silo.api.v1.RetireMasterKeyRequest.newBuilder().setMasterKey(io.silo.api.v1.MasterKey.newBuilder()
+            .setProvider("aws").setDescriptorJson("{\"key\": \"alias/none\"}")).setPendingWindowDays(7)
+            .setConfirm("alias/none").build())));
     // The destructive ones last, so the calls above meet data that is still there.
     out.add(new Rpc("MigrationService/RollbackMigration", Role.OPERATOR, true, (ch, t) -> migrations(ch)
         .rollbackMigration(RollbackMigrationRequest.newBuilder().setTenant(t.tenant()).build())));

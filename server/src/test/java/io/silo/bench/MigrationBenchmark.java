@@ -55,6 +55,10 @@ public final class MigrationBenchmark {
   private static final double TARGET_VS_NAIVE = 4.0;
   private static final double TARGET_VS_CEILING = 0.8;
   private static final double TARGET_VS_NAIVE_LATENCY = 20.0;
+  /** Issue 15: against the ceiling with Silo's query shape, and the Java CSFLE path against the libmongocrypt one. */
+  private static final double TARGET_VS_FAIR_CEILING = 0.9;
+  private static final double TARGET_JAVA_VS_LIBMONGOCRYPT = 1.5;
+  private static final double TARGET_JAVA_VS_CRYPTO_CEILING = 1.0;
 
   /** Command-line settings. */
   record Options(int tenants, int docs, double latencyMs, boolean skipLatency, boolean skipBaselines,
@@ -165,25 +169,51 @@ public final class MigrationBenchmark {
       Map<String, UUID> keys = run.prepareTenants(slugs);
       Measurement naive = null;
       Measurement bulk = null;
+      Measurement fairBulk = null;
       Measurement crypto = null;
       if (!options.skipBaselines()) {
         Baselines baselines = baselines(keys);
         naive = timed(() -> baselines.naiveLoop("(a) naive find/encrypt/insertOne", uri, source, NAIVE), uri, NAIVE);
         bulk = timed(() -> baselines.bulkCopy("(b) plaintext insertMany copy (I/O ceiling)", uri, source, BULK,
             options.bulkWriters()), uri, BULK);
+        int batch = SiloConfig.of(options.siloSettings()).integer("migration.batchSize");
+        fairBulk = timed(() -> baselines.bulkCopyPerTenant("(b') plaintext copy in Silo's query shape (fair I/O"
+            + " ceiling)", uri, source, BULK, options.bulkWriters(), batch), uri, BULK);
         crypto = baselines.cryptoCeiling("(c) ClientEncryption.encrypt (crypto ceiling)", uri, source,
             options.cryptoThreads());
         report(crypto);
       }
+      String path = SiloConfig.of(options.siloSettings()).string("migration.encryptionPath");
       SiloMigrationRun.Outcome outcome = migrate(run, "Silo MONGO phase", uri, SILO);
+      // The same migration with every value through libmongocrypt, on a server of its own (the first one has
+      // already isolated the tenants).
+      SiloMigrationRun.Outcome viaLibmongocrypt = null;
+      if (!path.equals("libmongocrypt")) {
+        try (InProcessSilo other = startSilo(uri, Map.of("migration.encryptionPath", "libmongocrypt"))) {
+          SiloMigrationRun otherRun = new SiloMigrationRun(other.channel, this::say);
+          otherRun.prepareTenants(slugs);
+          viaLibmongocrypt = migrate(otherRun, "Silo MONGO phase, encryptionPath=libmongocrypt", uri, SILO);
+        }
+      }
 
       row(naive, "", "", "");
       row(bulk, "", "", "");
+      row(fairBulk, "", "", "");
       row(crypto, "", "", "");
       double ceiling = bulk != null && crypto != null
           ? Measurement.combined(bulk.docsPerSecond(), crypto.docsPerSecond()) : 0;
       if (ceiling > 0) {
         rows.add(new String[] {"combined ceiling 1/(1/b + 1/c)", rate(ceiling), "", "", "", ""});
+      }
+      double fairCeiling = fairBulk != null && crypto != null
+          ? Measurement.combined(fairBulk.docsPerSecond(), crypto.docsPerSecond()) : 0;
+      if (fairCeiling > 0) {
+        rows.add(new String[] {"fair combined ceiling 1/(1/b' + 1/c)", rate(fairCeiling), "", "", "", ""});
+      }
+      Measurement slow = viaLibmongocrypt == null ? null : viaLibmongocrypt.measurement();
+      if (slow != null) {
+        rows.add(new String[] {"Silo, encryptionPath=libmongocrypt", rate(slow.docsPerSecond()), "", "", "",
+            slow.note() + (viaLibmongocrypt.problem() == null ? "" : " (" + viaLibmongocrypt.problem() + ")")});
       }
       Measurement silo = outcome.measurement();
       String verdictSuffix = outcome.problem() == null ? "" : " (" + outcome.problem() + ")";
@@ -192,12 +222,25 @@ public final class MigrationBenchmark {
             outcome.problem()});
         return;
       }
-      rows.add(new String[] {"Silo MONGO phase", rate(silo.docsPerSecond()), "", "", "", silo.note() + verdictSuffix});
+      rows.add(new String[] {"Silo MONGO phase, encryptionPath=" + path, rate(silo.docsPerSecond()), "", "", "",
+          silo.note() + verdictSuffix});
       if (naive != null) {
         ratioRow("  Silo / (a)", silo.docsPerSecond() / naive.docsPerSecond(), TARGET_VS_NAIVE, outcome);
       }
       if (ceiling > 0) {
         ratioRow("  Silo / combined ceiling", silo.docsPerSecond() / ceiling, TARGET_VS_CEILING, outcome);
+      }
+      if (fairCeiling > 0) {
+        ratioRow("  Silo / fair combined ceiling", silo.docsPerSecond() / fairCeiling, TARGET_VS_FAIR_CEILING,
+            outcome);
+      }
+      if (slow != null) {
+        ratioRow("  Silo " + path + " / Silo libmongocrypt", silo.docsPerSecond() / slow.docsPerSecond(),
+            TARGET_JAVA_VS_LIBMONGOCRYPT, outcome);
+      }
+      if (crypto != null && !path.equals("libmongocrypt")) {
+        ratioRow("  Silo " + path + " / (c)", silo.docsPerSecond() / crypto.docsPerSecond(),
+            TARGET_JAVA_VS_CRYPTO_CEILING, outcome);
       }
     }
   }
@@ -389,9 +432,16 @@ public final class MigrationBenchmark {
 
   /** A Silo server in this JVM, on its own fresh PostgreSQL database so no earlier run's state leaks in. */
   private InProcessSilo startSilo(String mongoUri) throws Exception {
+    return startSilo(mongoUri, Map.of());
+  }
+
+  /** @param overrides settings that win over the command line's, e.g. the other encryption path */
+  private InProcessSilo startSilo(String mongoUri, Map<String, Object> overrides) throws Exception {
     String database = createDatabase();
     try {
-      SiloServer server = SiloServer.start(vertx, SiloConfig.of(siloSettings(mongoUri, database)))
+      Map<String, Object> settings = siloSettings(mongoUri, database);
+      settings.putAll(overrides);
+      SiloServer server = SiloServer.start(vertx, SiloConfig.of(settings))
           .toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
       return new InProcessSilo(server, database);
     } catch (Exception e) {

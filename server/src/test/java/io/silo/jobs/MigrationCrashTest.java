@@ -129,7 +129,8 @@ class MigrationCrashTest {
       String where = " FROM silo.migrations WHERE id = '" + id + "'";
       String state = (String) TestPostgres.queryOne(settings, "SELECT state" + where);
       Object leaseOwner = TestPostgres.queryOne(settings, "SELECT lease_owner" + where);
-      long done = ((Number) TestPostgres.queryOne(settings, "SELECT docs_done" + where)).longValue();
+      long done = ((Number) TestPostgres.queryOne(settings, "SELECT done FROM silo.migration_phases"
+          + " WHERE phase = 'MONGO' AND migration_id = '" + id + "'")).longValue();
       assertThat(state).as("state of %s after the kill", id).isEqualTo("RUNNING");
       // Nobody handed the lease back: the restart can only take over once it expires.
       assertThat(leaseOwner).as("lease owner of %s after the kill", id).isNotNull();

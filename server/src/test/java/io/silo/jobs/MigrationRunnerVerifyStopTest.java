@@ -4,9 +4,8 @@ import static io.silo.jobs.TestStore.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import io.silo.mongo.EncryptionPlan;
-import io.silo.mongo.MongoCopyPipeline;
-import io.vertx.core.Context;
+import io.vertx.core.json.JsonObject;
+import java.util.List;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import java.time.Duration;
@@ -15,15 +14,13 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.LongConsumer;
-import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * The engine driven with stand-in collaborators (real PostgreSQL): a pause asked during the VERIFY phase, which
+ * The engine driven with stand-in phases (real PostgreSQL): a pause asked during the VERIFY phase, which
  * writes no checkpoints, reaches the runner through its heartbeat, cuts the verify short, and a resume verifies again.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -43,36 +40,118 @@ class MigrationRunnerVerifyStopTest {
     db.close();
   }
 
-  /** A verifier that reports progress every 20 ms until told to stop (by the callback throwing), or finishes fast. */
-  private static final class SlowVerifier implements Collaborators.Verifier {
+  /** A spec that only names its source and target. */
+  private record Named(String source, String target) implements PhaseSpec {
+    @Override
+    public JsonObject toJson() {
+      return new JsonObject().put("source", source).put("target", target);
+    }
+  }
+
+  /** Binds a fixed key, like the KEYS phase, and nothing else. */
+  private record FixedKey(UUID keyId) implements Phase {
+    @Override
+    public PhaseName name() {
+      return PhaseName.KEYS;
+    }
+
+    @Override
+    public boolean appliesTo(JobDefinition definition) {
+      return true;
+    }
+
+    @Override
+    public boolean rerunsOnResume() {
+      return true;
+    }
+
+    @Override
+    public PhaseSpec parse(JsonObject json) {
+      throw new AssertionError("KEYS has no definition");
+    }
+
+    @Override
+    public Future<Estimate> plan(String tenant, JobDefinition definition) {
+      return Future.succeededFuture(new Estimate(PhaseName.KEYS, 0, 0, "", List.of(), keyId));
+    }
+
+    @Override
+    public Future<Outcome> run(RunContext run) {
+      return run.bindKey(new TenantKey(keyId, () -> Future.succeededFuture())).map(Outcome.COMPLETE);
+    }
+
+    @Override
+    public Future<Verified> verify(TenantScope scope) {
+      return Future.succeededFuture(new Verified(0, 0, 0));
+    }
+
+    @Override
+    public Future<Removed> rollback(TenantScope scope) {
+      return Future.succeededFuture(new Removed(0, 0));
+    }
+
+    @Override
+    public Future<Removed> purge(TenantScope scope) {
+      return Future.succeededFuture(new Removed(0, 0));
+    }
+  }
+
+  /**
+   * A copy phase that is already done (running it again is an error) and whose verify reports progress every 20 ms
+   * until told to stop (by the sink throwing), or finishes fast on its second call.
+   */
+  private static final class SlowVerify implements Phase {
     final CountDownLatch started = new CountDownLatch(1);
     final AtomicBoolean cutShort = new AtomicBoolean();
     final AtomicInteger calls = new AtomicInteger();
 
     @Override
-    public Future<Collaborators.VerifyResult> verify(String tenant, UUID keyId, EncryptionPlan plan,
-                                                     LongConsumer checked) {
+    public PhaseName name() {
+      return PhaseName.MONGO;
+    }
+
+    @Override
+    public PhaseSpec parse(JsonObject json) {
+      return new Named(json.getString("source"), json.getString("target"));
+    }
+
+    @Override
+    public Future<Estimate> plan(String tenant, JobDefinition definition) {
+      return Future.succeededFuture(new Estimate(PhaseName.MONGO, 100, 0, "", List.of(), null));
+    }
+
+    @Override
+    public Future<Outcome> run(RunContext run) {
+      return Future.failedFuture(new AssertionError("the copy is done"));
+    }
+
+    @Override
+    public Future<Verified> verify(TenantScope scope) {
       int call = calls.incrementAndGet();
       return Vertx.currentContext().owner().executeBlocking(() -> {
         started.countDown();
         long limit = call == 1 ? 1_000 : 5;
         for (long i = 1; i <= limit; i++) {
           try {
-            checked.accept(i * 10);
+            scope.sink().checked(i * 10);
           } catch (java.util.concurrent.CancellationException e) {
             cutShort.set(true);
             throw e;
           }
           Thread.sleep(20);
         }
-        return new Collaborators.VerifyResult(100, 0);
+        return new Verified(100, 0, 0);
       }, false);
     }
 
     @Override
-    public Future<Collaborators.ResyncResult> resync(String tenant, UUID keyId, EncryptionPlan plan,
-                                                     java.util.function.BooleanSupplier stop) {
-      return Future.succeededFuture(new Collaborators.ResyncResult(0, 0, 0, 0, 0, null));
+    public Future<Removed> rollback(TenantScope scope) {
+      return Future.succeededFuture(new Removed(0, 0));
+    }
+
+    @Override
+    public Future<Removed> purge(TenantScope scope) {
+      return Future.succeededFuture(new Removed(0, 0));
     }
   }
 
@@ -81,31 +160,15 @@ class MigrationRunnerVerifyStopTest {
     UUID id = await(store.startOrGetActive("verify-co", TestStore.ssnDefinition(), "", "test")).migration().id();
     // As if the copy were done: the job waits in its VERIFY phase.
     UUID keyId = UUID.randomUUID();
-    db.sql("UPDATE silo.migrations SET phase = 'VERIFY', docs_total = 100, docs_done = 100,"
-        + " key_id = '" + keyId + "' WHERE id = '" + id + "' RETURNING id");
+    db.sql("UPDATE silo.migrations SET phase = 'VERIFY', key_id = '" + keyId + "' WHERE id = '" + id
+        + "' RETURNING id");
+    db.sql("INSERT INTO silo.migration_phases (migration_id, phase, ordinal, total, done) VALUES ('" + id
+        + "', 'MONGO', 1, 100, 100) RETURNING migration_id");
 
-    SlowVerifier verifier = new SlowVerifier();
-    Collaborators.Keys keys = (tenant, caller) -> Future.succeededFuture(
-        new Collaborators.TenantKey(keyId, () -> Future.succeededFuture()));
-    Collaborators.Mongo noMongo = new Collaborators.Mongo() {
-      @Override
-      public Future<Void> prepareTarget(EncryptionPlan plan) {
-        return Future.failedFuture(new AssertionError("the MONGO phase is done"));
-      }
-
-      @Override
-      public Future<Long> countSource(EncryptionPlan plan, String tenant) {
-        return Future.failedFuture(new AssertionError("the MONGO phase is done"));
-      }
-
-      @Override
-      public MongoCopyPipeline pipeline(EncryptionPlan plan, Context context, Supplier<Future<Void>> permit,
-                                        Runnable onThrottled, Runnable onSuccess) {
-        throw new AssertionError("the MONGO phase is done");
-      }
-    };
+    SlowVerify verifier = new SlowVerify();
     ProgressBus bus = new ProgressBus();
-    MigrationEngine engine = new MigrationEngine(db.vertx, store, bus, keys, noMongo, verifier,
+    MigrationEngine engine = new MigrationEngine(db.vertx, store, bus,
+        new Phases(List.of(new FixedKey(keyId), verifier)),
         new MigrationMetrics(new SimpleMeterRegistry(), () -> 0), new MigrationEngine.Settings(1, 1, 100, true));
     engine.start();
     try {

@@ -47,13 +47,15 @@ class MigrationStoreLeaseTest {
     MigrationRecord fresh = await(store.claim("instance-b", 30)).orElseThrow();
     assertThat(fresh.leaseToken()).isGreaterThan(stale.leaseToken());
 
-    MigrationStore.Checkpoint b = new MigrationStore.Checkpoint("{\"v\": \"p-20\"}", 20, 2000, List.of());
-    await(store.checkpoint(fresh.id(), fresh.leaseToken(), "MONGO", b));
+    await(store.enterPhase(fresh.id(), fresh.leaseToken(), PhaseName.MONGO, 1, "medical.patients"));
+    RunContext.Batch b = new RunContext.Batch("{\"v\": \"p-20\"}", 20, 2000, List.of());
+    await(store.checkpoint(fresh.id(), fresh.leaseToken(), PhaseName.MONGO, b, null));
 
     // A wakes up and tries to write its older progress: every fenced write is refused and B's checkpoint stands.
-    MigrationStore.Checkpoint a = new MigrationStore.Checkpoint("{\"v\": \"p-10\"}", 10, 1000, List.of(
-        new MigrationStore.Failure("MONGO", "p-3", null, null, "FIELD_TYPE_MISMATCH", null, "x", 0, null)));
-    Throwable checkpoint = catchThrowable(() -> await(store.checkpoint(stale.id(), stale.leaseToken(), "MONGO", a)));
+    RunContext.Batch a = new RunContext.Batch("{\"v\": \"p-10\"}", 10, 1000, List.of(
+        new RunContext.ItemFailure("p-3", null, null, "FIELD_TYPE_MISMATCH", null, "x")));
+    Throwable checkpoint = catchThrowable(() -> await(store.checkpoint(stale.id(), stale.leaseToken(),
+        PhaseName.MONGO, a, null)));
     assertThat(checkpoint).isInstanceOf(ExecutionException.class)
         .hasCauseInstanceOf(MigrationStore.LeaseLostException.class);
     Throwable heartbeat = catchThrowable(() -> {
@@ -66,7 +68,7 @@ class MigrationStoreLeaseTest {
     assertThat(finish).hasCauseInstanceOf(MigrationStore.LeaseLostException.class);
 
     Optional<MigrationRecord> now = await(store.get(created.id()));
-    assertThat(now.orElseThrow().checkpointId()).isEqualTo("{\"v\": \"p-20\"}");
+    assertThat(now.orElseThrow().progress(PhaseName.MONGO).orElseThrow().checkpoint()).isEqualTo("{\"v\": \"p-20\"}");
     assertThat(now.get().done()).isEqualTo(20);
     assertThat(now.get().state()).isEqualTo("RUNNING");
     assertThat(now.get().leaseOwner()).isEqualTo("instance-b");

@@ -35,10 +35,11 @@ final class TestStore implements AutoCloseable {
 
   /** A stored migration definition that encrypts ssn deterministically, for jobs the tests create directly. */
   static io.vertx.core.json.JsonObject ssnDefinition() {
-    return new io.vertx.core.json.JsonObject().put("source", "legacy.patients").put("target", "medical.patients")
+    return new io.vertx.core.json.JsonObject().put("mongo", new io.vertx.core.json.JsonObject()
+        .put("source", "legacy.patients").put("target", "medical.patients")
         .put("tenantField", "tenantId").put("batchSize", 10)
         .put("fields", new io.vertx.core.json.JsonArray().add(new io.vertx.core.json.JsonObject().put("path", "ssn")
-            .put("algorithm", "DETERMINISTIC").put("bsonType", "string")));
+            .put("algorithm", "DETERMINISTIC").put("bsonType", "string"))));
   }
 
   /** Runs SQL on the test database through JDBC; for setting up states the API would not produce. */

@@ -41,8 +41,8 @@ class KmsRetryTest {
         .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     assertThat(result).isEqualTo("ok");
     assertThat(attempts).hasValue(4);
-    assertThat(registry.counter("silo.kms.budget.throttles", "provider", "aws", "region", "us-east-1").count())
-        .isEqualTo(3);
+    assertThat(registry.get("silo.kms.budget.throttles").tags("provider", "aws", "region", "us-east-1", "plane",
+        "data").counter().count()).isEqualTo(3);
     assertThat(budget.currentRate()).isLessThan(1000);
   }
 
@@ -60,6 +60,24 @@ class KmsRetryTest {
     assertThat(failure.getMessage()).contains("rotating the data key of tenant 'acme'", "throttled", "retried",
         attempts.get() + " attempts");
     assertThat(attempts.get()).isGreaterThan(3);
+  }
+
+  @Test
+  void timeQueuedForAPermitDoesNotCountAgainstTheRetryWindow() throws Exception {
+    // One permit a second: the fourth caller waits about three seconds in the queue, five times the 600 ms window,
+    // and is then throttled once; it is retried, not failed.
+    KmsBudget slow = new KmsBudget(vertx, "aws", "eu-west-1", KmsBudget.Settings.of(1), null);
+    java.util.List<java.util.concurrent.CompletableFuture<String>> calls = new java.util.ArrayList<>();
+    AtomicInteger lastCallersAttempts = new AtomicInteger();
+    for (int i = 0; i < 4; i++) {
+      boolean last = i == 3;
+      calls.add(retry.call(slow, 1, "creating key " + i, () -> last && lastCallersAttempts.incrementAndGet() == 1
+          ? Future.failedFuture(THROTTLED) : Future.succeededFuture("ok")).toCompletionStage().toCompletableFuture());
+    }
+    for (var call : calls) {
+      assertThat(call.get(30, TimeUnit.SECONDS)).isEqualTo("ok");
+    }
+    assertThat(lastCallersAttempts).hasValue(2);
   }
 
   @Test

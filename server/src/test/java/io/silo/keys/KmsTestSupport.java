@@ -39,7 +39,7 @@ final class KmsTestSupport {
     return ClientEncryptions.create(ClientEncryptionSettings.builder()
         .keyVaultMongoClientSettings(keyVaultSettings(keyVaultUri))
         .keyVaultNamespace(KEY_VAULT)
-        .kmsProviders(Map.of("aws", Map.of("accessKeyId", "AKIDSILOTESTDUMMY", "secretAccessKey", "dummy-secret")))
+        .kmsProviders(Map.of("aws", DUMMY_AWS_CREDENTIALS))
         .kmsProviderSslContextMap(Map.of("aws", kmsTls))
         .build());
   }
@@ -48,6 +48,32 @@ final class KmsTestSupport {
     return MongoClientSettings.builder().applyConnectionString(new ConnectionString(uri))
         .applyToClusterSettings(b -> b.serverSelectionTimeout(5, TimeUnit.SECONDS))
         .build();
+  }
+
+  /** Dummy credentials: the stub does not check SigV4 signatures. */
+  static final Map<String, Object> DUMMY_AWS_CREDENTIALS =
+      Map.of("accessKeyId", "AKIDSILOTESTDUMMY", "secretAccessKey", "dummy-secret");
+
+  /** Silo settings for the aws provider in us-east-1 against the stub, trusting its CA from {@code caPem}. */
+  static Map<String, Object> awsSettings(AwsKmsStub stub, java.nio.file.Path caPem) {
+    return Map.of("kms.aws.region", "us-east-1",
+        "kms.aws.endpoint", stub.endpoint(),
+        "kms.aws.caFile", caPem.toString(),
+        "kms.aws.accessKeyId", "AKIDSILOTESTDUMMY",
+        "kms.aws.secretAccessKey", "dummy-secret");
+  }
+
+  /** A ClientEncryption of another process: the given providers, each trusting the stub, and an empty DEK cache. */
+  static ClientEncryption clientEncryption(String keyVaultUri, Map<String, Map<String, Object>> providers,
+                                           SSLContext stubTls) {
+    Map<String, SSLContext> tls = new java.util.HashMap<>();
+    providers.keySet().stream().filter(p -> p.startsWith("aws")).forEach(p -> tls.put(p, stubTls));
+    return ClientEncryptions.create(ClientEncryptionSettings.builder()
+        .keyVaultMongoClientSettings(keyVaultSettings(keyVaultUri))
+        .keyVaultNamespace(KEY_VAULT)
+        .kmsProviders(providers)
+        .kmsProviderSslContextMap(tls)
+        .build());
   }
 
   /** The aws master key of a tenant's DEK, with the endpoint pointing at the stub. */

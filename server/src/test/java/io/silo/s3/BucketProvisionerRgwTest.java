@@ -145,27 +145,29 @@ class BucketProvisionerRgwTest {
     }
 
     /**
-     * Pins an RGW 16.2 gap that the S3 phase must plan around (and that this test will flag once fixed): RGW does
-     * not put {@code s3:x-amz-server-side-encryption} into the policy context of a CopyObject, so the policy's
-     * Null deny refuses every copy, even one that asks for the bucket's encryption. On AWS the header is seen.
+     * The policy's unencrypted-upload deny exempts copies ({@code s3:x-amz-copy-source} present), because RGW 16.2
+     * never sees {@code s3:x-amz-server-side-encryption} on a CopyObject and a plain {@code Null} deny refused every
+     * copy. Pins both halves: the S3 phase's copies (which ask for the bucket's encryption) pass under the full
+     * policy, and a copy without the header is not refused on RGW (the gap the backend table records; on AWS the
+     * {@code StringNotEquals} statement refuses it). This test will flag RGW starting to see the header.
      */
     @Test
-    void rgw16RefusesEveryCopyIntoAPolicedBucketEvenAnEncryptedOne() throws Exception {
+    void encryptedCopiesPassThePolicyOnRgwAndUnencryptedCopiesAreNotRefusedThere() throws Exception {
         String bucket = provisionKms("copy");
         String source = "silo-src-" + RUN;
         a.createBucket(r -> r.bucket(source)).join();
         a.putObject(r -> r.bucket(source).key("doc.txt"), AsyncRequestBody.fromString("hello")).join();
 
-        assertForbidden(() -> a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt").destinationBucket(bucket)
-                .destinationKey("documents/1/doc.txt")
-                .serverSideEncryption(ServerSideEncryption.AWS_KMS).ssekmsKeyId(rgw.kmsKeyId())).join());
-        assertForbidden(() -> a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt")
-                .destinationBucket(bucket).destinationKey("documents/1/doc.txt")).join());
-
-        a.deleteBucketPolicy(r -> r.bucket(bucket)).join();
         a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt").destinationBucket(bucket)
                 .destinationKey("documents/1/doc.txt")
                 .serverSideEncryption(ServerSideEncryption.AWS_KMS).ssekmsKeyId(rgw.kmsKeyId())).join();
+        assertThat(a.headObject(r -> r.bucket(bucket).key("documents/1/doc.txt")).join().serverSideEncryption())
+                .isEqualTo(ServerSideEncryption.AWS_KMS);
+
+        a.copyObject(r -> r.sourceBucket(source).sourceKey("doc.txt").destinationBucket(bucket)
+                .destinationKey("documents/2/doc.txt")).join();
+        assertThat(a.headObject(r -> r.bucket(bucket).key("documents/2/doc.txt")).join().serverSideEncryption())
+                .as("RGW 16.2 lets an unencrypted copy through (no default encryption there either)").isNull();
     }
 
     @Test

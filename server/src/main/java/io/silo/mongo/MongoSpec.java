@@ -1,25 +1,21 @@
-package io.silo.jobs;
+package io.silo.mongo;
 
 import io.silo.config.SiloConfig;
-import io.silo.mongo.EncryptionPlan;
-import io.silo.mongo.FieldRule;
+import io.silo.jobs.PhaseSpec;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Converts migration definitions between the deployment's config, their stored JSON form and {@link EncryptionPlan}. */
-public final class Definitions {
-
-  private Definitions() {
-  }
+/** The MONGO phase's part of a migration definition: its {@link EncryptionPlan}, with config and JSON forms. */
+public record MongoSpec(EncryptionPlan plan) implements PhaseSpec {
 
   /**
    * The deployment's default plan; invalid settings fail start-up naming the setting.
    *
    * @throws EncryptionPlan.InvalidPlanException naming a {@code migration.*} setting
    */
-  public static EncryptionPlan fromConfig(SiloConfig config) {
+  public static MongoSpec fromConfig(SiloConfig config) {
     List<FieldRule> fields = new ArrayList<>();
     List<String> specs = config.list("migration.fields");
     for (int i = 0; i < specs.size(); i++) {
@@ -29,16 +25,17 @@ public final class Definitions {
         throw new EncryptionPlan.InvalidPlanException("migration.fields[" + i + "]", e.getMessage());
       }
     }
-    return new EncryptionPlan(
+    return new MongoSpec(new EncryptionPlan(
         EncryptionPlan.Namespace.parse("migration.sourceNamespace", config.string("migration.sourceNamespace")),
         EncryptionPlan.Namespace.parse("migration.targetNamespace", config.string("migration.targetNamespace")),
         config.string("migration.tenantField"), List.copyOf(fields), config.integer("migration.batchSize"),
         EncryptionPlan.Unplanned.valueOf(config.string("migration.unplannedFields").toUpperCase(java.util.Locale.ROOT)))
         .validate("migration.", EncryptionPlan.Namespace.parse("mongo.keyVaultNamespace",
-            config.string("mongo.keyVaultNamespace")));
+            config.string("mongo.keyVaultNamespace"))));
   }
 
-  public static JsonObject toJson(EncryptionPlan plan) {
+  @Override
+  public JsonObject toJson() {
     JsonArray fields = new JsonArray();
     plan.fields().forEach(f -> fields.add(new JsonObject().put("path", f.path())
         .put("algorithm", f.algorithm().name()).put("bsonType", f.bsonType())));
@@ -47,16 +44,26 @@ public final class Definitions {
         .put("unplannedFields", plan.unplanned().name());
   }
 
-  public static EncryptionPlan fromJson(JsonObject json) {
+  public static MongoSpec fromJson(JsonObject json) {
     List<FieldRule> fields = new ArrayList<>();
     for (Object o : json.getJsonArray("fields")) {
       JsonObject f = (JsonObject) o;
       fields.add(new FieldRule(f.getString("path"), FieldRule.Algorithm.valueOf(f.getString("algorithm")),
           f.getString("bsonType")));
     }
-    return new EncryptionPlan(EncryptionPlan.Namespace.parse("definition.source", json.getString("source")),
+    return new MongoSpec(new EncryptionPlan(EncryptionPlan.Namespace.parse("definition.source", json.getString("source")),
         EncryptionPlan.Namespace.parse("definition.target", json.getString("target")), json.getString("tenantField"),
         List.copyOf(fields), json.getInteger("batchSize"),
-        EncryptionPlan.Unplanned.valueOf(json.getString("unplannedFields", "COPY")));
+        EncryptionPlan.Unplanned.valueOf(json.getString("unplannedFields", "COPY"))));
+  }
+
+  @Override
+  public String source() {
+    return plan.source().toString();
+  }
+
+  @Override
+  public String target() {
+    return plan.target().toString();
   }
 }

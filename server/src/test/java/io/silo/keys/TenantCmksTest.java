@@ -1,0 +1,213 @@
+package io.silo.keys;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import io.silo.SiloException;
+import io.silo.TestPostgres;
+import io.silo.TestServer;
+import io.silo.config.SiloConfig;
+import io.silo.store.Database;
+import io.silo.store.KeyAuditStore;
+import io.silo.store.TenantCmkStore;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.WorkerExecutor;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+import software.amazon.awssdk.services.kms.model.KmsInternalException;
+
+/**
+ * Per-tenant CMKs against the KMS stub and a real PostgreSQL: one key per tenant whatever fails between CreateKey and
+ * CreateAlias, whichever Silo instance calls, and however many call at once; keys under the alias that Silo did not
+ * make are adopted (or refused when tagged for another tenant); a retired key is replaced and its alias re-pointed.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TenantCmksTest {
+
+  private static final KmsRetry.Policy QUICK = new KmsRetry.Policy(Duration.ofMillis(10), Duration.ofMillis(50),
+      Duration.ofSeconds(10), 2);
+
+  @TempDir
+  static Path dir;
+
+  private Vertx vertx;
+  private AwsKmsStub stub;
+  private Database database;
+  private KmsProviders providers;
+  private WorkerExecutor workers;
+  private final List<AwsKms> clients = new ArrayList<>();
+  private AwsLocation useast;
+
+  @BeforeAll
+  void start() throws Exception {
+    vertx = Vertx.vertx();
+    stub = new AwsKmsStub(vertx).start();
+    Path ca = stub.writeCaPem(dir.resolve("kms-pki"));
+    Map<String, Object> settings = new HashMap<>(TestPostgres.freshDatabase());
+    settings.putAll(KmsTestSupport.awsSettings(stub, ca));
+    settings.put("kms.local.keyBase64", TestServer.LOCAL_KEY_BASE64);
+    SiloConfig config = SiloConfig.of(settings);
+    database = Database.open(vertx, config).await(60, TimeUnit.SECONDS);
+    providers = KmsProviders.from(config);
+    workers = vertx.createSharedWorkerExecutor("cmk-test", 4);
+    useast = new AwsLocation("aws", "us-east-1", Optional.of(AwsEndpoint.parse(stub.endpoint())));
+  }
+
+  @AfterAll
+  void stop() throws Exception {
+    clients.forEach(AwsKms::close);
+    if (database != null) database.close();
+    if (stub != null) stub.close();
+    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
+  /** A TenantCmks as one Silo instance holds it; a second call gives another instance over the same database. */
+  private TenantCmks instance() {
+    AwsKms kms = new AwsKms(vertx, workers, providers, KmsBudgets.uniform(vertx, null, 1000), QUICK);
+    clients.add(kms);
+    KeyAuditStore audit = new KeyAuditStore(database.pool(), database.tables());
+    return new TenantCmks(kms, new TenantCmkStore(database.pool(), database.tables()), audit);
+  }
+
+  /** The future's result, or its failure itself (not wrapped), so tests can assert on the exception Silo made. */
+  private <T> T await(Future<T> future) throws Exception {
+    try {
+      return future.toCompletionStage().toCompletableFuture().get(120, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw e.getCause() instanceof Exception cause ? cause : e;
+    }
+  }
+
+  private long audited(String tenant, String action) throws Exception {
+    return await(database.pool().preparedQuery("SELECT count(*) FROM silo.key_audit WHERE tenant_slug = $1 "
+        + "AND action = $2 AND outcome = 'OK'").execute(io.vertx.sqlclient.Tuple.of(tenant, action))
+        .map(rows -> rows.iterator().next().getLong(0)));
+  }
+
+  @Test
+  void aCrashBetweenCreateKeyAndCreateAliasLeavesOneKeyThatTheRestartedSiloAdopts() throws Exception {
+    TenantCmks crashing = instance();
+    crashing.interruptAfterCreateKey((tenant, arn) -> Future.failedFuture(new IllegalStateException("crash")));
+    assertThat(catchThrowable(() -> await(crashing.ensure("crash-co", 1, useast, "test"))))
+        .hasMessage("crash");
+    List<String> made = stub.keysTagged(TenantCmks.TENANT_TAG, "crash-co");
+    assertThat(made).hasSize(1);
+    assertThat(stub.aliasTarget("us-east-1", TenantCmks.alias("crash-co"))).isNull();
+
+    long creates = stub.requests("TrentService.CreateKey");
+    TenantCmks.Cmk cmk = await(instance().ensure("crash-co", 1, useast, "test"));
+    assertThat(cmk.arn()).isEqualTo(made.get(0));
+    assertThat(cmk.outcome()).isEqualTo(TenantCmks.Outcome.CREATED);
+    assertThat(stub.requests("TrentService.CreateKey")).as("no second CreateKey").isEqualTo(creates);
+    assertThat(stub.aliasTarget("us-east-1", TenantCmks.alias("crash-co"))).isEqualTo(cmk.arn());
+    assertThat(stub.keysTagged(TenantCmks.TENANT_TAG, "crash-co")).containsExactly(cmk.arn());
+    assertThat(audited("crash-co", "CMK_CREATE")).isEqualTo(1);
+  }
+
+  @Test
+  void aCreateAliasTheKmsFailedIsFinishedByTheNextCallWithTheSameKey() throws Exception {
+    TenantCmks cmks = instance();
+    stub.failNextCreateAlias(1);
+    assertThat(catchThrowable(() -> await(cmks.ensure("alias-fail-co", 2, useast, "test"))))
+        .isInstanceOf(KmsInternalException.class);
+    TenantCmks.Cmk cmk = await(cmks.ensure("alias-fail-co", 2, useast, "test"));
+    assertThat(stub.keysTagged(TenantCmks.TENANT_TAG, "alias-fail-co")).containsExactly(cmk.arn());
+    assertThat(stub.aliasTarget("us-east-1", TenantCmks.alias("alias-fail-co"))).isEqualTo(cmk.arn());
+  }
+
+  @Test
+  void aCreateKeyWhoseAnswerWasLostIsFoundByItsProvisioningTagAmongPagesOfKeysNotCreatedAgain() throws Exception {
+    // More keys than one ListKeys page, including another key tagged for the tenant by some earlier tool.
+    for (int i = 0; i < 1010; i++) {
+      stub.putKey("us-east-1", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
+    }
+    TenantCmks cmks = instance();
+    stub.loseNextCreateKeyAnswers(1);
+    Throwable lost = catchThrowable(() -> await(cmks.ensure("lost-co", 3, useast, "test")));
+    assertThat(lost).isInstanceOf(SiloException.class).hasMessageContaining("did not answer CreateKey");
+    assertThat(((SiloException) lost).kind()).isEqualTo(SiloException.Kind.UNAVAILABLE);
+    List<String> made = stub.keysTagged(TenantCmks.TENANT_TAG, "lost-co");
+    assertThat(made).as("the key CreateKey made before its answer was lost").hasSize(1);
+
+    long creates = stub.requests("TrentService.CreateKey");
+    long listKeys = stub.requests("TrentService.ListKeys");
+    TenantCmks.Cmk cmk = await(instance().ensure("lost-co", 3, useast, "test"));
+    assertThat(cmk.arn()).isEqualTo(made.get(0));
+    assertThat(stub.requests("TrentService.CreateKey")).as("no second CreateKey").isEqualTo(creates);
+    assertThat(stub.requests("TrentService.ListKeys") - listKeys).as("ListKeys pages").isEqualTo(2);
+    assertThat(stub.keysTagged(TenantCmks.TENANT_TAG, "lost-co")).containsExactly(cmk.arn());
+  }
+
+  @Test
+  void concurrentCallsFromTwoSiloInstancesLeaveOneKey() throws Exception {
+    List<Future<TenantCmks.Cmk>> calls = new ArrayList<>();
+    TenantCmks a = instance();
+    TenantCmks b = instance();
+    for (int i = 0; i < 4; i++) {
+      calls.add(a.ensure("race-co", 4, useast, "a"));
+      calls.add(b.ensure("race-co", 4, useast, "b"));
+    }
+    await(Future.join(calls).otherwiseEmpty());
+    List<String> arns = new ArrayList<>();
+    for (Future<TenantCmks.Cmk> call : calls) {
+      if (call.succeeded()) {
+        arns.add(call.result().arn());
+      } else {
+        // The instance that lost the claim says so instead of making a second key.
+        assertThat(call.cause()).isInstanceOf(SiloException.class);
+        assertThat(((SiloException) call.cause()).kind()).isEqualTo(SiloException.Kind.ABORTED);
+      }
+    }
+    assertThat(arns).isNotEmpty();
+    assertThat(arns).containsOnly(arns.get(0));
+    assertThat(stub.keysTagged(TenantCmks.TENANT_TAG, "race-co")).containsExactly(arns.get(0));
+    assertThat(await(a.ensure("race-co", 4, useast, "a")).arn()).isEqualTo(arns.get(0));
+  }
+
+  @Test
+  void aKeySiloDidNotMakeUnderTheAliasIsAdoptedAndTaggedButNotOneTaggedForAnotherTenant() throws Exception {
+    String theirs = stub.putKey("us-east-1", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
+    stub.putAlias("us-east-1", TenantCmks.alias("adopt-co"), theirs);
+    TenantCmks cmks = instance();
+    TenantCmks.Cmk adopted = await(cmks.ensure("adopt-co", 5, useast, "test"));
+    assertThat(adopted.arn()).isEqualTo(theirs);
+    assertThat(adopted.outcome()).isEqualTo(TenantCmks.Outcome.ADOPTED);
+    assertThat(stub.tags(theirs)).containsEntry(TenantCmks.TENANT_TAG, "adopt-co").containsEntry("CostCentre", "adopt-co");
+    assertThat(await(cmks.ensure("adopt-co", 5, useast, "test")).outcome()).isEqualTo(TenantCmks.Outcome.EXISTING);
+    assertThat(audited("adopt-co", "CMK_ADOPT")).isEqualTo(1);
+
+    stub.putAlias("us-east-1", TenantCmks.alias("wrong-co"), theirs);
+    Throwable refused = catchThrowable(() -> await(cmks.ensure("wrong-co", 6, useast, "test")));
+    assertThat(refused).isInstanceOf(SiloException.class).hasMessageContaining("tagged silo:tenant=adopt-co");
+    assertThat(((SiloException) refused).kind()).isEqualTo(SiloException.Kind.FAILED_PRECONDITION);
+  }
+
+  @Test
+  void aRetiredCmkIsReplacedByANewKeyAndTheAliasIsRepointed() throws Exception {
+    TenantCmks cmks = instance();
+    TenantCmks.Cmk first = await(cmks.ensure("retire-co", 7, useast, "test"));
+    TenantCmks.Retired retired = await(cmks.retire(useast, first.alias(), 7, arn -> Future.succeededFuture(List.of()),
+        "test"));
+    assertThat(retired.arn()).isEqualTo(first.arn());
+    assertThat(stub.state(first.arn())).isEqualTo("PendingDeletion");
+
+    long updates = stub.requests("TrentService.UpdateAlias");
+    TenantCmks.Cmk second = await(cmks.ensure("retire-co", 7, useast, "test"));
+    assertThat(second.arn()).isNotEqualTo(first.arn());
+    assertThat(second.outcome()).isEqualTo(TenantCmks.Outcome.CREATED);
+    assertThat(stub.requests("TrentService.UpdateAlias") - updates).isEqualTo(1);
+    assertThat(stub.aliasTarget("us-east-1", TenantCmks.alias("retire-co"))).isEqualTo(second.arn());
+  }
+}
