@@ -93,9 +93,10 @@ public final class KeyEndpoint {
       }
       tenant = ctx.narrow("tenant", request.getTenant());
       pageSize = Validation.pageSize("page_size", request.getPageSize());
-      // The last alt name of a page: any key's, under whatever template, so only its size and characters are checked.
+      // The last alt name of a page, under whatever template: both templates make lower-case names of letters,
+      // digits and hyphens, so anything else is a forged token.
       after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken(),
-          key -> key.length() <= MAX_ALT_NAME && key.codePoints().noneMatch(Character::isISOControl));
+          key -> key.length() <= MAX_ALT_NAME && key.matches("[a-z0-9][a-z0-9._-]*"));
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }

@@ -134,7 +134,8 @@ public final class DataKeyCache implements AutoCloseable {
     byte[] idBytes = keyId.getData();
     BsonDocument doc = vault.find(Filters.eq("_id", keyId)).first();
     if (doc == null) {
-      throw new IllegalStateException("data key " + id + " is not in the key vault (shredded?)");
+      throw new IllegalStateException("the tenant's data key " + id
+          + " is no longer in the key vault (shredded or deleted?)");
     }
     BsonValue provider = doc.isDocument("masterKey") ? doc.getDocument("masterKey").get("provider") : null;
     String name = provider != null && provider.isString() ? provider.asString().getValue() : "";

@@ -75,7 +75,7 @@ class DataKeyCacheTest {
 
     clock.addAndGet(1);
     assertThatThrownBy(() -> cache.get(id, cipher)).isInstanceOf(IllegalStateException.class)
-        .hasMessageContaining("not in the key vault");
+        .hasMessageContaining("no longer in the key vault");
   }
 
   @Test
