@@ -91,9 +91,21 @@ public final class AwsKms implements AutoCloseable {
   /** One attempt, no budget and no retry. */
   <T> Future<T> send(AwsLocation at, Function<KmsAsyncClient, CompletableFuture<T>> request) {
     Context context = vertx.getOrCreateContext();
-    // On a worker: building a client, and signing (which may fetch credentials), can block.
-    return workers.<CompletableFuture<T>>executeBlocking(() -> request.apply(client(at)), false)
-        .compose(pending -> Future.fromCompletionStage(pending, context))
+    KmsAsyncClient ready = clients.get(at);
+    Future<CompletableFuture<T>> sent;
+    if (ready != null && providers.awsProvider(at.provider()).staticCredentials() != null) {
+      // Built, and signing with static credentials never blocks: send from here, without a hop that would add its
+      // own delay between the budget's permit and the request.
+      try {
+        sent = Future.succeededFuture(request.apply(ready));
+      } catch (RuntimeException e) {
+        sent = Future.failedFuture(e);
+      }
+    } else {
+      // On a worker: building a client, and signing with credentials the default chain may have to fetch, can block.
+      sent = workers.executeBlocking(() -> request.apply(client(at)), false);
+    }
+    return sent.compose(pending -> Future.fromCompletionStage(pending, context))
         .recover(failure -> Future.failedFuture(unwrap(failure)));
   }
 

@@ -141,9 +141,15 @@ class TenantCmksTest {
     List<String> made = stub.keysTagged(TenantCmks.TENANT_TAG, "lost-co");
     assertThat(made).as("the key CreateKey made before its answer was lost").hasSize(1);
 
+    // AWS lists new keys with a delay, so a call right after the lost answer waits rather than scans...
+    TenantCmks next = instance();
+    Throwable tooSoon = catchThrowable(() -> await(next.ensure("lost-co", 3, useast, "test")));
+    assertThat(tooSoon).isInstanceOf(SiloException.class).hasMessageContaining("lists new keys with a delay");
+    // ...and one after the settling time (shortened here: the stub lists at once) finds the key by its tag.
+    next.listSettleSeconds(0);
     long creates = stub.requests("TrentService.CreateKey");
     long listKeys = stub.requests("TrentService.ListKeys");
-    TenantCmks.Cmk cmk = await(instance().ensure("lost-co", 3, useast, "test"));
+    TenantCmks.Cmk cmk = await(next.ensure("lost-co", 3, useast, "test"));
     assertThat(cmk.arn()).isEqualTo(made.get(0));
     assertThat(stub.requests("TrentService.CreateKey")).as("no second CreateKey").isEqualTo(creates);
     assertThat(stub.requests("TrentService.ListKeys") - listKeys).as("ListKeys pages").isEqualTo(2);
