@@ -207,7 +207,10 @@ public final class AwsKms implements AutoCloseable {
     if (client == null) {
       synchronized (this) {
         if (http == null) {
-          NettyNioAsyncHttpClient.Builder builder = NettyNioAsyncHttpClient.builder().maxConcurrency(64);
+          // Connections kept a minute: control-plane calls come a few a second, and a pool that drops them sooner
+          // makes calls wait for new TLS handshakes and then leave together.
+          NettyNioAsyncHttpClient.Builder builder = NettyNioAsyncHttpClient.builder().maxConcurrency(64)
+              .connectionMaxIdleTime(Duration.ofSeconds(60));
           if (providers.awsTrustManagers() != null) {
             builder.tlsTrustManagersProvider(providers::awsTrustManagers);
           }
