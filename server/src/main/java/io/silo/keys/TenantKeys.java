@@ -151,6 +151,19 @@ public final class TenantKeys {
     return AltNameTemplate.DEFAULT.render(slug, 0);
   }
 
+  /**
+   * The slug or tenant id an alt name carries under the configured template ({@code tenant-{slug}} or
+   * {@code tenant-{id}}), if it is one; ids are digits only.
+   */
+  public Optional<String> altNameValue(String altName) {
+    return altNames.value(altName);
+  }
+
+  /** Whether alt names carry the tenants table's id ({@code tenant-{id}}) rather than the slug. */
+  public boolean altNamesById() {
+    return altNames.usesId();
+  }
+
   /** The AWS side (preflight for SSE-KMS buckets, tenant CMKs), if an aws provider is configured. */
   public Optional<Aws> aws() {
     return Optional.ofNullable(aws);
