@@ -109,6 +109,13 @@ public final class AwsKms implements AutoCloseable {
         .recover(failure -> Future.failedFuture(unwrap(failure)));
   }
 
+  /** Completes after {@code delay}, on a Vert.x timer. */
+  Future<Void> after(Duration delay) {
+    io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+    vertx.setTimer(Math.max(1, delay.toMillis()), id -> done.complete());
+    return done.future();
+  }
+
   /** The key a key id, key ARN, alias name or alias ARN names, or empty when there is none in that region. */
   public Future<Optional<KeyMetadata>> describeKey(AwsLocation at, String keyId, String what) {
     return this.<KeyMetadata>call(at, DESCRIBE_KEY, what,

@@ -34,8 +34,8 @@ import software.amazon.awssdk.services.kms.model.Tag;
  * every key in the account and reading each one's tags, calls that are rate-limited. So a record in PostgreSQL is
  * written before CreateKey, with a provisioning id that is also a tag on the key. A call after a crash finds the key
  * by the ARN recorded once CreateKey answered, and only when that answer itself was lost does it scan the account
- * for the provisioning tag (ListKeys + ListResourceTags) - rare, and then exact. A CreateKey whose answer was lost is
- * never simply sent again.
+ * for the provisioning tag (ListKeys + ListResourceTags) - rare, and then exact - after waiting until AWS would list
+ * the key (ListKeys is eventually consistent). A CreateKey whose answer was lost is never simply sent again.
  */
 public final class TenantCmks {
 
@@ -158,12 +158,14 @@ public final class TenantCmks {
       TenantCmkStore.Cmk row = claimed.get();
       return start(row, at, slug, what)
           .compose(start -> start.arn().isPresent() ? Future.succeededFuture(start.arn().get())
-              : store.markCreateSent(at.provider(), at.region(), slug)
-                  .compose(v -> createKey(slug, tenantId, at, start.provisioningId(), what))
-                  .recover(failure -> answered(failure)
-                      ? store.clearCreateSent(at.provider(), at.region(), slug)
-                          .transform(ignored -> Future.failedFuture(failure))
-                      : Future.failedFuture(failure))
+              : sendCreateKey(slug, tenantId, at, start.provisioningId(), what)
+                  // No answer: wait until AWS would list a key it made, then look for it; create only if there is none.
+                  .recover(failure -> !(failure instanceof Unanswered) ? Future.failedFuture(failure)
+                      : kms.after(settle()).compose(v -> findByProvisioningTag(at, start.provisioningId().toString(),
+                              slug, what))
+                          .compose(found -> found.isPresent() ? Future.succeededFuture(found.get())
+                              : sendCreateKey(slug, tenantId, at, start.provisioningId(), what)))
+                  .recover(failure -> Future.failedFuture(failure instanceof Unanswered u ? u.asUnavailable() : failure))
                   .compose(arn -> store.recordArn(at.provider(), at.region(), slug, arn).map(arn)))
           .compose(arn -> interruption.afterCreateKey(slug, arn).map(arn))
           .compose(arn -> pointAlias(at, alias, arn, aliasExists, what).map(arn))
@@ -203,6 +205,34 @@ public final class TenantCmks {
     return Future.succeededFuture(new Start(Optional.empty(), row.provisioningId()));
   }
 
+  /** A CreateKey that may or may not have made a key: it left, and no answer came back. */
+  private static final class Unanswered extends RuntimeException {
+    Unanswered(String message) {
+      super(message);
+    }
+
+    SiloException asUnavailable() {
+      return new SiloException(SiloException.Kind.UNAVAILABLE, getMessage() + "; run the request again later, it "
+          + "adopts a key this attempt may have made");
+    }
+  }
+
+  private java.time.Duration settle() {
+    return java.time.Duration.ofMillis(Math.round(listSettleSeconds * 1000));
+  }
+
+  /**
+   * CreateKey with the record kept straight: create_sent_at set before it leaves, and cleared when AWS refuses it
+   * (then no key was made and nothing needs to be looked for later).
+   */
+  private Future<String> sendCreateKey(String slug, long tenantId, AwsLocation at, UUID provisioningId, String what) {
+    return store.markCreateSent(at.provider(), at.region(), slug)
+        .compose(v -> createKey(slug, tenantId, at, provisioningId, what))
+        .recover(failure -> answered(failure)
+            ? store.clearCreateSent(at.provider(), at.region(), slug).transform(ignored -> Future.failedFuture(failure))
+            : Future.failedFuture(failure));
+  }
+
   private Future<String> createKey(String slug, long tenantId, AwsLocation at, UUID provisioningId, String what) {
     List<Tag> tags = tags(slug, tenantId, provisioningId);
     String policy = settings.keyPolicy();
@@ -219,13 +249,11 @@ public final class TenantCmks {
       Throwable cause = failure instanceof CompletionException && failure.getCause() != null
           ? failure.getCause() : failure;
       if (cause instanceof SdkClientException && !KmsErrors.neverSent(cause)) {
-        // No answer: the key may exist. Sending CreateKey again could make a second one, so fail instead; the next
-        // call finds a key this one made by its provisioning tag.
+        // No answer: the key may exist, and sending CreateKey again could make a second one. Not retried here.
         String detail = String.valueOf(cause.getMessage());
-        throw new CompletionException(new SiloException(SiloException.Kind.UNAVAILABLE, "creating " + what
-            + ": AWS KMS did not answer CreateKey (" + cause.getClass().getSimpleName() + ": "
-            + (detail.length() > 200 ? detail.substring(0, 200) : detail) + "); run the request again, it adopts a "
-            + "key this attempt may have made"));
+        throw new CompletionException(new Unanswered("creating " + what + ": AWS KMS did not answer CreateKey ("
+            + cause.getClass().getSimpleName() + ": " + (detail.length() > 200 ? detail.substring(0, 200) : detail)
+            + ")"));
       }
       throw failure instanceof CompletionException c ? c : new CompletionException(failure);
     }));

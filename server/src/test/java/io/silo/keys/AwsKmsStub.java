@@ -216,6 +216,13 @@ final class AwsKmsStub implements AutoCloseable {
     }
   }
 
+  /** Tags a key directly. */
+  void tag(String arn, String tagKey, String value) {
+    synchronized (lock) {
+      keys.get(arn).tags.put(tagKey, value);
+    }
+  }
+
   /** Points an alias at a key directly. */
   void putAlias(String region, String alias, String keyArn) {
     synchronized (lock) {
