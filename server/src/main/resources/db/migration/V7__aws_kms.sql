@@ -3,7 +3,8 @@
 -- Each tenant's own AWS KMS master key (CMK) per provider and region. The row is written before CreateKey and its
 -- provisioning_id is also a tag on the key, so a key whose CreateKey answer or CreateAlias was lost to a crash is
 -- found again (by the recorded ARN, or by that tag) and adopted instead of being created twice. claimed_until keeps
--- two Silo instances from provisioning the same tenant's key at once.
+-- two Silo instances from provisioning the same tenant's key at once; create_sent_at, when the last CreateKey went
+-- out, lets a call after a lost answer wait until AWS lists the new key (ListKeys is eventually consistent).
 CREATE TABLE IF NOT EXISTS ${silo_schema}.tenant_cmks (
     provider        text        NOT NULL,
     region          text        NOT NULL,
@@ -14,6 +15,7 @@ CREATE TABLE IF NOT EXISTS ${silo_schema}.tenant_cmks (
     state           text        NOT NULL CHECK (state IN ('CREATING', 'ACTIVE', 'DELETION_SCHEDULED')),
     origin          text        NOT NULL DEFAULT 'CREATED' CHECK (origin IN ('CREATED', 'ADOPTED')),
     claimed_until   timestamptz,
+    create_sent_at  timestamptz,
     deletion_date   timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),

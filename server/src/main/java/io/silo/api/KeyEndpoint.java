@@ -33,7 +33,6 @@ import org.bson.BsonDocument;
 public final class KeyEndpoint {
 
   private static final String PAGE_KIND = "keys";
-  private static final int MAX_ALT_NAME = 512;
   // AWS's own bounds for ScheduleKeyDeletion's PendingWindowInDays.
   private static final int MIN_PENDING_DAYS = 7;
   private static final int MAX_PENDING_DAYS = 30;
@@ -93,10 +92,11 @@ public final class KeyEndpoint {
       }
       tenant = ctx.narrow("tenant", request.getTenant());
       pageSize = Validation.pageSize("page_size", request.getPageSize());
-      // The last alt name of a page, under whatever template: both templates make lower-case names of letters,
-      // digits and hyphens, so anything else is a forged token.
+      // The last alt name of a page: a tenant key's name under the configured template (tenant-<slug> or
+      // tenant-<id>), so a forged token cannot smuggle anything else into the query.
       after = Validation.decodePageToken("page_token", PAGE_KIND, request.getPageToken(),
-          key -> key.length() <= MAX_ALT_NAME && key.matches("[a-z0-9][a-z0-9._-]*"));
+          key -> key.isEmpty() || keys.altNameValue(key)
+              .filter(v -> keys.altNamesById() || Validation.SLUG.matcher(v).matches()).isPresent());
     } catch (StatusException e) {
       return Future.failedFuture(e);
     }

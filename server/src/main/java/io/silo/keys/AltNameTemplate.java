@@ -52,7 +52,8 @@ public record AltNameTemplate(String prefix, String placeholder, String suffix) 
       return Optional.empty();
     }
     String value = altName.substring(prefix.length(), altName.length() - suffix.length());
-    if (usesId() && !value.matches("[0-9]{1,19}")) {
+    // 18 digits always fit a long; the application's ids are bigserial.
+    if (usesId() && !value.matches("[0-9]{1,18}")) {
       return Optional.empty();
     }
     return Optional.of(value);

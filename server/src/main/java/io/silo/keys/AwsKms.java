@@ -91,10 +91,29 @@ public final class AwsKms implements AutoCloseable {
   /** One attempt, no budget and no retry. */
   <T> Future<T> send(AwsLocation at, Function<KmsAsyncClient, CompletableFuture<T>> request) {
     Context context = vertx.getOrCreateContext();
-    // On a worker: building a client, and signing (which may fetch credentials), can block.
-    return workers.<CompletableFuture<T>>executeBlocking(() -> request.apply(client(at)), false)
-        .compose(pending -> Future.fromCompletionStage(pending, context))
+    KmsAsyncClient ready = clients.get(at);
+    Future<CompletableFuture<T>> sent;
+    if (ready != null && providers.awsProvider(at.provider()).staticCredentials() != null) {
+      // Built, and signing with static credentials never blocks: send from here, without a hop that would add its
+      // own delay between the budget's permit and the request.
+      try {
+        sent = Future.succeededFuture(request.apply(ready));
+      } catch (RuntimeException e) {
+        sent = Future.failedFuture(e);
+      }
+    } else {
+      // On a worker: building a client, and signing with credentials the default chain may have to fetch, can block.
+      sent = workers.executeBlocking(() -> request.apply(client(at)), false);
+    }
+    return sent.compose(pending -> Future.fromCompletionStage(pending, context))
         .recover(failure -> Future.failedFuture(unwrap(failure)));
+  }
+
+  /** Completes after {@code delay}, on a Vert.x timer. */
+  Future<Void> after(Duration delay) {
+    io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+    vertx.setTimer(Math.max(1, delay.toMillis()), id -> done.complete());
+    return done.future();
   }
 
   /** The key a key id, key ARN, alias name or alias ARN names, or empty when there is none in that region. */
@@ -195,7 +214,10 @@ public final class AwsKms implements AutoCloseable {
     if (client == null) {
       synchronized (this) {
         if (http == null) {
-          NettyNioAsyncHttpClient.Builder builder = NettyNioAsyncHttpClient.builder().maxConcurrency(64);
+          // Connections kept a minute: control-plane calls come a few a second, and a pool that drops them sooner
+          // makes calls wait for new TLS handshakes and then leave together.
+          NettyNioAsyncHttpClient.Builder builder = NettyNioAsyncHttpClient.builder().maxConcurrency(64)
+              .connectionMaxIdleTime(Duration.ofSeconds(60));
           if (providers.awsTrustManagers() != null) {
             builder.tlsTrustManagersProvider(providers::awsTrustManagers);
           }

@@ -65,7 +65,7 @@ public final class KmsErrors {
       }
       // The SDK reports a KMS it could not reach, or a connection that broke, as a client exception over an I/O
       // error; a service exception means the KMS answered.
-      if (t instanceof SdkClientException && hasIoCause(t)) {
+      if (t instanceof SdkClientException && (hasIoCause(t) || neverSent(t))) {
         return true;
       }
       if (t instanceof MongoClientException || t.getClass().getName().contains("MongoCrypt")) {
@@ -75,6 +75,21 @@ public final class KmsErrors {
             || text.contains("tls") || text.contains("kms request failed") || text.contains("network")) {
           return true;
         }
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Whether an AWS SDK client failure happened before the request left: no connection (refused, TLS handshake) or
+   * none free in the SDK's pool. Only such a CreateKey may be sent again, as it cannot have made a key.
+   */
+  public static boolean neverSent(Throwable failure) {
+    int depth = 0;
+    for (Throwable t = failure; t != null && depth < 16; t = t.getCause(), depth++) {
+      if (t instanceof java.net.ConnectException || t instanceof javax.net.ssl.SSLHandshakeException
+          || String.valueOf(t.getMessage()).contains("Acquire operation took longer")) {
+        return true;
       }
     }
     return false;

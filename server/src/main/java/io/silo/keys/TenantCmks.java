@@ -34,8 +34,8 @@ import software.amazon.awssdk.services.kms.model.Tag;
  * every key in the account and reading each one's tags, calls that are rate-limited. So a record in PostgreSQL is
  * written before CreateKey, with a provisioning id that is also a tag on the key. A call after a crash finds the key
  * by the ARN recorded once CreateKey answered, and only when that answer itself was lost does it scan the account
- * for the provisioning tag (ListKeys + ListResourceTags) - rare, and then exact. A CreateKey whose answer was lost is
- * never simply sent again.
+ * for the provisioning tag (ListKeys + ListResourceTags) - rare, and then exact - after waiting until AWS would list
+ * the key (ListKeys is eventually consistent). A CreateKey whose answer was lost is never simply sent again.
  */
 public final class TenantCmks {
 
@@ -46,6 +46,9 @@ public final class TenantCmks {
   public static final String PROVISIONING_TAG = "silo:provisioning-id";
   // Long enough for a throttled CreateKey + CreateAlias; a crashed instance's claim is taken over after it.
   private static final int CLAIM_SECONDS = 300;
+  // AWS lists a new key after a short delay (ListKeys is eventually consistent): a scan for a key whose CreateKey went
+  // out less than this long ago could miss it and make a second one, so such a call waits instead.
+  private static final double LIST_SETTLE_SECONDS = 60;
 
   /** How a call came by the tenant's CMK. */
   public enum Outcome { CREATED, ADOPTED, EXISTING }
@@ -70,6 +73,7 @@ public final class TenantCmks {
   private final KmsProviders.AwsCmkSettings settings;
   private final PerKeyQueue queue = new PerKeyQueue();
   private volatile Interruption interruption = (tenant, arn) -> Future.succeededFuture();
+  private volatile double listSettleSeconds = LIST_SETTLE_SECONDS;
 
   public TenantCmks(AwsKms kms, TenantCmkStore store, KeyAuditStore audit) {
     this.kms = kms;
@@ -85,6 +89,11 @@ public final class TenantCmks {
 
   void interruptAfterCreateKey(Interruption interruption) {
     this.interruption = interruption;
+  }
+
+  /** Tests against the stub, whose ListKeys is immediately consistent, need not wait. */
+  void listSettleSeconds(double seconds) {
+    this.listSettleSeconds = seconds;
   }
 
   /**
@@ -149,7 +158,14 @@ public final class TenantCmks {
       TenantCmkStore.Cmk row = claimed.get();
       return start(row, at, slug, what)
           .compose(start -> start.arn().isPresent() ? Future.succeededFuture(start.arn().get())
-              : createKey(slug, tenantId, at, start.provisioningId(), what)
+              : sendCreateKey(slug, tenantId, at, start.provisioningId(), what)
+                  // No answer: wait until AWS would list a key it made, then look for it; create only if there is none.
+                  .recover(failure -> !(failure instanceof Unanswered) ? Future.failedFuture(failure)
+                      : kms.after(settle()).compose(v -> findByProvisioningTag(at, start.provisioningId().toString(),
+                              slug, what))
+                          .compose(found -> found.isPresent() ? Future.succeededFuture(found.get())
+                              : sendCreateKey(slug, tenantId, at, start.provisioningId(), what)))
+                  .recover(failure -> Future.failedFuture(failure instanceof Unanswered u ? u.asUnavailable() : failure))
                   .compose(arn -> store.recordArn(at.provider(), at.region(), slug, arn).map(arn)))
           .compose(arn -> interruption.afterCreateKey(slug, arn).map(arn))
           .compose(arn -> pointAlias(at, alias, arn, aliasExists, what).map(arn))
@@ -175,12 +191,46 @@ public final class TenantCmks {
         return store.restart(at.provider(), at.region(), slug, fresh).map(v -> new Start(Optional.empty(), fresh));
       });
     }
-    if (!row.inserted()) {
-      // An earlier call claimed this record and may have created a key whose ARN it never learned.
+    Double since = row.secondsSinceCreateSent();
+    if (since != null) {
+      // An earlier call sent a CreateKey and never learned its answer: the key may exist.
+      if (since < listSettleSeconds) {
+        return Future.failedFuture(SiloException.unavailable(what + ": a CreateKey sent " + Math.round(since)
+            + " s ago got no answer, and AWS lists new keys with a delay; retry in "
+            + Math.round(Math.ceil(listSettleSeconds - since)) + " s to adopt the key it may have made", null));
+      }
       return findByProvisioningTag(at, row.provisioningId().toString(), slug, what)
           .map(arn -> new Start(arn, row.provisioningId()));
     }
     return Future.succeededFuture(new Start(Optional.empty(), row.provisioningId()));
+  }
+
+  /** A CreateKey that may or may not have made a key: it left, and no answer came back. */
+  private static final class Unanswered extends RuntimeException {
+    Unanswered(String message) {
+      super(message);
+    }
+
+    SiloException asUnavailable() {
+      return new SiloException(SiloException.Kind.UNAVAILABLE, getMessage() + "; run the request again later, it "
+          + "adopts a key this attempt may have made");
+    }
+  }
+
+  private java.time.Duration settle() {
+    return java.time.Duration.ofMillis(Math.round(listSettleSeconds * 1000));
+  }
+
+  /**
+   * CreateKey with the record kept straight: create_sent_at set before it leaves, and cleared when AWS refuses it
+   * (then no key was made and nothing needs to be looked for later).
+   */
+  private Future<String> sendCreateKey(String slug, long tenantId, AwsLocation at, UUID provisioningId, String what) {
+    return store.markCreateSent(at.provider(), at.region(), slug)
+        .compose(v -> createKey(slug, tenantId, at, provisioningId, what))
+        .recover(failure -> answered(failure)
+            ? store.clearCreateSent(at.provider(), at.region(), slug).transform(ignored -> Future.failedFuture(failure))
+            : Future.failedFuture(failure));
   }
 
   private Future<String> createKey(String slug, long tenantId, AwsLocation at, UUID provisioningId, String what) {
@@ -198,15 +248,26 @@ public final class TenantCmks {
       }
       Throwable cause = failure instanceof CompletionException && failure.getCause() != null
           ? failure.getCause() : failure;
-      if (cause instanceof SdkClientException) {
-        // No answer: the key may exist. Sending CreateKey again could make a second one, so fail instead; the next
-        // call finds a key this one made by its provisioning tag.
-        throw new CompletionException(new SiloException(SiloException.Kind.UNAVAILABLE, "creating " + what
-            + ": AWS KMS did not answer CreateKey (" + cause.getClass().getSimpleName() + "); run the request "
-            + "again, it adopts a key this attempt may have made"));
+      if (cause instanceof SdkClientException && !KmsErrors.neverSent(cause)) {
+        // No answer: the key may exist, and sending CreateKey again could make a second one. Not retried here.
+        String detail = String.valueOf(cause.getMessage());
+        throw new CompletionException(new Unanswered("creating " + what + ": AWS KMS did not answer CreateKey ("
+            + cause.getClass().getSimpleName() + ": " + (detail.length() > 200 ? detail.substring(0, 200) : detail)
+            + ")"));
       }
       throw failure instanceof CompletionException c ? c : new CompletionException(failure);
     }));
+  }
+
+  /** Whether AWS answered a CreateKey with a refusal (throttled, denied, over a limit): then it made no key. */
+  private static boolean answered(Throwable failure) {
+    int depth = 0;
+    for (Throwable t = failure; t != null && depth < 16; t = t.getCause(), depth++) {
+      if (t instanceof software.amazon.awssdk.awscore.exception.AwsServiceException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private Future<Void> pointAlias(AwsLocation at, String alias, String arn, boolean exists, String what) {

@@ -151,6 +151,19 @@ public final class TenantKeys {
     return AltNameTemplate.DEFAULT.render(slug, 0);
   }
 
+  /**
+   * The slug or tenant id an alt name carries under the configured template ({@code tenant-{slug}} or
+   * {@code tenant-{id}}), if it is one; ids are digits only.
+   */
+  public Optional<String> altNameValue(String altName) {
+    return altNames.value(altName);
+  }
+
+  /** Whether alt names carry the tenants table's id ({@code tenant-{id}}) rather than the slug. */
+  public boolean altNamesById() {
+    return altNames.usesId();
+  }
+
   /** The AWS side (preflight for SSE-KMS buckets, tenant CMKs), if an aws provider is configured. */
   public Optional<Aws> aws() {
     return Optional.ofNullable(aws);
@@ -479,7 +492,6 @@ public final class TenantKeys {
     // one go, which under heavy throttling rarely happens. Each step is safe to repeat: the canary and the proof
     // only read, and a rewrap that failed at the KMS wrote nothing.
     String what = "rotating the data key of tenant '" + slug + "'";
-    String altName = before.altNames().isEmpty() ? altName(slug) : before.altNames().get(0);
     return withPermit(before.provider(), before.masterKey(), what, () -> {
       Map<BsonValue, String> othersBefore = fingerprintsOfOthers(before.keyId());
       BsonBinary canary = encryption.encrypt(new BsonString(randomToken()),
@@ -491,7 +503,8 @@ public final class TenantKeys {
       if (masterKey != null) {
         options.masterKey(masterKey);
       }
-      encryption.rewrapManyDataKey(Filters.eq("keyAltNames", altName), options);
+      // By _id: an adopted key may carry more alt names than the one Silo found it by.
+      encryption.rewrapManyDataKey(Filters.eq("_id", uuidBinary(before.keyId())), options);
       return canary;
     })).compose(canary -> withPermit(provider, masterKey, what, () -> {
       try (ClientEncryption fresh = freshEncryption.get()) {

@@ -18,10 +18,11 @@ public final class TenantCmkStore {
 
   /** One tenant CMK record; {@code keyArn} is null until CreateKey has answered. */
   public record Cmk(String provider, String region, String tenant, String alias, UUID provisioningId, String keyArn,
-                    String state, String origin, boolean inserted) {
+                    String state, String origin, Double secondsSinceCreateSent, boolean inserted) {
   }
 
-  private static final String COLUMNS = "provider, region, tenant_slug, alias, provisioning_id, key_arn, state, origin";
+  private static final String COLUMNS = "provider, region, tenant_slug, alias, provisioning_id, key_arn, state, origin, "
+      + "extract(epoch FROM now() - create_sent_at)::float8";
 
   private final Pool pool;
   private final String table;
@@ -49,8 +50,19 @@ public final class TenantCmkStore {
 
   /** Starts over with a new provisioning id and no key (the recorded key is gone or being deleted). */
   public Future<Void> restart(String provider, String region, String tenant, UUID provisioningId) {
-    return update("provisioning_id = $4, key_arn = NULL, state = 'CREATING', origin = 'CREATED', deletion_date = NULL",
+    return update("provisioning_id = $4, key_arn = NULL, state = 'CREATING', origin = 'CREATED', deletion_date = NULL, "
+            + "create_sent_at = NULL",
         Tuple.of(provider, region, tenant, provisioningId));
+  }
+
+  /** Records that a CreateKey is about to be sent. */
+  public Future<Void> markCreateSent(String provider, String region, String tenant) {
+    return update("create_sent_at = now()", Tuple.of(provider, region, tenant));
+  }
+
+  /** Forgets a CreateKey that AWS answered with a refusal: it made no key, so nothing needs to be looked for. */
+  public Future<Void> clearCreateSent(String provider, String region, String tenant) {
+    return update("create_sent_at = NULL", Tuple.of(provider, region, tenant));
   }
 
   /** Records the key CreateKey made (or a scan found), before its alias exists. */
@@ -108,6 +120,6 @@ public final class TenantCmkStore {
     }
     Row r = rows.iterator().next();
     return Optional.of(new Cmk(r.getString(0), r.getString(1), r.getString(2), r.getString(3), r.getUUID(4),
-        r.getString(5), r.getString(6), r.getString(7), r.getBoolean(8)));
+        r.getString(5), r.getString(6), r.getString(7), r.getDouble(8), r.getBoolean(9)));
   }
 }

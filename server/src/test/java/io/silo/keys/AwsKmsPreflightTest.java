@@ -3,24 +3,20 @@ package io.silo.keys;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
-import com.mongodb.client.MongoClient;
 import com.mongodb.client.MongoCollection;
 import com.mongodb.client.model.Filters;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.silo.SiloException;
-import io.silo.TestServer;
 import io.silo.api.v1.CreateTenantKeyRequest;
-import io.silo.api.v1.KeyServiceGrpc;
 import io.silo.api.v1.MasterKey;
 import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.RotateTenantKeyRequest;
 import io.silo.api.v1.TenantServiceGrpc;
-import io.silo.mongo.MongoClientFactory;
-import io.vertx.core.Vertx;
 import io.vertx.core.WorkerExecutor;
 import java.nio.file.Path;
 import java.util.Base64;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.stream.Stream;
@@ -47,11 +43,7 @@ class AwsKmsPreflightTest {
   @TempDir
   static Path dir;
 
-  private Vertx stubVertx;
-  private AwsKmsStub stub;
-  private TestServer server;
-  private KeyServiceGrpc.KeyServiceBlockingStub keys;
-  private MongoClient mongo;
+  private AwsStubSilo silo;
   private MongoCollection<RawBsonDocument> vault;
   private AwsKmsPreflight preflight;
   private AwsKms kms;
@@ -90,38 +82,31 @@ class AwsKmsPreflightTest {
 
   @BeforeAll
   void start() throws Exception {
-    stubVertx = Vertx.vertx();
-    stub = new AwsKmsStub(stubVertx).start();
-    Path ca = stub.writeCaPem(dir.resolve("kms-pki"));
-    server = TestServer.startWithMongo(KmsTestSupport.awsSettings(stub, ca), dir);
-    keys = KeyServiceGrpc.newBlockingStub(server.channel).withDeadlineAfter(60, TimeUnit.SECONDS);
-    mongo = MongoClientFactory.sync(server.mongo.connectionString());
-    vault = mongo.getDatabase("encryption").getCollection("__keyVault", RawBsonDocument.class);
-    TenantServiceGrpc.newBlockingStub(server.channel).registerTenant(
+    silo = new AwsStubSilo(dir, started -> Map.of());
+    vault = silo.vault;
+    TenantServiceGrpc.newBlockingStub(silo.server.channel).registerTenant(
         RegisterTenantRequest.newBuilder().setSlug("preflight-co").setDisplayName("Preflight").build());
-    keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant("preflight-co").build());
+    silo.keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant("preflight-co").build());
 
     // The same check as the S3 phase would hold it: its own AwsKms over the same configuration.
     KmsProviders providers = KmsProviders.from(io.silo.config.SiloConfig.of(new java.util.HashMap<>(
-        server.settings)));
-    workers = stubVertx.createSharedWorkerExecutor("preflight-test", 2);
-    kms = new AwsKms(stubVertx, workers, providers, KmsBudgets.uniform(stubVertx, null, 50), KmsRetry.Policy.DEFAULT);
+        silo.server.settings)));
+    workers = silo.stubVertx.createSharedWorkerExecutor("preflight-test", 2);
+    kms = new AwsKms(silo.stubVertx, workers, providers, KmsBudgets.uniform(silo.stubVertx, null, 50),
+        KmsRetry.Policy.DEFAULT);
     preflight = new AwsKmsPreflight(kms);
   }
 
   @AfterAll
   void stop() throws Exception {
     if (kms != null) kms.close();
-    if (mongo != null) mongo.close();
-    if (server != null) server.close();
-    if (stub != null) stub.close();
-    stubVertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    if (silo != null) silo.close();
   }
 
   @Test
   void aFitKeyNamedByAliasResolvesToItsArn() throws Exception {
-    String arn = stub.putKey(EU, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
-    stub.putAlias(EU, "alias/bucket-key", arn);
+    String arn = silo.stub.putKey(EU, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
+    silo.stub.putAlias(EU, "alias/bucket-key", arn);
     assertThat(preflight.check("alias/bucket-key", EU).await(30, TimeUnit.SECONDS)).isEqualTo(arn);
     assertThat(preflight.check(arn, EU).await(30, TimeUnit.SECONDS)).isEqualTo(arn);
   }
@@ -129,7 +114,7 @@ class AwsKmsPreflightTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("unfitKeys")
   void theCheckTheS3PhaseCallsRefusesAnUnfitKeyNamingTheProblem(Unfit unfit) {
-    String key = unfit.key().apply(stub);
+    String key = unfit.key().apply(silo.stub);
     try {
       Throwable refused = catchThrowableOfType(Exception.class,
           () -> preflight.check(key, unfit.region()).await(30, TimeUnit.SECONDS));
@@ -137,21 +122,21 @@ class AwsKmsPreflightTest {
       assertThat(((SiloException) refused).kind()).isEqualTo(SiloException.Kind.FAILED_PRECONDITION);
       assertThat(refused.getMessage()).contains(unfit.says());
     } finally {
-      stub.pinRegion(null);
+      silo.stub.pinRegion(null);
     }
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("unfitKeys")
   void aRotationToAnUnfitKeyIsRefusedBeforeAnythingChanges(Unfit unfit) throws Exception {
-    String key = unfit.key().apply(stub);
+    String key = unfit.key().apply(silo.stub);
     try {
       RawBsonDocument before = vault.find(Filters.eq("keyAltNames", "tenant-preflight-co")).first();
       long dataPath = dataPathRequests();
       long failedBefore = failedRotations();
 
       StatusRuntimeException refused = catchThrowableOfType(StatusRuntimeException.class,
-          () -> keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant("preflight-co")
+          () -> silo.keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant("preflight-co")
               .setNewMasterKey(MasterKey.newBuilder().setProvider("aws")
                   .setDescriptorJson("{\"key\":\"" + key + "\",\"region\":\"" + unfit.region() + "\"}")).build()));
 
@@ -162,17 +147,17 @@ class AwsKmsPreflightTest {
       assertThat(dataPathRequests()).as("Encrypt/Decrypt/GenerateDataKey requests").isEqualTo(dataPath);
       assertThat(failedRotations()).as("audited as a failed rotation").isEqualTo(failedBefore + 1);
     } finally {
-      stub.pinRegion(null);
+      silo.stub.pinRegion(null);
     }
   }
 
   private long dataPathRequests() {
-    return stub.requests("TrentService.Encrypt") + stub.requests("TrentService.Decrypt")
-        + stub.requests("TrentService.GenerateDataKey");
+    return silo.stub.requests("TrentService.Encrypt") + silo.stub.requests("TrentService.Decrypt")
+        + silo.stub.requests("TrentService.GenerateDataKey");
   }
 
   private long failedRotations() throws Exception {
-    return ((Number) server.queryOne("SELECT count(*) FROM silo.key_audit WHERE tenant_slug = 'preflight-co' "
+    return ((Number) silo.server.queryOne("SELECT count(*) FROM silo.key_audit WHERE tenant_slug = 'preflight-co' "
         + "AND action = 'ROTATE' AND outcome = 'FAILED'")).longValue();
   }
 

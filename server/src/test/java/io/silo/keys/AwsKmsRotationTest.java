@@ -3,7 +3,6 @@ package io.silo.keys;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
-import com.mongodb.client.MongoClient;
 import com.mongodb.client.MongoCollection;
 import com.mongodb.client.model.Filters;
 import com.mongodb.client.model.vault.DataKeyOptions;
@@ -15,7 +14,6 @@ import io.silo.TestServer;
 import io.silo.api.v1.CreateTenantKeyRequest;
 import io.silo.api.v1.CreateTenantKeyResponse;
 import io.silo.api.v1.KeyOrigin;
-import io.silo.api.v1.KeyServiceGrpc;
 import io.silo.api.v1.ListTenantKeysRequest;
 import io.silo.api.v1.MasterKey;
 import io.silo.api.v1.RegisterTenantRequest;
@@ -25,15 +23,11 @@ import io.silo.api.v1.RotateTenantKeyRequest;
 import io.silo.api.v1.RotateTenantKeyResponse;
 import io.silo.api.v1.TenantKey;
 import io.silo.api.v1.TenantServiceGrpc;
-import io.silo.mongo.MongoClientFactory;
-import io.vertx.core.Vertx;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Base64;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.bson.BsonBinary;
 import org.bson.BsonDocument;
 import org.bson.BsonString;
@@ -60,51 +54,38 @@ class AwsKmsRotationTest {
   @TempDir
   static Path dir;
 
-  private Vertx stubVertx;
-  private AwsKmsStub stub;
-  private TestServer server;
-  private KeyServiceGrpc.KeyServiceBlockingStub keys;
-  private MongoClient mongo;
+  private AwsStubSilo silo;
   private MongoCollection<BsonDocument> vault;
 
   @BeforeAll
   void start() throws Exception {
-    stubVertx = Vertx.vertx();
-    stub = new AwsKmsStub(stubVertx).start();
-    Path ca = stub.writeCaPem(dir.resolve("kms-pki"));
     Path policy = Files.writeString(dir.resolve("key-policy.json"), POLICY);
-    Map<String, Object> settings = new HashMap<>(KmsTestSupport.awsSettings(stub, ca));
-    // The https:// form: Silo derives the SDK's URI and libmongocrypt's host:port from this one setting.
-    settings.put("kms.aws.endpoint", "https://" + stub.endpoint());
-    settings.put("kms.aws.named", List.of("eu=" + EU));
-    settings.put("kms.keyAltNameTemplate", "tenant-{id}");
-    settings.put("kms.aws.keyPolicyFile", policy.toString());
-    settings.put("kms.aws.keyTags", List.of("CostCentre=cc-{id}"));
-    server = TestServer.startWithMongo(settings, dir);
-    keys = KeyServiceGrpc.newBlockingStub(server.channel).withDeadlineAfter(120, TimeUnit.SECONDS);
-    mongo = MongoClientFactory.sync(server.mongo.connectionString());
-    vault = mongo.getDatabase("encryption").getCollection("__keyVault", BsonDocument.class);
+    silo = new AwsStubSilo(dir, started -> Map.of(
+        // The https:// form: Silo derives the SDK's URI and libmongocrypt's host:port from this one setting.
+        "kms.aws.endpoint", "https://" + started.endpoint(),
+        "kms.aws.named", List.of("eu=" + EU),
+        "kms.keyAltNameTemplate", "tenant-{id}",
+        "kms.aws.keyPolicyFile", policy.toString(),
+        "kms.aws.keyTags", List.of("CostCentre=cc-{id}")));
+    vault = silo.vault.withDocumentClass(BsonDocument.class);
   }
 
   @AfterAll
   void stop() throws Exception {
-    if (mongo != null) mongo.close();
-    if (server != null) server.close();
-    if (stub != null) stub.close();
-    stubVertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    if (silo != null) silo.close();
   }
 
   /** Registers a tenant and gives it the application id {@code id}; returns the slug. */
   private String tenant(String slug, long id) throws Exception {
-    TenantServiceGrpc.newBlockingStub(server.channel).registerTenant(
+    TenantServiceGrpc.newBlockingStub(silo.server.channel).registerTenant(
         RegisterTenantRequest.newBuilder().setSlug(slug).setDisplayName(slug).build());
-    assertThat(((Number) server.queryOne("UPDATE public.tenants SET id = " + id + " WHERE slug = '" + slug
+    assertThat(((Number) silo.server.queryOne("UPDATE public.tenants SET id = " + id + " WHERE slug = '" + slug
         + "' RETURNING id")).longValue()).isEqualTo(id);
     return slug;
   }
 
   private long audit(String tenant, String action, String outcome) throws Exception {
-    return ((Number) server.queryOne("SELECT count(*) FROM silo.key_audit WHERE tenant_slug = '" + tenant
+    return ((Number) silo.server.queryOne("SELECT count(*) FROM silo.key_audit WHERE tenant_slug = '" + tenant
         + "' AND action = '" + action + "' AND outcome = '" + outcome + "'")).longValue();
   }
 
@@ -113,7 +94,7 @@ class AwsKmsRotationTest {
         "local", Map.of("key", Base64.getDecoder().decode(TestServer.LOCAL_KEY_BASE64)),
         "aws", KmsTestSupport.DUMMY_AWS_CREDENTIALS,
         "aws:eu", KmsTestSupport.DUMMY_AWS_CREDENTIALS);
-    return KmsTestSupport.clientEncryption(server.mongo.connectionString(), providers, stub.clientSslContext());
+    return KmsTestSupport.clientEncryption(silo.server.mongo.connectionString(), providers, silo.stub.clientSslContext());
   }
 
   private static MasterKey aws(String provider, String descriptorJson) {
@@ -130,18 +111,18 @@ class AwsKmsRotationTest {
       labCiphertext = lab.encrypt(new BsonString("123-45-6789"),
           new EncryptOptions("AEAD_AES_256_CBC_HMAC_SHA_512-Deterministic").keyAltName("tenant-123"));
     }
-    TenantKey listed = keys.listTenantKeys(ListTenantKeysRequest.newBuilder().setTenant("lab-acme").build())
+    TenantKey listed = silo.keys.listTenantKeys(ListTenantKeysRequest.newBuilder().setTenant("lab-acme").build())
         .getKeys(0);
     assertThat(listed.getTenant()).isEqualTo("lab-acme");
     assertThat(listed.getOrigin()).isEqualTo(KeyOrigin.KEY_ORIGIN_UNMANAGED);
 
-    CreateTenantKeyResponse adopted = keys.createTenantKey(CreateTenantKeyRequest.newBuilder()
+    CreateTenantKeyResponse adopted = silo.keys.createTenantKey(CreateTenantKeyRequest.newBuilder()
         .setTenant("lab-acme").build());
     assertThat(adopted.getCreated()).isFalse();
     assertThat(adopted.getAdopted()).isTrue();
     assertThat(adopted.getKey().getKeyAltNamesList()).containsExactly("tenant-123");
     assertThat(adopted.getKey().getOrigin()).isEqualTo(KeyOrigin.KEY_ORIGIN_ADOPTED);
-    CreateTenantKeyResponse again = keys.createTenantKey(CreateTenantKeyRequest.newBuilder()
+    CreateTenantKeyResponse again = silo.keys.createTenantKey(CreateTenantKeyRequest.newBuilder()
         .setTenant("lab-acme").build());
     assertThat(again.getAdopted()).as("adopted once").isFalse();
     assertThat(audit("lab-acme", "ADOPT", "OK")).isEqualTo(1);
@@ -149,20 +130,20 @@ class AwsKmsRotationTest {
     assertThat(vault.countDocuments(Filters.eq("keyAltNames", "tenant-lab-acme"))).isZero();
 
     // The lab's own command: rewrap tenant-123 to "new-cmk-arn" in eu-central-1.
-    String newCmkArn = stub.putKey(EU, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
-    long describesBefore = stub.requests("TrentService.DescribeKey");
-    RotateTenantKeyResponse rotated = keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder()
+    String newCmkArn = silo.stub.putKey(EU, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
+    long describesBefore = silo.stub.requests("TrentService.DescribeKey");
+    RotateTenantKeyResponse rotated = silo.keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder()
         .setTenant("lab-acme")
         .setNewMasterKey(aws("aws:eu", "{\"key\":\"" + newCmkArn + "\",\"region\":\"" + EU + "\"}")).build());
 
-    assertThat(stub.requests("TrentService.DescribeKey")).as("preflight").isGreaterThan(describesBefore);
+    assertThat(silo.stub.requests("TrentService.DescribeKey")).as("preflight").isGreaterThan(describesBefore);
     assertThat(rotated.getPreviousMasterKey().getProvider()).isEqualTo("local");
     assertThat(rotated.getKey().getMasterKey().getProvider()).isEqualTo("aws:eu");
     BsonDocument masterKey = BsonDocument.parse(rotated.getKey().getMasterKey().getDescriptorJson());
     assertThat(masterKey.getString("key").getValue()).isEqualTo(newCmkArn);
     assertThat(masterKey.getString("region").getValue()).isEqualTo(EU);
     // libmongocrypt's form of the one endpoint setting, derived from https://host:port.
-    assertThat(masterKey.getString("endpoint").getValue()).isEqualTo(stub.endpoint());
+    assertThat(masterKey.getString("endpoint").getValue()).isEqualTo(silo.stub.endpoint());
     BsonDocument stored = vault.find(Filters.eq("keyAltNames", "tenant-123")).first();
     assertThat(stored.getDocument("masterKey").getString("provider").getValue()).isEqualTo("aws:eu");
     assertThat(audit("lab-acme", "ROTATE", "OK")).isEqualTo(1);
@@ -175,10 +156,10 @@ class AwsKmsRotationTest {
   @Test
   void newCmkCreatesTheTenantsOwnKeyInEuCentral1OnceWithTagsAndPolicyAndReusesItThroughTheAlias() throws Exception {
     String slug = tenant("cmk-beta", 4711);
-    keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant(slug).build());
-    long createsBefore = stub.requests("TrentService.CreateKey");
+    silo.keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant(slug).build());
+    long createsBefore = silo.stub.requests("TrentService.CreateKey");
 
-    RotateTenantKeyResponse first = keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant(slug)
+    RotateTenantKeyResponse first = silo.keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant(slug)
         .setNewMasterKey(aws("aws:eu", "")).setNewCmk(true).build());
     String arn = first.getCmk().getKeyArn();
     assertThat(first.getCmk().getCreated()).isTrue();
@@ -187,69 +168,69 @@ class AwsKmsRotationTest {
     assertThat(AwsKms.arnRegion(arn)).contains(EU);
     assertThat(BsonDocument.parse(first.getKey().getMasterKey().getDescriptorJson()).getString("key").getValue())
         .isEqualTo(arn);
-    assertThat(stub.aliasTarget(EU, "alias/silo/tenant-" + slug)).isEqualTo(arn);
-    assertThat(stub.tags(arn)).containsEntry(TenantCmks.TENANT_TAG, slug).containsEntry("CostCentre", "cc-4711")
+    assertThat(silo.stub.aliasTarget(EU, "alias/silo/tenant-" + slug)).isEqualTo(arn);
+    assertThat(silo.stub.tags(arn)).containsEntry(TenantCmks.TENANT_TAG, slug).containsEntry("CostCentre", "cc-4711")
         .containsKey(TenantCmks.PROVISIONING_TAG);
-    assertThat(stub.policy(arn)).isEqualTo(POLICY);
+    assertThat(silo.stub.policy(arn)).isEqualTo(POLICY);
 
-    RotateTenantKeyResponse second = keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant(slug)
+    RotateTenantKeyResponse second = silo.keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant(slug)
         .setNewMasterKey(aws("aws:eu", "{\"region\":\"" + EU + "\"}")).setNewCmk(true).build());
     assertThat(second.getCmk().getKeyArn()).isEqualTo(arn);
     assertThat(second.getCmk().getCreated()).isFalse();
-    assertThat(stub.requests("TrentService.CreateKey") - createsBefore).as("CreateKey calls").isEqualTo(1);
-    assertThat(stub.keysTagged(TenantCmks.TENANT_TAG, slug)).containsExactly(arn);
+    assertThat(silo.stub.requests("TrentService.CreateKey") - createsBefore).as("CreateKey calls").isEqualTo(1);
+    assertThat(silo.stub.keysTagged(TenantCmks.TENANT_TAG, slug)).containsExactly(arn);
     assertThat(audit(slug, "CMK_CREATE", "OK")).isEqualTo(1);
     assertThat(audit(slug, "ROTATE", "OK")).isEqualTo(2);
   }
 
   @Test
   void aMasterKeyIsRetiredOnlyOnceNoDataKeyReferencesItComparingResolvedArnsNotStrings() throws Exception {
-    String shared = stub.putKey("us-east-1", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
-    stub.putAlias("us-east-1", "alias/shared", shared);
+    String shared = silo.stub.putKey("us-east-1", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
+    silo.stub.putAlias("us-east-1", "alias/shared", shared);
     String byAlias = tenant("ret-gamma", 501);
     String byArn = tenant("ret-delta", 502);
-    keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant(byAlias)
+    silo.keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant(byAlias)
         .setMasterKey(aws("aws", "{\"key\":\"alias/shared\"}")).build());
-    keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant(byArn)
+    silo.keys.createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant(byArn)
         .setMasterKey(aws("aws", "{\"key\":\"" + shared + "\"}")).build());
 
     StatusRuntimeException tooShort = catchThrowableOfType(StatusRuntimeException.class,
-        () -> keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 6, shared)));
+        () -> silo.keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 6, shared)));
     assertThat(tooShort.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
     assertThat(tooShort.getStatus().getDescription()).contains("pending_window_days");
     StatusRuntimeException unconfirmed = catchThrowableOfType(StatusRuntimeException.class,
-        () -> keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, "alias/shared")));
+        () -> silo.keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, "alias/shared")));
     assertThat(unconfirmed.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
 
     StatusRuntimeException referenced = catchThrowableOfType(StatusRuntimeException.class,
-        () -> keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared)));
+        () -> silo.keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared)));
     assertThat(referenced.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
     assertThat(referenced.getStatus().getDescription()).contains("still wraps 2 data key(s)", "tenant-501",
         "tenant-502");
-    assertThat(stub.state(shared)).isEqualTo("Enabled");
+    assertThat(silo.stub.state(shared)).isEqualTo("Enabled");
 
     // The data key that names the ARN moves away; the one that names the alias still holds the key.
-    keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant(byArn)
+    silo.keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant(byArn)
         .setNewMasterKey(MasterKey.newBuilder().setProvider("local")).build());
     StatusRuntimeException viaAlias = catchThrowableOfType(StatusRuntimeException.class,
-        () -> keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared)));
+        () -> silo.keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared)));
     assertThat(viaAlias.getStatus().getDescription()).contains("still wraps 1 data key(s)", "tenant-501")
         .doesNotContain("tenant-502");
-    assertThat(stub.state(shared)).isEqualTo("Enabled");
+    assertThat(silo.stub.state(shared)).isEqualTo("Enabled");
 
-    keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant(byAlias)
+    silo.keys.rotateTenantKey(RotateTenantKeyRequest.newBuilder().setTenant(byAlias)
         .setNewMasterKey(MasterKey.newBuilder().setProvider("local")).build());
-    RetireMasterKeyResponse retired = keys.retireMasterKey(retire("{\"key\":\"alias/shared\"}", 7, "alias/shared"));
+    RetireMasterKeyResponse retired = silo.keys.retireMasterKey(retire("{\"key\":\"alias/shared\"}", 7, "alias/shared"));
     assertThat(retired.getKeyArn()).isEqualTo(shared);
     assertThat(retired.getAlreadyScheduled()).isFalse();
     assertThat(retired.getDeletionTime().getSeconds() - System.currentTimeMillis() / 1000)
         .isBetween(7 * 86400L - 600, 7 * 86400L + 600);
-    assertThat(stub.state(shared)).isEqualTo("PendingDeletion");
-    assertThat(((Number) server.queryOne("SELECT count(*) FROM silo.key_audit WHERE action = "
+    assertThat(silo.stub.state(shared)).isEqualTo("PendingDeletion");
+    assertThat(((Number) silo.server.queryOne("SELECT count(*) FROM silo.key_audit WHERE action = "
         + "'CMK_SCHEDULE_DELETION' AND outcome = 'OK' AND from_master_key->>'key' = '" + shared + "'")).longValue())
         .isEqualTo(1);
 
-    RetireMasterKeyResponse repeated = keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared));
+    RetireMasterKeyResponse repeated = silo.keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared));
     assertThat(repeated.getAlreadyScheduled()).isTrue();
   }
 

@@ -123,7 +123,10 @@ final class AwsKmsStub implements AutoCloseable {
 
   /** Starts on a free loopback port. */
   AwsKmsStub start() {
+    // A TLS handshake may take seconds on a busy test machine; the default 10 s timeout would close connections that
+    // AWS would have kept.
     HttpServerOptions options = new HttpServerOptions().setHost("127.0.0.1").setPort(0).setSsl(true)
+        .setSslHandshakeTimeout(60).setSslHandshakeTimeoutUnit(java.util.concurrent.TimeUnit.SECONDS)
         .setKeyCertOptions(new PemKeyCertOptions()
             .setCertValue(Buffer.buffer(pki.server.certificatePem()))
             .setKeyValue(Buffer.buffer(pki.server.privateKeyPem())));
@@ -210,6 +213,13 @@ final class AwsKmsStub implements AutoCloseable {
       }
       keys.put(key.arn, key);
       return key.arn;
+    }
+  }
+
+  /** Tags a key directly. */
+  void tag(String arn, String tagKey, String value) {
+    synchronized (lock) {
+      keys.get(arn).tags.put(tagKey, value);
     }
   }
 

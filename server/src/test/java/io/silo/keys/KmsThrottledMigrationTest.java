@@ -70,7 +70,8 @@ class KmsThrottledMigrationTest {
 
         assertThat(done.getState()).as(done.getLastError()).isEqualTo(MigrationState.MIGRATION_STATE_COMPLETED);
         assertThat(stub.throttled()).as("throttled KMS answers").isPositive();
-        assertThat(server.server.metrics().find("silo.kms.budget.throttles").tag("provider", "aws").counter()
+        assertThat(server.server.metrics().find("silo.kms.budget.throttles").tag("provider", "aws")
+            .tag("plane", "data").counter()
             .count()).isPositive();
         stub.throttleFraction(0, AwsKmsStub.ThrottleMode.AWS_THROTTLING_EXCEPTION);
         List<VerifyTenantResponse> all = new ArrayList<>();

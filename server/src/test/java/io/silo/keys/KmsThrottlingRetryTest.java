@@ -57,7 +57,7 @@ class KmsThrottlingRetryTest {
 
         assertThat(stub.throttled()).as("throttled KMS answers").isPositive();
         // Every throttle reached the shared budget, whose AIMD loop slows all callers of that region down.
-        double reported = server.server.metrics().find("silo.kms.budget.throttles").tag("provider", "aws")
+        double reported = server.server.metrics().find("silo.kms.budget.throttles").tag("provider", "aws").tag("plane", "data")
             .counter().count();
         assertThat(reported).isPositive();
       }

@@ -20,6 +20,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -129,25 +130,49 @@ class TenantCmksTest {
 
   @Test
   void aCreateKeyWhoseAnswerWasLostIsFoundByItsProvisioningTagAmongPagesOfKeysNotCreatedAgain() throws Exception {
-    // More keys than one ListKeys page, including another key tagged for the tenant by some earlier tool.
+    // More keys than one ListKeys page.
     for (int i = 0; i < 1010; i++) {
       stub.putKey("us-east-1", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
     }
     TenantCmks cmks = instance();
-    stub.loseNextCreateKeyAnswers(1);
-    Throwable lost = catchThrowable(() -> await(cmks.ensure("lost-co", 3, useast, "test")));
-    assertThat(lost).isInstanceOf(SiloException.class).hasMessageContaining("did not answer CreateKey");
-    assertThat(((SiloException) lost).kind()).isEqualTo(SiloException.Kind.UNAVAILABLE);
-    List<String> made = stub.keysTagged(TenantCmks.TENANT_TAG, "lost-co");
-    assertThat(made).as("the key CreateKey made before its answer was lost").hasSize(1);
-
+    // The stub lists a new key at once; AWS takes a while, which the default wait allows for.
+    cmks.listSettleSeconds(0.2);
     long creates = stub.requests("TrentService.CreateKey");
     long listKeys = stub.requests("TrentService.ListKeys");
-    TenantCmks.Cmk cmk = await(instance().ensure("lost-co", 3, useast, "test"));
-    assertThat(cmk.arn()).isEqualTo(made.get(0));
-    assertThat(stub.requests("TrentService.CreateKey")).as("no second CreateKey").isEqualTo(creates);
-    assertThat(stub.requests("TrentService.ListKeys") - listKeys).as("ListKeys pages").isEqualTo(2);
+    stub.loseNextCreateKeyAnswers(1);
+
+    TenantCmks.Cmk cmk = await(cmks.ensure("lost-co", 3, useast, "test"));
+
     assertThat(stub.keysTagged(TenantCmks.TENANT_TAG, "lost-co")).containsExactly(cmk.arn());
+    assertThat(stub.requests("TrentService.CreateKey") - creates).as("only the CreateKey whose answer was lost")
+        .isEqualTo(1);
+    assertThat(stub.requests("TrentService.ListKeys") - listKeys).as("ListKeys pages").isEqualTo(2);
+    assertThat(stub.aliasTarget("us-east-1", TenantCmks.alias("lost-co"))).isEqualTo(cmk.arn());
+  }
+
+  @Test
+  void aCallAfterAnInstanceDiedAwaitingALostCreateKeyWaitsUntilAwsListsTheKeyThenAdoptsIt() throws Exception {
+    // What an instance leaves when it dies waiting after a CreateKey whose answer was lost: a CREATING record with
+    // the time the CreateKey left and no ARN, and in AWS a key tagged with the record's provisioning id.
+    UUID provisioning = UUID.randomUUID();
+    await(database.pool().preparedQuery("INSERT INTO silo.tenant_cmks (provider, region, tenant_slug, alias, "
+        + "provisioning_id, state, create_sent_at) VALUES ('aws', 'us-east-1', 'settle-co', $1, $2, 'CREATING', now())")
+        .execute(io.vertx.sqlclient.Tuple.of(TenantCmks.alias("settle-co"), provisioning)));
+    String made = stub.putKey("us-east-1", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
+    stub.tag(made, TenantCmks.TENANT_TAG, "settle-co");
+    stub.tag(made, TenantCmks.PROVISIONING_TAG, provisioning.toString());
+    long creates = stub.requests("TrentService.CreateKey");
+
+    Throwable tooSoon = catchThrowable(() -> await(instance().ensure("settle-co", 8, useast, "test")));
+    assertThat(tooSoon).isInstanceOf(SiloException.class).hasMessageContaining("lists new keys with a delay");
+    assertThat(((SiloException) tooSoon).kind()).isEqualTo(SiloException.Kind.UNAVAILABLE);
+
+    TenantCmks later = instance();
+    later.listSettleSeconds(0);
+    TenantCmks.Cmk cmk = await(later.ensure("settle-co", 8, useast, "test"));
+    assertThat(cmk.arn()).isEqualTo(made);
+    assertThat(cmk.outcome()).isEqualTo(TenantCmks.Outcome.CREATED);
+    assertThat(stub.requests("TrentService.CreateKey")).as("no CreateKey").isEqualTo(creates);
   }
 
   @Test
