@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.Duration;
 import com.google.protobuf.Message;
+import com.google.protobuf.Timestamp;
 import com.mongodb.client.MongoClient;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
@@ -21,6 +22,7 @@ import io.silo.api.v1.GetTenantUsageRequest;
 import io.silo.api.v1.KeyServiceGrpc;
 import io.silo.api.v1.ListMigrationsRequest;
 import io.silo.api.v1.ListTenantKeysRequest;
+import io.silo.api.v1.ListAuditEventsRequest;
 import io.silo.api.v1.ListTenantsRequest;
 import io.silo.api.v1.MasterKey;
 import io.silo.api.v1.MigrationDefinition;
@@ -193,7 +195,7 @@ class HostileRequestFuzzTest {
     Arbitrary<HostileCall> wellFormed = Arbitraries.oneOf(List.of(
         registerTenant(), getTenant(), listTenants(), createKey(), listKeys(), rotateKey(), shredKey(),
         planMigration(), startMigration(), watchMigration(), migrationById(), listMigrations(), verifyTenant(),
-        rollback(), purge(), report(), healthOfUnknownService(), usage()));
+        rollback(), purge(), report(), healthOfUnknownService(), usage(), listAuditEvents()));
     // Some requests are also broken at the wire level (the same bytes made undecodable), and some are sent as
     // gRPC JSON (application/grpc+json) with values of the wrong type.
     return Arbitraries.frequencyOf(
@@ -401,6 +403,24 @@ class HostileRequestFuzzTest {
   private Arbitrary<HostileCall> usage() {
     return Arbitraries.oneOf(badSlugs(), freshSlugs()).map(t ->
         call("silo.v1.UsageService/GetTenantUsage", GetTenantUsageRequest.newBuilder().setTenant(t).build()));
+  }
+
+  private Arbitrary<HostileCall> listAuditEvents() {
+    Arbitrary<ListAuditEventsRequest> badTenant = badSlugs().filter(t -> !t.isEmpty())
+        .map(t -> ListAuditEventsRequest.newBuilder().setTenant(t).build());
+    Arbitrary<ListAuditEventsRequest> badSize = badPageSizes()
+        .map(size -> ListAuditEventsRequest.newBuilder().setPageSize(size).build());
+    Arbitrary<ListAuditEventsRequest> badToken = forgedTokens("audit")
+        .map(token -> ListAuditEventsRequest.newBuilder().setPageToken(token).build());
+    // Outside google.protobuf.Timestamp's range (0001-01-01 to 9999-12-31) or with nanos outside 0-999,999,999.
+    Arbitrary<ListAuditEventsRequest> badSince = Arbitraries.oneOf(
+        Arbitraries.longs().between(253_402_300_800L, Long.MAX_VALUE).map(sec -> Timestamp.newBuilder().setSeconds(sec)),
+        Arbitraries.longs().between(Long.MIN_VALUE, -62_135_596_801L).map(sec -> Timestamp.newBuilder().setSeconds(sec)),
+        Arbitraries.oneOf(Arbitraries.integers().between(Integer.MIN_VALUE, -1),
+            Arbitraries.integers().between(1_000_000_000, Integer.MAX_VALUE)).map(n -> Timestamp.newBuilder().setNanos(n)))
+        .map(since -> ListAuditEventsRequest.newBuilder().setSince(since).build());
+    return Arbitraries.oneOf(badTenant, badSize, badToken, badSince)
+        .map(r -> call("silo.v1.AuditService/ListAuditEvents", r));
   }
 
   /**

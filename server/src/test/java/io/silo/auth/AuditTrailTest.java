@@ -149,6 +149,10 @@ class AuditTrailTest {
     Status forged = statusOf(() -> audit(ListAuditEventsRequest.newBuilder().setPageToken(
         io.silo.api.Validation.encodePageToken("audit", "1:secrets:1"))));
     assertThat(forged.getDescription()).startsWith("page_token:");
+    Status badSince = statusOf(() -> audit(ListAuditEventsRequest.newBuilder().setSince(
+        Timestamp.newBuilder().setSeconds(253_402_300_800L))));
+    assertThat(badSince.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+    assertThat(badSince.getDescription()).startsWith("since:");
   }
 
   @Test
