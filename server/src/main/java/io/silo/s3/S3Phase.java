@@ -209,7 +209,11 @@ public final class S3Phase implements Phase {
         CopyRun copyRun = new CopyRun(run, pool, documents, new ObjectCopier(data, retry, options), row.id(),
                 bucket.bucket(), targetMayHold, spec.batchSize(), spec.copyConcurrency());
         long started = System.nanoTime();
-        return copyRun.start().onComplete(ar -> LOG.info("S3 phase tenant={} bucket={} {}: {} copied, {} already in"
+        return copyRun.start().compose(outcome -> copyRun.unencrypted() == 0 ? Future.succeededFuture(outcome)
+                : run.notice(copyRun.unencrypted() + " of the copies in " + bucket.bucket() + " are stored without "
+                + spec.encryption() + " encryption although they asked for it: the endpoint ignores"
+                + " x-amz-server-side-encryption on copies (Ceph RGW 16.2 does)").map(outcome))
+                .onComplete(ar -> LOG.info("S3 phase tenant={} bucket={} {}: {} copied, {} already in"
                         + " place, {} failed, {} retries, {} throttled, window {} of {}, {} ms", run.tenant(),
                 bucket.bucket(), ar.succeeded() ? ar.result() : "failed (" + ar.cause().getMessage() + ")",
                 copyRun.copied(), copyRun.alreadyThere(), copyRun.failed(), retry.retries(), window.throttles(),
@@ -234,7 +238,8 @@ public final class S3Phase implements Phase {
                                 .checkControls(bucket, tenantBucket(scope.tenant(), bucket)));
                         Set<BucketControl> unsupported = entry.map(TenantBuckets.Entry::unsupported).orElse(Set.of());
                         return controls.compose(report -> new S3Verifier(pool, documents, data,
-                                retry(context, spec), scope, row.id(), bucket).run(report, unsupported, spec.strict()));
+                                retry(context, spec), scope, row.id(), bucket, spec.encryption(), spec.strict())
+                                .run(report, unsupported));
                     });
                 })));
     }

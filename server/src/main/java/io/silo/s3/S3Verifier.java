@@ -26,11 +26,14 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * <ul>
  *   <li>{@value #OBJECT_MISSING}: no object at a document's key (or the copy failed: then counted as unfit);</li>
  *   <li>{@value #OBJECT_MISMATCH}: an object of another size or content, a source that changed or vanished since
- *       the copy, or a copy in place that the documents table does not record;</li>
+ *       the copy, a copy in place that the documents table does not record, or (strict mode) a copy not stored
+ *       with the bucket's encryption;</li>
  *   <li>{@value #OBJECT_EXTRA}: an object that is no document's copy (another tenant's, a renamed document's);</li>
  *   <li>{@value #CONTROL_OFF}: a control switched off, changed or unreadable;</li>
  *   <li>{@value #CONTROL_UNSUPPORTED}: a control the endpoint does not implement, accepted in dev mode (counted
- *       as unfit: known and allowed, not a problem); in strict mode it is CONTROL_OFF.</li>
+ *       as unfit: known and allowed, not a problem); in strict mode it is CONTROL_OFF. Copies the endpoint stored
+ *       without the asked-for encryption (Ceph RGW 16.2 ignores it on CopyObject) are one such finding in dev
+ *       mode, with their count.</li>
  * </ul>
  */
 final class S3Verifier {
@@ -50,12 +53,17 @@ final class S3Verifier {
     private final TenantScope scope;
     private final long tenantId;
     private final String bucket;
+    private final String encryption;
+    private final AtomicLong unencrypted = new AtomicLong();
     private final AtomicLong findings = new AtomicLong();
     private final AtomicLong unfit = new AtomicLong();
     private long checked;
+    private final boolean strict;
 
     S3Verifier(SqlClient sql, DocumentsTable documents, S3AsyncClient s3, S3Retry retry, TenantScope scope,
-               long tenantId, String bucket) {
+               long tenantId, String bucket, String encryption, boolean strict) {
+        this.encryption = encryption;
+        this.strict = strict;
         this.sql = sql;
         this.documents = documents;
         this.s3 = s3;
@@ -67,10 +75,10 @@ final class S3Verifier {
 
     /**
      * Verifies; {@code controls} is the bucket's control report read back now (null when there is no bucket),
-     * {@code unsupportedAtProvisioning} the controls the endpoint refused as unknown when the bucket was provisioned,
-     * and {@code strict} whether an unsupported control is a problem. Call on the retry's context.
+     * and {@code unsupportedAtProvisioning} the controls the endpoint refused as unknown when the bucket was
+     * provisioned (in strict mode every such control is a problem). Call on the retry's context.
      */
-    Future<Phase.Verified> run(BucketReport controls, Set<BucketControl> unsupportedAtProvisioning, boolean strict) {
+    Future<Phase.Verified> run(BucketReport controls, Set<BucketControl> unsupportedAtProvisioning) {
         if (controls != null) {
             for (ControlResult c : controls.controls()) {
                 if (c.state().acceptableInStrictMode()) {
@@ -89,7 +97,14 @@ final class S3Verifier {
         return documents(0)
                 .compose(v -> bucket == null || scope.stop().getAsBoolean() ? Future.succeededFuture()
                         : extras(null))
-                .map(v -> new Phase.Verified(checked, findings.get(), unfit.get()));
+                .map(v -> {
+                    if (!strict && unencrypted.get() > 0) {
+                        report(CONTROL_UNSUPPORTED, bucket, BucketControl.ENCRYPTION.name(), unencrypted.get() + " of "
+                                + checked + " copies are stored without " + encryption + " encryption: the endpoint"
+                                + " ignores x-amz-server-side-encryption on copies (allowed in dev mode only)", true);
+                    }
+                    return new Phase.Verified(checked, findings.get(), unfit.get());
+                });
     }
 
     private void report(String kind, String item, String field, String message, boolean unfitFinding) {
@@ -136,6 +151,14 @@ final class S3Verifier {
             HeadObjectResponse target = both.resultAt(0);
             HeadObjectResponse src = both.resultAt(1);
             String problem = problem(doc, target, src);
+            if (problem == null && !encryption.equals(target.serverSideEncryptionAsString())) {
+                // Stored in the clear (or otherwise) although the copy asked for the bucket's encryption.
+                unencrypted.incrementAndGet();
+                if (strict) {
+                    problem = "stored with encryption " + target.serverSideEncryptionAsString() + ", not "
+                            + encryption;
+                }
+            }
             if (problem != null) {
                 report(target == null ? OBJECT_MISSING : OBJECT_MISMATCH, key, null,
                         "document " + doc.id() + ": " + problem, false);
