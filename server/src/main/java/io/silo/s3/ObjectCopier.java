@@ -81,12 +81,24 @@ public final class ObjectCopier {
     }
 
     private final S3AsyncClient s3;
+    private final S3Retry lookups;
     private final S3Retry retry;
     private final Options options;
 
+    /** A copier whose lookups and writes share one window. */
     public ObjectCopier(S3AsyncClient s3, S3Retry retry, Options options) {
+        this(s3, retry, retry, options);
+    }
+
+    /**
+     * A copier with a window for lookups (HeadObject) and another for writes (copies), like rclone's checkers and
+     * transfers: a document's HeadObject never waits for a copy slot, so with round trips of any length the copies
+     * in flight stay at the window's size instead of half of it.
+     */
+    public ObjectCopier(S3AsyncClient s3, S3Retry lookups, S3Retry writes, Options options) {
         this.s3 = s3;
-        this.retry = retry;
+        this.lookups = lookups;
+        this.retry = writes;
         this.options = options;
     }
 
@@ -147,12 +159,12 @@ public final class ObjectCopier {
     }
 
     private Future<HeadObjectResponse> headSource(DocumentsTable.Doc doc) {
-        return retry.call("HeadObject (source)", () -> s3.headObject(b -> b.bucket(doc.bucket()).key(doc.key())))
+        return lookups.call("HeadObject (source)", () -> s3.headObject(b -> b.bucket(doc.bucket()).key(doc.key())))
                 .recover(e -> S3Errors.notFound(e) ? Future.succeededFuture(null) : Future.failedFuture(e));
     }
 
     private Future<HeadObjectResponse> headTarget(String bucket, String key) {
-        return retry.call("HeadObject (target)", () -> s3.headObject(b -> b.bucket(bucket).key(key)))
+        return lookups.call("HeadObject (target)", () -> s3.headObject(b -> b.bucket(bucket).key(key)))
                 .recover(e -> S3Errors.notFound(e) ? Future.succeededFuture(null) : Future.failedFuture(e));
     }
 

@@ -90,7 +90,7 @@ public final class S3Phase implements Phase {
                 config.string("s3.secretAccessKey")));
         boolean pathStyle = config.bool("s3.pathStyle") || uri != null;
         S3AsyncClient control = S3Clients.async(uri, region, credentials, 16, b -> b.forcePathStyle(pathStyle));
-        S3AsyncClient data = S3Clients.dataPlane(uri, region, credentials, 512, b -> b.forcePathStyle(pathStyle));
+        S3AsyncClient data = S3Clients.dataPlane(uri, region, credentials, 1024, b -> b.forcePathStyle(pathStyle));
         return new S3Phase(vertx, config, database, control, data);
     }
 
@@ -204,10 +204,12 @@ public final class S3Phase implements Phase {
                 key == null ? null : key.onThrottled());
         AdaptiveWindow window = new AdaptiveWindow(spec.copyConcurrency(), 100);
         S3Retry retry = S3Retry.standard(run.context(), window);
+        S3Retry lookups = S3Retry.standard(run.context(), new AdaptiveWindow(spec.copyConcurrency(), 100));
         // A bucket this run created is empty: no copy can be there yet, so no HeadObject of the target is needed.
         boolean targetMayHold = !bucket.created();
-        CopyRun copyRun = new CopyRun(run, pool, documents, new ObjectCopier(data, retry, options), row.id(),
-                bucket.bucket(), targetMayHold, spec.batchSize(), spec.copyConcurrency());
+        // Twice the window of documents in progress: as many being looked up as being copied.
+        CopyRun copyRun = new CopyRun(run, pool, documents, new ObjectCopier(data, lookups, retry, options), row.id(),
+                bucket.bucket(), targetMayHold, spec.batchSize(), 2 * spec.copyConcurrency());
         long started = System.nanoTime();
         return copyRun.start().compose(outcome -> copyRun.unencrypted() == 0 ? Future.succeededFuture(outcome)
                 : run.notice(copyRun.unencrypted() + " of the copies in " + bucket.bucket() + " are stored without "
@@ -216,7 +218,8 @@ public final class S3Phase implements Phase {
                 .onComplete(ar -> LOG.info("S3 phase tenant={} bucket={} {}: {} copied, {} already in"
                         + " place, {} failed, {} retries, {} throttled, window {} of {}, {} ms", run.tenant(),
                 bucket.bucket(), ar.succeeded() ? ar.result() : "failed (" + ar.cause().getMessage() + ")",
-                copyRun.copied(), copyRun.alreadyThere(), copyRun.failed(), retry.retries(), window.throttles(),
+                copyRun.copied(), copyRun.alreadyThere(), copyRun.failed(), retry.retries() + lookups.retries(),
+                window.throttles() + lookups.window().throttles(),
                 window.limit(), window.ceiling(), (System.nanoTime() - started) / 1_000_000));
     }
 

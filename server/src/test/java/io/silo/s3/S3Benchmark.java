@@ -19,7 +19,7 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
@@ -142,12 +142,12 @@ public final class S3Benchmark {
             if (options.latencyMs() > 0) {
                 try (FaultProxy proxy = FaultProxy.start(estate.vertx, estate.endpoint(), 0, options.latencyMs(), 1)) {
                     Map<String, Timing> slow = new LinkedHashMap<>();
-                    slow.put("silo", silo(proxy.endpoint(), "silo-latency"));
+                    slow.put("silo", counted(proxy, silo(proxy.endpoint(), "silo-latency")));
                     if (options.rclone()) {
-                        slow.put("rclone", rclone(proxy.endpoint()));
+                        slow.put("rclone", counted(proxy, rclone(proxy.endpoint())));
                     }
-                    slow.put("sequential", sequential(proxy.endpoint(),
-                            Math.min(options.sequentialLimit(), sources.size())));
+                    slow.put("sequential", counted(proxy, sequential(proxy.endpoint(),
+                            Math.min(options.sequentialLimit(), sources.size()))));
                     print("With " + options.latencyMs() + " ms added to every S3 request", slow);
                     verdict("silo / sequential", slow, "silo", "sequential", TARGET_VS_SEQUENTIAL_LATENCY);
                     verdict("silo / rclone", slow, "silo", "rclone", TARGET_VS_RCLONE);
@@ -222,8 +222,8 @@ public final class S3Benchmark {
     }
 
     private S3AsyncClient client(String endpoint) {
-        return S3Clients.async(URI.create(endpoint), io.silo.dev.DevS3.REGION, credentials(), options.concurrency(),
-                null);
+        return S3Clients.async(URI.create(endpoint), io.silo.dev.DevS3.REGION, credentials(),
+                2 * options.concurrency(), null);
     }
 
     private static StaticCredentialsProvider credentials() {
@@ -254,48 +254,50 @@ public final class S3Benchmark {
 
     /**
      * The same copy requests as the phase (HeadObject of the source, then CopyObject with REPLACE, the source's
-     * metadata, Content-Disposition and encryption), or CopyObject alone, {@code concurrency} at a time.
+     * metadata, Content-Disposition and encryption) with as many in flight, or CopyObject alone at the concurrency:
+     * worker loops over a shared list, no windows, no retries, no tracking.
      */
     private Timing rawSdk(String endpoint, List<Source> objects, boolean copyOnly) throws Exception {
         String bucket = freshBucket(copyOnly ? "copy-only" : "raw");
-        Semaphore permits = new Semaphore(options.concurrency());
-        AtomicReference<Throwable> failure = new AtomicReference<>();
-        List<CompletableFuture<?>> all = new ArrayList<>();
-        long bytes = 0;
+        AtomicInteger next = new AtomicInteger();
+        // The phase keeps a window of lookups beside its window of copies: twice the workers, each HeadObject then
+        // CopyObject, keep as many requests in flight.
+        int workers = copyOnly ? options.concurrency() : 2 * options.concurrency();
         try (S3AsyncClient s3 = client(endpoint)) {
             long t0 = System.nanoTime();
-            for (Source o : objects) {
-                permits.acquire();
-                String key = FilenameSanitizer.key(Long.toString(o.id()), o.filename());
-                CompletableFuture<?> f = copyOnly
-                        ? s3.copyObject(b -> b.sourceBucket(estate.shared).sourceKey(o.key())
-                        .destinationBucket(bucket).destinationKey(key))
-                        : s3.headObject(b -> b.bucket(estate.shared).key(o.key())).thenCompose(head -> {
-                            Map<String, String> meta = new HashMap<>(head.metadata());
-                            meta.put(ObjectCopier.SOURCE_ETAG_META, ObjectCopier.etag(head.eTag()));
-                            return s3.copyObject(b -> b.sourceBucket(estate.shared).sourceKey(o.key())
-                                    .copySourceIfMatch(head.eTag()).destinationBucket(bucket).destinationKey(key)
-                                    .metadataDirective(MetadataDirective.REPLACE).contentType(head.contentType())
-                                    .contentDisposition(ObjectCopier.contentDisposition(o.filename()))
-                                    .metadata(meta).serverSideEncryption("AES256"));
-                        });
-                all.add(f.whenComplete((r, e) -> {
-                    permits.release();
-                    if (e != null) {
-                        failure.compareAndSet(null, e);
-                    }
-                }));
-                bytes += o.size();
+            List<CompletableFuture<Void>> loops = new ArrayList<>();
+            for (int w = 0; w < workers; w++) {
+                loops.add(worker(s3, objects, next, bucket, copyOnly));
             }
-            CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).exceptionally(e -> null)
-                    .get(60, TimeUnit.MINUTES);
+            CompletableFuture.allOf(loops.toArray(CompletableFuture[]::new)).get(60, TimeUnit.MINUTES);
             double seconds = (System.nanoTime() - t0) / 1e9;
-            if (failure.get() != null) {
-                throw new IllegalStateException("raw SDK copy failed", failure.get());
-            }
+            long bytes = objects.stream().mapToLong(Source::size).sum();
             return new Timing(copyOnly ? "copy-only" : "raw-sdk", objects.size(), bytes, seconds,
                     copyOnly ? "no metadata, no filename, no ETag check" : "same requests as silo, no tracking");
         }
+    }
+
+    private CompletableFuture<Void> worker(S3AsyncClient s3, List<Source> objects, AtomicInteger next, String bucket,
+                                           boolean copyOnly) {
+        int i = next.getAndIncrement();
+        if (i >= objects.size()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        Source o = objects.get(i);
+        String key = FilenameSanitizer.key(Long.toString(o.id()), o.filename());
+        CompletableFuture<?> one = copyOnly
+                ? s3.copyObject(b -> b.sourceBucket(estate.shared).sourceKey(o.key())
+                .destinationBucket(bucket).destinationKey(key))
+                : s3.headObject(b -> b.bucket(estate.shared).key(o.key())).thenCompose(head -> {
+                    Map<String, String> meta = new HashMap<>(head.metadata());
+                    meta.put(ObjectCopier.SOURCE_ETAG_META, ObjectCopier.etag(head.eTag()));
+                    return s3.copyObject(b -> b.sourceBucket(estate.shared).sourceKey(o.key())
+                            .copySourceIfMatch(head.eTag()).destinationBucket(bucket).destinationKey(key)
+                            .metadataDirective(MetadataDirective.REPLACE).contentType(head.contentType())
+                            .contentDisposition(ObjectCopier.contentDisposition(o.filename()))
+                            .metadata(meta).serverSideEncryption("AES256"));
+                });
+        return one.thenCompose(r -> worker(s3, objects, next, bucket, copyOnly));
     }
 
     /** The seed's loop: one CopyObject after another, each waited for. */
@@ -332,6 +334,9 @@ public final class S3Benchmark {
                 "--checkers", Integer.toString(options.concurrency()),
                 "--s3-no-check-bucket", "--stats", "0", "--log-level", "ERROR");
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        // rclone is configured by the RCLONE_CONFIG_SILO_* variables alone: an AWS_* setting of the caller's shell
+        // (a profile, a CA bundle for another endpoint) would reach its AWS SDK and change what is measured.
+        pb.environment().keySet().removeIf(k -> k.startsWith("AWS_"));
         pb.environment().putAll(env);
         long t0 = System.nanoTime();
         Process p;
@@ -352,6 +357,17 @@ public final class S3Benchmark {
         }
         return new Timing("rclone", copied, totalBytes, seconds, "server-side copy, --transfers "
                 + options.concurrency() + " (process start and listing included)");
+    }
+
+    private long requestsSoFar;
+
+    /** The timing with the S3 requests per object that went through {@code proxy} for it. */
+    private Timing counted(FaultProxy proxy, Timing t) {
+        long requests = proxy.requests.get() - requestsSoFar;
+        requestsSoFar = proxy.requests.get();
+        String perObject = String.format(Locale.ROOT, "%.2f requests/object", (double) requests / t.objects());
+        return new Timing(t.name(), t.objects(), t.bytes(), t.seconds(), perObject
+                + (t.note().isEmpty() ? "" : "; " + t.note()));
     }
 
     // ---- report ----
