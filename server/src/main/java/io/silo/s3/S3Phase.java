@@ -21,7 +21,6 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -126,9 +125,8 @@ public final class S3Phase implements Phase {
                         buckets.current(tenant).compose(entry -> {
                             String bucket = entry.map(TenantBuckets.Entry::bucket)
                                     .orElseGet(() -> new BucketNamer(spec.bucketPrefix()).name(tenant, 0));
-                            return bucketExists(context, bucket).compose(exists -> (exists
-                                    ? await(context, provisioner(spec, BucketProvisioner.Journal.NONE)
-                                    .checkControls(bucket, tenantBucket(tenant, bucket))).map(r -> r.controls())
+                            return bucketExists(context, bucket).compose(exists -> (exists && entry.isPresent()
+                                    ? controls(context, spec, tenant, entry.get()).map(BucketReport::controls)
                                     : Future.succeededFuture(List.<ControlResult>of()))
                                     .map(controls -> estimate(spec, tenant, bucket, exists,
                                             entry.map(TenantBuckets.Entry::createdBySilo).orElse(false),
@@ -182,7 +180,7 @@ public final class S3Phase implements Phase {
         return buckets.current(tenant).compose(entry -> {
             boolean known = entry.isPresent() && !"INTENT".equals(entry.get().state());
             Future<?> preflight = known ? Future.succeededFuture()
-                    : documents.page(pool, row.id(), 0, 1).compose(sample -> new Preflight(control, data,
+                    : documents.smallest(pool, row.id()).compose(sample -> new Preflight(control, data,
                             bucketSettings(spec), new BucketNamer(spec.bucketPrefix()), buckets)
                             .check(context, tenant, costCentre, spec.sharedBucket(),
                                     sample.isEmpty() ? null : sample.get(0), copyOptions(spec, null, null)));
@@ -237,12 +235,10 @@ public final class S3Phase implements Phase {
                     return exists.compose(present -> {
                         String bucket = present ? recorded : null;
                         Future<BucketReport> controls = bucket == null ? Future.succeededFuture(null)
-                                : await(context, provisioner(spec, BucketProvisioner.Journal.NONE)
-                                .checkControls(bucket, tenantBucket(scope.tenant(), bucket)));
-                        Set<BucketControl> unsupported = entry.map(TenantBuckets.Entry::unsupported).orElse(Set.of());
+                                : controls(context, spec, scope.tenant(), entry.get());
                         return controls.compose(report -> new S3Verifier(pool, documents, data,
                                 retry(context, spec), scope, row.id(), bucket, spec.encryption(), spec.strict())
-                                .run(report, unsupported));
+                                .run(report));
                     });
                 })));
     }
@@ -300,6 +296,13 @@ public final class S3Phase implements Phase {
 
     BucketProvisioner.TenantBucket tenantBucket(String tenant, String bucket) {
         return new BucketProvisioner.TenantBucket(tenant, costCentre, bucket);
+    }
+
+    /** The tenant bucket's controls as read back now, judged by what its provisioning learnt. */
+    private Future<BucketReport> controls(Context context, S3Spec spec, String tenant, TenantBuckets.Entry entry) {
+        return await(context, provisioner(spec, BucketProvisioner.Journal.NONE)
+                .checkControls(entry.bucket(), tenantBucket(tenant, entry.bucket())))
+                .map(report -> report.knowingUnsupported(entry.unsupported()));
     }
 
     private Future<Boolean> bucketExists(Context context, String bucket) {

@@ -11,7 +11,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
@@ -74,21 +73,16 @@ final class S3Verifier {
     }
 
     /**
-     * Verifies; {@code controls} is the bucket's control report read back now (null when there is no bucket),
-     * and {@code unsupportedAtProvisioning} the controls the endpoint refused as unknown when the bucket was
-     * provisioned (in strict mode every such control is a problem). Call on the retry's context.
+     * Verifies; {@code controls} is the bucket's control report as read back now and judged by what provisioning
+     * learnt ({@link BucketReport#knowingUnsupported}), null when there is no bucket. Call on the retry's context.
      */
-    Future<Phase.Verified> run(BucketReport controls, Set<BucketControl> unsupportedAtProvisioning) {
+    Future<Phase.Verified> run(BucketReport controls) {
         if (controls != null) {
             for (ControlResult c : controls.controls()) {
                 if (c.state().acceptableInStrictMode()) {
                     continue;
                 }
-                // An endpoint that never implemented a control often reads it back as something (S3Mock answers a
-                // GET ?policy with its bucket listing): what the put said when the bucket was made is the answer.
-                boolean unsupported = c.state() == ControlState.UNSUPPORTED_BY_ENDPOINT
-                        || unsupportedAtProvisioning.contains(c.control());
-                boolean accepted = !strict && unsupported;
+                boolean accepted = !strict && c.state() == ControlState.UNSUPPORTED_BY_ENDPOINT;
                 report(accepted ? CONTROL_UNSUPPORTED : CONTROL_OFF, bucket, c.control().name(),
                         c.control() + " is " + c.state() + (c.detail().isEmpty() ? "" : " (" + c.detail() + ")"),
                         accepted);

@@ -41,7 +41,7 @@ public final class S3Benchmark {
     private static final double TARGET_VS_SEQUENTIAL_LATENCY = 20.0;
 
     /** Command-line settings. */
-    record Options(int objects, int concurrency, long latencyMs, int sequentialLimit, boolean rclone) {
+    record Options(int objects, int concurrency, long latencyMs, int sequentialLimit, boolean rclone, boolean rgw) {
     }
 
     /** One timed method: objects and bytes copied in {@code seconds}. */
@@ -60,6 +60,10 @@ public final class S3Benchmark {
 
     private final Options options;
     private S3Estate estate;
+    private StaticCredentialsProvider credentials;
+    private String encryption;
+    private String backend;
+    private String prefix;
     private final List<Source> sources = new ArrayList<>();
     private long totalBytes;
     private int targets;
@@ -83,6 +87,7 @@ public final class S3Benchmark {
         long latency = 30;
         int sequentialLimit = 300;
         boolean rclone = true;
+        boolean rgw = System.getenv("SILO_TEST_RGW_ENDPOINT") != null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--quick" -> {
@@ -94,12 +99,16 @@ public final class S3Benchmark {
                 case "--latency" -> latency = Long.parseLong(args[++i].replace("ms", ""));
                 case "--skip-latency" -> latency = 0;
                 case "--skip-rclone" -> rclone = false;
+                case "--s3mock" -> rgw = false;
                 case "--help", "-h" -> {
                     System.out.println("""
                             Usage: src/scripts/s3-benchmark [--objects 5000] [--concurrency 64] [--latency 30ms]
-                                                            [--skip-latency] [--skip-rclone] [--quick]
+                                                            [--skip-latency] [--skip-rclone] [--s3mock] [--quick]
                             Copies the same objects (mixed sizes: 85 % 1-20 KB, 12 % 20-100 KB, 3 % 100 KB-1 MB) from the
-                            shared bucket into fresh buckets on the dev stack's S3 (S3Mock, in this JVM) with:
+                            shared bucket into fresh buckets, on the Ceph RGW named by SILO_TEST_RGW_* when set (start one
+                            with: eval "$(src/scripts/rgw-dev.sh start /tmp/silo-rgw)"), else (or with --s3mock) on the
+                            dev stack's S3Mock in this JVM, which slows down as a bucket fills (it rewrites the bucket's
+                            index on every write), so use a few hundred objects there. Methods:
                               silo        the S3 phase (preflight, bucket with controls, copies, PostgreSQL tracking)
                               raw-sdk     the same S3 requests at the same concurrency, no tracking (the ceiling)
                               copy-only   CopyObject alone at the same concurrency (keeps no metadata or filename)
@@ -113,22 +122,42 @@ public final class S3Benchmark {
                 default -> throw new IllegalArgumentException("unknown option " + args[i] + " (try --help)");
             }
         }
-        return new Options(objects, concurrency, latency, sequentialLimit, rclone);
+        return new Options(objects, concurrency, latency, sequentialLimit, rclone, rgw);
     }
 
     private void run() throws Exception {
         Path dir = Files.createTempDirectory("silo-s3-bench-");
-        estate = S3Estate.onS3Mock(dir);
+        String run = Long.toString(System.currentTimeMillis() % 1_000_000, 36);
+        if (options.rgw()) {
+            Map<String, String> env = System.getenv();
+            credentials = StaticCredentialsProvider.create(AwsBasicCredentials.create(
+                    env.get("SILO_TEST_RGW_ACCESS_KEY"), env.get("SILO_TEST_RGW_SECRET_KEY")));
+            // RGW 16.2 has no SSE-S3; its testing KMS backend takes this key. RGW outlives the benchmark: names of
+            // this run's own.
+            encryption = "aws:kms";
+            estate = S3Estate.on(env.get("SILO_TEST_RGW_ENDPOINT"), credentials, Map.of(
+                    "s3.sharedBucket", "bench-shared-" + run, "s3.encryption", "aws:kms",
+                    "s3.kmsKeyId", env.getOrDefault("SILO_TEST_RGW_KMS_KEY_ID", "silo-test-key")));
+            backend = "Ceph RGW 16.2 (own processes)";
+        } else {
+            credentials = StaticCredentialsProvider.create(AwsBasicCredentials.create(
+                    io.silo.dev.DevS3.ACCESS_KEY_ID, io.silo.dev.DevS3.SECRET_ACCESS_KEY));
+            encryption = "AES256";
+            estate = S3Estate.onS3Mock(dir);
+            backend = "S3Mock 4.7 in this JVM";
+        }
+        prefix = "bench-" + run;
         estate.settings.put("s3.copyConcurrency", options.concurrency());
         estate.settings.put("s3.batchSize", 200);
         try {
             seed();
-            System.out.printf(Locale.ROOT, "%n%,d objects, %.1f MB, concurrency %d, S3Mock 4.7 in this JVM, %d cores%n",
-                    sources.size(), totalBytes / 1e6, options.concurrency(), Runtime.getRuntime().availableProcessors());
+            System.out.printf(Locale.ROOT, "%n%,d objects, %.1f MB, concurrency %d, %s, %d cores%n",
+                    sources.size(), totalBytes / 1e6, options.concurrency(), backend,
+                    Runtime.getRuntime().availableProcessors());
             warmUp();
             Map<String, Timing> local = new LinkedHashMap<>();
             local.put("raw-sdk", rawSdk(estate.endpoint(), sources, false));
-            local.put("silo", silo(estate.endpoint(), "silo"));
+            local.put("silo", silo(estate.endpoint(), prefix + "-silo"));
             local.put("copy-only", rawSdk(estate.endpoint(), sources, true));
             if (options.rclone()) {
                 local.put("rclone", rclone(estate.endpoint()));
@@ -142,7 +171,7 @@ public final class S3Benchmark {
             if (options.latencyMs() > 0) {
                 try (FaultProxy proxy = FaultProxy.start(estate.vertx, estate.endpoint(), 0, options.latencyMs(), 1)) {
                     Map<String, Timing> slow = new LinkedHashMap<>();
-                    slow.put("silo", counted(proxy, silo(proxy.endpoint(), "silo-latency")));
+                    slow.put("silo", counted(proxy, silo(proxy.endpoint(), prefix + "-silo-latency")));
                     if (options.rclone()) {
                         slow.put("rclone", counted(proxy, rclone(proxy.endpoint())));
                     }
@@ -162,7 +191,7 @@ public final class S3Benchmark {
 
     private void seed() throws Exception {
         long tenant = estate.tenant("bench");
-        long warm = estate.tenant("bench-warm-up");
+        long warm = estate.tenant(prefix + "-warm-up");
         Random random = new Random(20261202L);
         Semaphore permits = new Semaphore(64);
         List<CompletableFuture<?>> puts = new ArrayList<>();
@@ -211,24 +240,29 @@ public final class S3Benchmark {
 
     /** JIT and connection pools warm for every Java method, outside the timings. */
     private void warmUp() throws Exception {
-        S3Estate.run(estate.phase(), estate.run("bench-warm-up", estate.spec()));
+        estate.phase().run(estate.run(prefix + "-warm-up", estate.spec())).toCompletionStage().toCompletableFuture()
+                .get(30, TimeUnit.MINUTES);
         rawSdk(estate.endpoint(), sources.subList(0, Math.min(200, sources.size())), false);
     }
 
+    /**
+     * A new bucket for one baseline, versioned like every tenant bucket: a versioned write costs the server more
+     * (RGW 16.2: about a third less CopyObject throughput), and every method should copy into the same kind of
+     * bucket. Silo's own also has its other controls (public access block, policy, lifecycle, ...).
+     */
     private String freshBucket(String method) throws Exception {
-        String bucket = "bench-" + method + "-" + (++targets);
+        String bucket = prefix + "-" + method + "-" + (++targets);
         estate.direct.createBucket(b -> b.bucket(bucket)).get(60, TimeUnit.SECONDS);
+        estate.direct.putBucketVersioning(b -> b.bucket(bucket).versioningConfiguration(v -> v
+                .status(software.amazon.awssdk.services.s3.model.BucketVersioningStatus.ENABLED)))
+                .get(60, TimeUnit.SECONDS);
         return bucket;
     }
 
     private S3AsyncClient client(String endpoint) {
-        return S3Clients.async(URI.create(endpoint), io.silo.dev.DevS3.REGION, credentials(),
+        // The phase's own data-plane set-up, so the baselines lose nothing to it.
+        return S3Clients.dataPlane(URI.create(endpoint), io.silo.dev.DevS3.REGION, credentials,
                 2 * options.concurrency(), null);
-    }
-
-    private static StaticCredentialsProvider credentials() {
-        return StaticCredentialsProvider.create(AwsBasicCredentials.create(io.silo.dev.DevS3.ACCESS_KEY_ID,
-                io.silo.dev.DevS3.SECRET_ACCESS_KEY));
     }
 
     // ---- methods ----
@@ -242,7 +276,7 @@ public final class S3Benchmark {
         S3Phase phase = estate.phase(endpoint, null);
         TestRunContext run = estate.run(tenantLabel, estate.spec());
         long t0 = System.nanoTime();
-        Phase.Outcome outcome = S3Estate.run(phase, run);
+        Phase.Outcome outcome = phase.run(run).toCompletionStage().toCompletableFuture().get(60, TimeUnit.MINUTES);
         double seconds = (System.nanoTime() - t0) / 1e9;
         if (outcome != Phase.Outcome.COMPLETE || !run.failures.isEmpty()) {
             throw new IllegalStateException("the S3 phase did not complete cleanly: " + outcome + ", "
@@ -295,7 +329,8 @@ public final class S3Benchmark {
                             .copySourceIfMatch(head.eTag()).destinationBucket(bucket).destinationKey(key)
                             .metadataDirective(MetadataDirective.REPLACE).contentType(head.contentType())
                             .contentDisposition(ObjectCopier.contentDisposition(o.filename()))
-                            .metadata(meta).serverSideEncryption("AES256"));
+                            .metadata(meta).serverSideEncryption(encryption)
+                            .ssekmsKeyId("aws:kms".equals(encryption) ? estate.spec().kmsKeyId() : null));
                 });
         return one.thenCompose(r -> worker(s3, objects, next, bucket, copyOnly));
     }
@@ -326,8 +361,8 @@ public final class S3Benchmark {
         env.put("RCLONE_CONFIG_SILO_PROVIDER", "Other");
         env.put("RCLONE_CONFIG_SILO_ENDPOINT", endpoint);
         env.put("RCLONE_CONFIG_SILO_REGION", "us-east-1");
-        env.put("RCLONE_CONFIG_SILO_ACCESS_KEY_ID", io.silo.dev.DevS3.ACCESS_KEY_ID);
-        env.put("RCLONE_CONFIG_SILO_SECRET_ACCESS_KEY", io.silo.dev.DevS3.SECRET_ACCESS_KEY);
+        env.put("RCLONE_CONFIG_SILO_ACCESS_KEY_ID", credentials.resolveCredentials().accessKeyId());
+        env.put("RCLONE_CONFIG_SILO_SECRET_ACCESS_KEY", credentials.resolveCredentials().secretAccessKey());
         env.put("RCLONE_CONFIG_SILO_FORCE_PATH_STYLE", "true");
         List<String> command = List.of("rclone", "copy", "silo:" + estate.shared + "/uploads/bench", "silo:" + bucket,
                 "--transfers", Integer.toString(options.concurrency()),

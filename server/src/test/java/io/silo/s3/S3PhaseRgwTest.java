@@ -171,6 +171,40 @@ class S3PhaseRgwTest {
                 + slug + "'")).containsExactly("PROBE DELETED");
     }
 
+    /**
+     * Pins an RGW 16.2 gap the README's purge section names: it ignores {@code If-Match} on DeleteObject, so a write
+     * landing between purge's check and its delete of an unversioned source is deleted with it (on AWS and S3Mock
+     * the delete is refused with 412 and the write kept). In a versioned shared bucket purge deletes the checked
+     * version only, which is safe everywhere.
+     */
+    @Test
+    void onRgw16AWriteBetweenPurgesCheckAndItsDeleteIsLostBecauseIfMatchIsIgnored() throws Exception {
+        String slug = tenantWith("racing", 2, 300);
+        assertThat(S3Estate.run(phase, estate.run(slug, spec))).isEqualTo(Phase.Outcome.COMPLETE);
+        String racedKey = "uploads/" + slug + "/1";
+        java.util.concurrent.atomic.AtomicBoolean raced = new java.util.concurrent.atomic.AtomicBoolean();
+        software.amazon.awssdk.core.interceptor.ExecutionInterceptor writer =
+                new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+                    @Override
+                    public void beforeTransmission(software.amazon.awssdk.core.interceptor.Context.BeforeTransmission c,
+                                                   software.amazon.awssdk.core.interceptor.ExecutionAttributes a) {
+                        if (c.request() instanceof software.amazon.awssdk.services.s3.model.DeleteObjectRequest d
+                                && d.key().equals(racedKey) && raced.compareAndSet(false, true)) {
+                            estate.direct.putObject(b -> b.bucket(estate.shared).key(racedKey),
+                                    AsyncRequestBody.fromString("written just now")).join();
+                        }
+                    }
+                };
+        S3Phase racing = estate.phase(rgw.endpoint().toString(), b -> b.overrideConfiguration(o ->
+                o.addExecutionInterceptor(writer)));
+
+        Phase.Removed purged = S3Estate.await(racing.purge(estate.scope(slug, spec, new ArrayList<>())));
+
+        assertThat(raced).isTrue();
+        assertThat(purged).isEqualTo(new Phase.Removed(2, 0));
+        assertThat(estate.keys(estate.shared)).doesNotContain(racedKey);
+    }
+
     @Test
     void rollbackDeletesEveryVersionAndTheBucketOnRgw() throws Exception {
         String slug = tenantWith("undo", 4, 500);
