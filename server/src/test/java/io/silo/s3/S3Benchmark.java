@@ -247,8 +247,8 @@ public final class S3Benchmark {
 
     /**
      * A new bucket for one baseline, versioned like every tenant bucket: a versioned write costs the server more
-     * (RGW 16.2: about a third less CopyObject throughput), and every method should copy into the same kind of
-     * bucket. Silo's own also has its other controls (public access block, policy, lifecycle, ...).
+     * (README, S3 benchmark), and every method should copy into the same kind of bucket. Silo's own also has its
+     * other controls (public access block, policy, lifecycle, ...).
      */
     private String freshBucket(String method) throws Exception {
         String bucket = prefix + "-" + method + "-" + (++targets);
