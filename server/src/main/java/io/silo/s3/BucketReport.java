@@ -3,6 +3,7 @@ package io.silo.s3;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 
@@ -32,6 +33,18 @@ public record BucketReport(String bucket, List<ControlResult> controls) {
     /** Whether strict mode accepts this bucket. */
     public boolean acceptableInStrictMode() {
         return problems().isEmpty();
+    }
+
+    /**
+     * This read-back judged by what provisioning learnt: a control the endpoint refused as unknown when the bucket
+     * was made stays UNSUPPORTED_BY_ENDPOINT whatever its read-back says now (S3Mock answers a GET ?policy with its
+     * bucket listing, which would read as a MISMATCH).
+     */
+    public BucketReport knowingUnsupported(Set<BucketControl> unsupportedAtProvisioning) {
+        return new BucketReport(bucket, controls.stream().map(c -> c.state().acceptableInStrictMode()
+                || c.state() == ControlState.UNSUPPORTED_BY_ENDPOINT || !unsupportedAtProvisioning.contains(c.control())
+                ? c : new ControlResult(c.control(), ControlState.UNSUPPORTED_BY_ENDPOINT,
+                "refused as unknown when the bucket was provisioned; reads back: " + c.detail())).toList());
     }
 
     private Map<BucketControl, ControlResult> byControl() {

@@ -69,6 +69,7 @@ final class CopyRun {
     private long copied;
     private long alreadyThere;
     private long failed;
+    private long unencrypted;
 
     CopyRun(RunContext run, SqlClient sql, DocumentsTable docs, ObjectCopier copier, long tenantId, String bucket,
             boolean targetMayHold, int batchSize, int objectsInFlight) {
@@ -116,6 +117,11 @@ final class CopyRun {
         return failed;
     }
 
+    /** Copies the endpoint stored without the encryption they asked for. */
+    long unencrypted() {
+        return unencrypted;
+    }
+
     private void pump() {
         if (done.future().isComplete()) {
             return;
@@ -161,6 +167,9 @@ final class CopyRun {
                 }
                 b.done++;
                 b.bytes += doc.size();
+                if (!copier.encryptedAsAsked(r)) {
+                    unencrypted++;
+                }
                 b.recorded.add(DocumentsTable.Recorded.copied(doc.id(), bucket, doc.targetKey(), r.versionId(),
                         r.etag(), r.sourceEtag()));
             }

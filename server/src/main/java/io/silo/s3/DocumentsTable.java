@@ -117,6 +117,14 @@ public final class DocumentsTable {
                 .map(DocumentsTable::docs);
     }
 
+    /** The tenant's smallest document (the preflight's test copy), or none. */
+    public Future<List<Doc>> smallest(SqlClient sql, long tenantId) {
+        return sql.preparedQuery("SELECT " + COLUMNS + " FROM " + tables.documents() + " d"
+                        + " WHERE d.tenant_id = $1 ORDER BY d.size_bytes, d.id LIMIT 1")
+                .execute(Tuple.of(tenantId))
+                .map(DocumentsTable::docs);
+    }
+
     /** The tenant's documents among {@code ids} (ids of other tenants' documents are simply not returned). */
     public Future<List<Doc>> byIds(SqlClient sql, long tenantId, List<Long> ids) {
         if (ids.isEmpty()) {

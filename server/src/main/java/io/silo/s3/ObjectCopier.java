@@ -65,11 +65,14 @@ public final class ObjectCopier {
         FAILED
     }
 
-    /** One copy's result; ETags without their quotes. */
+    /**
+     * One copy's result; ETags without their quotes. {@code sse} is the server-side encryption the endpoint says the
+     * copy is stored with (Ceph RGW 16.2 ignores the one a CopyObject asks for).
+     */
     public record Result(Kind kind, String versionId, String etag, String sourceEtag, String sourceVersionId,
-                         long bytes, String code, Integer httpStatus, String message) {
+                         long bytes, String sse, String code, Integer httpStatus, String message) {
         static Result failed(String code, Integer status, String message, String sourceVersionId) {
-            return new Result(Kind.FAILED, null, null, null, sourceVersionId, 0, code, status, message);
+            return new Result(Kind.FAILED, null, null, null, sourceVersionId, 0, null, code, status, message);
         }
 
         public boolean ok() {
@@ -78,12 +81,24 @@ public final class ObjectCopier {
     }
 
     private final S3AsyncClient s3;
+    private final S3Retry lookups;
     private final S3Retry retry;
     private final Options options;
 
+    /** A copier whose lookups and writes share one window. */
     public ObjectCopier(S3AsyncClient s3, S3Retry retry, Options options) {
+        this(s3, retry, retry, options);
+    }
+
+    /**
+     * A copier with a window for lookups (HeadObject) and another for writes (copies), like rclone's checkers and
+     * transfers: a document's HeadObject never waits for a copy slot, so with round trips of any length the copies
+     * in flight stay at the window's size instead of half of it.
+     */
+    public ObjectCopier(S3AsyncClient s3, S3Retry lookups, S3Retry writes, Options options) {
         this.s3 = s3;
-        this.retry = retry;
+        this.lookups = lookups;
+        this.retry = writes;
         this.options = options;
     }
 
@@ -144,12 +159,12 @@ public final class ObjectCopier {
     }
 
     private Future<HeadObjectResponse> headSource(DocumentsTable.Doc doc) {
-        return retry.call("HeadObject (source)", () -> s3.headObject(b -> b.bucket(doc.bucket()).key(doc.key())))
+        return lookups.call("HeadObject (source)", () -> s3.headObject(b -> b.bucket(doc.bucket()).key(doc.key())))
                 .recover(e -> S3Errors.notFound(e) ? Future.succeededFuture(null) : Future.failedFuture(e));
     }
 
     private Future<HeadObjectResponse> headTarget(String bucket, String key) {
-        return retry.call("HeadObject (target)", () -> s3.headObject(b -> b.bucket(bucket).key(key)))
+        return lookups.call("HeadObject (target)", () -> s3.headObject(b -> b.bucket(bucket).key(key)))
                 .recover(e -> S3Errors.notFound(e) ? Future.succeededFuture(null) : Future.failedFuture(e));
     }
 
@@ -161,7 +176,7 @@ public final class ObjectCopier {
                 return null;
             }
             return new Result(Kind.ALREADY_THERE, target.versionId(), etag(target.eTag()), sourceEtag,
-                    source.versionId(), source.contentLength(), null, null, null);
+                    source.versionId(), source.contentLength(), target.serverSideEncryptionAsString(), null, null, null);
         });
     }
 
@@ -170,7 +185,7 @@ public final class ObjectCopier {
         return headTarget(bucket, key).map(target -> {
             if (target != null && etag(target.eTag()).equals(doc.siloEtag())) {
                 return new Result(Kind.ALREADY_THERE, target.versionId(), doc.siloEtag(), doc.siloSourceEtag(), null,
-                        target.contentLength(), null, null, null);
+                        target.contentLength(), target.serverSideEncryptionAsString(), null, null, null);
             }
             return Result.failed("CopyLost", target == null ? 404 : null, "the source was purged on "
                     + doc.sourcePurgedAt() + " and its copy s3://" + bucket + "/" + key
@@ -229,11 +244,11 @@ public final class ObjectCopier {
         IntFunction<CompletableFuture<CopyObjectResponse>> send = attempt -> attempt == 0 ? s3.copyObject(built)
                 : landed(bucket, key, source).thenCompose(found -> found != null
                 ? CompletableFuture.completedFuture(CopyObjectResponse.builder().versionId(found.versionId())
+                .serverSideEncryption(found.serverSideEncryptionAsString())
                 .copyObjectResult(CopyObjectResult.builder().eTag(found.eTag()).build()).build())
                 : s3.copyObject(built));
-        return withKms("CopyObject", send).map(r -> new Result(Kind.COPIED, r.versionId(),
-                etag(r.copyObjectResult().eTag()), etag(source.eTag()), source.versionId(), source.contentLength(),
-                null, null, null));
+        return withKms("CopyObject", send).map(r -> copied(r.versionId(), r.copyObjectResult().eTag(),
+                r.serverSideEncryptionAsString(), source));
     }
 
     private void encryption(CopyObjectRequest.Builder b) {
@@ -295,10 +310,11 @@ public final class ObjectCopier {
                                 (attempt == 0 ? CompletableFuture.<HeadObjectResponse>completedFuture(null)
                                         : landed(bucket, key, source)).thenCompose(found -> found != null
                                         ? CompletableFuture.completedFuture(copied(found.versionId(), found.eTag(),
-                                        source))
+                                        found.serverSideEncryptionAsString(), source))
                                         : s3.completeMultipartUpload(b -> b.bucket(bucket).key(key).uploadId(uploadId)
                                         .multipartUpload(m -> m.parts(done)))
-                                        .thenApply(r -> copied(r.versionId(), r.eTag(), source))));
+                                        .thenApply(r -> copied(r.versionId(), r.eTag(),
+                                                r.serverSideEncryptionAsString(), source))));
                     })
                     .recover(e -> {
                         // Best effort: the bucket's lifecycle aborts what is left after 7 days, and rollback too.
@@ -308,9 +324,14 @@ public final class ObjectCopier {
         });
     }
 
-    private static Result copied(String versionId, String etag, HeadObjectResponse source) {
+    private static Result copied(String versionId, String etag, String sse, HeadObjectResponse source) {
         return new Result(Kind.COPIED, versionId, etag(etag), etag(source.eTag()), source.versionId(),
-                source.contentLength(), null, null, null);
+                source.contentLength(), sse, null, null, null);
+    }
+
+    /** Whether {@code result} is stored with the encryption the copies ask for. */
+    public boolean encryptedAsAsked(Result result) {
+        return options.algorithm().equals(result.sse());
     }
 
     /** An ETag without its quotes. */

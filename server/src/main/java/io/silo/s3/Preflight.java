@@ -123,8 +123,9 @@ final class Preflight {
         S3Retry retry = S3Retry.standard(context, new AdaptiveWindow(4, 100));
         return new ObjectCopier(data, retry, options).copy(sample, probe, false).map(result -> {
             if (result.kind() == ObjectCopier.Kind.FAILED && Integer.valueOf(403).equals(result.httpStatus())) {
-                missing.add("s3:GetObject on the source or s3:PutObject on tenant buckets (a test CopyObject of"
-                        + " document " + sample.id() + " was refused: " + result.message() + ")");
+                missing.add("s3:GetObject on the source or s3:PutObject on tenant buckets, or the endpoint's"
+                        + " reading of the bucket policy (a test copy of document " + sample.id() + " into a bucket"
+                        + " with every control was refused: " + result.message() + ")");
             }
             return null;
         });

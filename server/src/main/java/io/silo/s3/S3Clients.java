@@ -5,6 +5,7 @@ import java.time.Duration;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.client.config.SdkAdvancedAsyncClientOption;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.client.config.ClientOverrideConfiguration;
 import software.amazon.awssdk.core.retry.RetryMode;
@@ -39,7 +40,15 @@ public final class S3Clients {
      */
     public static S3AsyncClient dataPlane(URI endpoint, Region region, AwsCredentialsProvider credentials,
                                           int maxConcurrency, java.util.function.Consumer<S3AsyncClientBuilder> extra) {
-        return build(endpoint, region, credentials, maxConcurrency, null, extra);
+        return build(endpoint, region, credentials, maxConcurrency, null, builder -> {
+            // Results are handed straight from the Netty thread to the caller, whose continuations only hand them
+            // on to a Vert.x context (never block): one thread hop less per request than the SDK's default pool.
+            builder.asyncConfiguration(a -> a.advancedOption(SdkAdvancedAsyncClientOption.FUTURE_COMPLETION_EXECUTOR,
+                    Runnable::run));
+            if (extra != null) {
+                extra.accept(builder);
+            }
+        });
     }
 
     private static S3AsyncClient build(URI endpoint, Region region, AwsCredentialsProvider credentials,

@@ -21,7 +21,6 @@ import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -90,7 +89,7 @@ public final class S3Phase implements Phase {
                 config.string("s3.secretAccessKey")));
         boolean pathStyle = config.bool("s3.pathStyle") || uri != null;
         S3AsyncClient control = S3Clients.async(uri, region, credentials, 16, b -> b.forcePathStyle(pathStyle));
-        S3AsyncClient data = S3Clients.dataPlane(uri, region, credentials, 512, b -> b.forcePathStyle(pathStyle));
+        S3AsyncClient data = S3Clients.dataPlane(uri, region, credentials, 1024, b -> b.forcePathStyle(pathStyle));
         return new S3Phase(vertx, config, database, control, data);
     }
 
@@ -126,9 +125,8 @@ public final class S3Phase implements Phase {
                         buckets.current(tenant).compose(entry -> {
                             String bucket = entry.map(TenantBuckets.Entry::bucket)
                                     .orElseGet(() -> new BucketNamer(spec.bucketPrefix()).name(tenant, 0));
-                            return bucketExists(context, bucket).compose(exists -> (exists
-                                    ? await(context, provisioner(spec, BucketProvisioner.Journal.NONE)
-                                    .checkControls(bucket, tenantBucket(tenant, bucket))).map(r -> r.controls())
+                            return bucketExists(context, bucket).compose(exists -> (exists && entry.isPresent()
+                                    ? controls(context, spec, tenant, entry.get()).map(BucketReport::controls)
                                     : Future.succeededFuture(List.<ControlResult>of()))
                                     .map(controls -> estimate(spec, tenant, bucket, exists,
                                             entry.map(TenantBuckets.Entry::createdBySilo).orElse(false),
@@ -182,7 +180,7 @@ public final class S3Phase implements Phase {
         return buckets.current(tenant).compose(entry -> {
             boolean known = entry.isPresent() && !"INTENT".equals(entry.get().state());
             Future<?> preflight = known ? Future.succeededFuture()
-                    : documents.page(pool, row.id(), 0, 1).compose(sample -> new Preflight(control, data,
+                    : documents.smallest(pool, row.id()).compose(sample -> new Preflight(control, data,
                             bucketSettings(spec), new BucketNamer(spec.bucketPrefix()), buckets)
                             .check(context, tenant, costCentre, spec.sharedBucket(),
                                     sample.isEmpty() ? null : sample.get(0), copyOptions(spec, null, null)));
@@ -204,15 +202,22 @@ public final class S3Phase implements Phase {
                 key == null ? null : key.onThrottled());
         AdaptiveWindow window = new AdaptiveWindow(spec.copyConcurrency(), 100);
         S3Retry retry = S3Retry.standard(run.context(), window);
+        S3Retry lookups = S3Retry.standard(run.context(), new AdaptiveWindow(spec.copyConcurrency(), 100));
         // A bucket this run created is empty: no copy can be there yet, so no HeadObject of the target is needed.
         boolean targetMayHold = !bucket.created();
-        CopyRun copyRun = new CopyRun(run, pool, documents, new ObjectCopier(data, retry, options), row.id(),
-                bucket.bucket(), targetMayHold, spec.batchSize(), spec.copyConcurrency());
+        // Twice the window of documents in progress: as many being looked up as being copied.
+        CopyRun copyRun = new CopyRun(run, pool, documents, new ObjectCopier(data, lookups, retry, options), row.id(),
+                bucket.bucket(), targetMayHold, spec.batchSize(), 2 * spec.copyConcurrency());
         long started = System.nanoTime();
-        return copyRun.start().onComplete(ar -> LOG.info("S3 phase tenant={} bucket={} {}: {} copied, {} already in"
+        return copyRun.start().compose(outcome -> copyRun.unencrypted() == 0 ? Future.succeededFuture(outcome)
+                : run.notice(copyRun.unencrypted() + " of the copies in " + bucket.bucket() + " are stored without "
+                + spec.encryption() + " encryption although they asked for it: the endpoint ignores"
+                + " x-amz-server-side-encryption on copies (Ceph RGW 16.2 does)").map(outcome))
+                .onComplete(ar -> LOG.info("S3 phase tenant={} bucket={} {}: {} copied, {} already in"
                         + " place, {} failed, {} retries, {} throttled, window {} of {}, {} ms", run.tenant(),
                 bucket.bucket(), ar.succeeded() ? ar.result() : "failed (" + ar.cause().getMessage() + ")",
-                copyRun.copied(), copyRun.alreadyThere(), copyRun.failed(), retry.retries(), window.throttles(),
+                copyRun.copied(), copyRun.alreadyThere(), copyRun.failed(), retry.retries() + lookups.retries(),
+                window.throttles() + lookups.window().throttles(),
                 window.limit(), window.ceiling(), (System.nanoTime() - started) / 1_000_000));
     }
 
@@ -230,11 +235,10 @@ public final class S3Phase implements Phase {
                     return exists.compose(present -> {
                         String bucket = present ? recorded : null;
                         Future<BucketReport> controls = bucket == null ? Future.succeededFuture(null)
-                                : await(context, provisioner(spec, BucketProvisioner.Journal.NONE)
-                                .checkControls(bucket, tenantBucket(scope.tenant(), bucket)));
-                        Set<BucketControl> unsupported = entry.map(TenantBuckets.Entry::unsupported).orElse(Set.of());
+                                : controls(context, spec, scope.tenant(), entry.get());
                         return controls.compose(report -> new S3Verifier(pool, documents, data,
-                                retry(context, spec), scope, row.id(), bucket).run(report, unsupported, spec.strict()));
+                                retry(context, spec), scope, row.id(), bucket, spec.encryption(), spec.strict())
+                                .run(report));
                     });
                 })));
     }
@@ -292,6 +296,13 @@ public final class S3Phase implements Phase {
 
     BucketProvisioner.TenantBucket tenantBucket(String tenant, String bucket) {
         return new BucketProvisioner.TenantBucket(tenant, costCentre, bucket);
+    }
+
+    /** The tenant bucket's controls as read back now, judged by what its provisioning learnt. */
+    private Future<BucketReport> controls(Context context, S3Spec spec, String tenant, TenantBuckets.Entry entry) {
+        return await(context, provisioner(spec, BucketProvisioner.Journal.NONE)
+                .checkControls(entry.bucket(), tenantBucket(tenant, entry.bucket())))
+                .map(report -> report.knowingUnsupported(entry.unsupported()));
     }
 
     private Future<Boolean> bucketExists(Context context, String bucket) {

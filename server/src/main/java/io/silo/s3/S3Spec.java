@@ -18,7 +18,8 @@ import java.util.Set;
  * @param encryption {@code AES256} or {@code aws:kms}: the buckets' default encryption and every copy's
  * @param kmsKeyId the KMS key for {@code aws:kms}, else null
  * @param bucketKey whether SSE-KMS uses an S3 bucket key (then copies make almost no KMS calls of their own)
- * @param copyConcurrency the most copy requests in flight (the adaptive window's ceiling)
+ * @param copyConcurrency the most copy requests in flight (the adaptive window's ceiling); HeadObject lookups have
+ *     a window of the same size beside it, as rclone's {@code --checkers} work beside its {@code --transfers}
  * @param batchSize documents per batch, checkpoint and PostgreSQL transaction
  * @param multipartThresholdBytes objects larger than this are copied with UploadPartCopy (CopyObject stops at 5 GiB)
  * @param partSizeBytes the part size of a multipart copy (S3: 5 MiB to 5 GiB)

@@ -11,7 +11,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
@@ -26,7 +25,8 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * <ul>
  *   <li>{@value #OBJECT_MISSING}: no object at a document's key (or the copy failed: then counted as unfit);</li>
  *   <li>{@value #OBJECT_MISMATCH}: an object of another size or content, a source that changed or vanished since
- *       the copy, or a copy in place that the documents table does not record;</li>
+ *       the copy, a copy in place that the documents table does not record, or (strict mode) a copy not stored
+ *       with the bucket's encryption;</li>
  *   <li>{@value #OBJECT_EXTRA}: an object that is no document's copy (another tenant's, a renamed document's);</li>
  *   <li>{@value #CONTROL_OFF}: a control switched off, changed or unreadable;</li>
  *   <li>{@value #CONTROL_UNSUPPORTED}: a control the endpoint does not implement, accepted in dev mode (streamed
@@ -50,12 +50,17 @@ final class S3Verifier {
     private final TenantScope scope;
     private final long tenantId;
     private final String bucket;
+    private final String encryption;
+    private final AtomicLong unencrypted = new AtomicLong();
     private final AtomicLong findings = new AtomicLong();
     private final AtomicLong unfit = new AtomicLong();
     private long checked;
+    private final boolean strict;
 
     S3Verifier(SqlClient sql, DocumentsTable documents, S3AsyncClient s3, S3Retry retry, TenantScope scope,
-               long tenantId, String bucket) {
+               long tenantId, String bucket, String encryption, boolean strict) {
+        this.encryption = encryption;
+        this.strict = strict;
         this.sql = sql;
         this.documents = documents;
         this.s3 = s3;
@@ -66,21 +71,16 @@ final class S3Verifier {
     }
 
     /**
-     * Verifies; {@code controls} is the bucket's control report read back now (null when there is no bucket),
-     * {@code unsupportedAtProvisioning} the controls the endpoint refused as unknown when the bucket was provisioned,
-     * and {@code strict} whether an unsupported control is a problem. Call on the retry's context.
+     * Verifies; {@code controls} is the bucket's control report as read back now and judged by what provisioning
+     * learnt ({@link BucketReport#knowingUnsupported}), null when there is no bucket. Call on the retry's context.
      */
-    Future<Phase.Verified> run(BucketReport controls, Set<BucketControl> unsupportedAtProvisioning, boolean strict) {
+    Future<Phase.Verified> run(BucketReport controls) {
         if (controls != null) {
             for (ControlResult c : controls.controls()) {
                 if (c.state().acceptableInStrictMode()) {
                     continue;
                 }
-                // An endpoint that never implemented a control often reads it back as something (S3Mock answers a
-                // GET ?policy with its bucket listing): what the put said when the bucket was made is the answer.
-                boolean unsupported = c.state() == ControlState.UNSUPPORTED_BY_ENDPOINT
-                        || unsupportedAtProvisioning.contains(c.control());
-                boolean accepted = !strict && unsupported;
+                boolean accepted = !strict && c.state() == ControlState.UNSUPPORTED_BY_ENDPOINT;
                 report(accepted ? CONTROL_UNSUPPORTED : CONTROL_OFF, bucket, c.control().name(),
                         c.control() + " is " + c.state() + (c.detail().isEmpty() ? "" : " (" + c.detail() + ")"),
                         accepted);
@@ -89,7 +89,14 @@ final class S3Verifier {
         return documents(0)
                 .compose(v -> bucket == null || scope.stop().getAsBoolean() ? Future.succeededFuture()
                         : extras(null))
-                .map(v -> new Phase.Verified(checked, findings.get(), unfit.get()));
+                .map(v -> {
+                    if (!strict && unencrypted.get() > 0) {
+                        report(CONTROL_UNSUPPORTED, bucket, BucketControl.ENCRYPTION.name(), unencrypted.get() + " of "
+                                + checked + " copies are stored without " + encryption + " encryption: the endpoint"
+                                + " ignores x-amz-server-side-encryption on copies (allowed in dev mode only)", true);
+                    }
+                    return new Phase.Verified(checked, findings.get(), unfit.get());
+                });
     }
 
     private void report(String kind, String item, String field, String message, boolean unfitFinding) {
@@ -141,6 +148,14 @@ final class S3Verifier {
             HeadObjectResponse target = both.resultAt(0);
             HeadObjectResponse src = both.resultAt(1);
             String problem = problem(doc, target, src);
+            if (problem == null && !encryption.equals(target.serverSideEncryptionAsString())) {
+                // Stored in the clear (or otherwise) although the copy asked for the bucket's encryption.
+                unencrypted.incrementAndGet();
+                if (strict) {
+                    problem = "stored with encryption " + target.serverSideEncryptionAsString() + ", not "
+                            + encryption;
+                }
+            }
             if (problem != null) {
                 report(target == null ? OBJECT_MISSING : OBJECT_MISMATCH, key, null,
                         "document " + doc.id() + ": " + problem, false);

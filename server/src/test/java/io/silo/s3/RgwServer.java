@@ -152,6 +152,10 @@ final class RgwServer {
         return userA;
     }
 
+    StaticCredentialsProvider credentialsB() {
+        return userB;
+    }
+
     /** A client for user A, the tenant side. The caller closes it. */
     S3AsyncClient clientA() {
         return S3Clients.async(endpoint, region, userA, 16, null);

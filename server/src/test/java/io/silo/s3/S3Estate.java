@@ -46,6 +46,8 @@ final class S3Estate implements AutoCloseable {
 
     final Vertx vertx;
     final Map<String, Object> settings;
+    /** The shared bucket documents are seeded into. */
+    final String shared;
     final Database database;
     final DevS3 s3mock;
     /** A plain client straight to the endpoint (no faults), for setting up and checking. */
@@ -58,6 +60,7 @@ final class S3Estate implements AutoCloseable {
                      StaticCredentialsProvider credentials) {
         this.vertx = vertx;
         this.settings = settings;
+        this.shared = (String) settings.getOrDefault("s3.sharedBucket", SHARED);
         this.database = database;
         this.s3mock = s3mock;
         this.endpoint = endpoint;
@@ -103,7 +106,7 @@ final class S3Estate implements AutoCloseable {
         Database database = await(Database.open(vertx, SiloConfig.of(settings)));
         S3Estate estate = new S3Estate(vertx, settings, database, s3mock, endpoint, credentials);
         try {
-            estate.direct.createBucket(b -> b.bucket(SHARED)).exceptionally(e -> null).get(30, TimeUnit.SECONDS);
+            estate.direct.createBucket(b -> b.bucket(estate.shared)).exceptionally(e -> null).get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             estate.close();
             throw e;
@@ -170,14 +173,14 @@ final class S3Estate implements AutoCloseable {
     /** Uploads {@code body} to the shared bucket at {@code key} and records a documents row; returns its id. */
     long document(long tenantId, String filename, String key, byte[] body, String contentType,
                   Map<String, String> metadata) throws Exception {
-        direct.putObject(b -> b.bucket(SHARED).key(key).contentType(contentType).metadata(metadata),
+        direct.putObject(b -> b.bucket(shared).key(key).contentType(contentType).metadata(metadata),
                 AsyncRequestBody.fromBytes(body)).get(60, TimeUnit.SECONDS);
         try (Connection c = jdbc(); PreparedStatement ps = c.prepareStatement("INSERT INTO public.documents"
                 + " (tenant_id, filename, s3_bucket, s3_key, size_bytes, content_type) VALUES (?, ?, ?, ?, ?, ?)"
                 + " RETURNING id")) {
             ps.setLong(1, tenantId);
             ps.setString(2, filename);
-            ps.setString(3, SHARED);
+            ps.setString(3, shared);
             ps.setString(4, key);
             ps.setLong(5, body.length);
             ps.setString(6, contentType);

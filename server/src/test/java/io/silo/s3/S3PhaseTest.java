@@ -340,6 +340,39 @@ class S3PhaseTest {
         assertThat(problems(findings)).extracting(Finding::kind).containsOnly("OBJECT_MISSING");
     }
 
+    /**
+     * A write that lands after purge's HeadObject check and before its DeleteObject: the delete carries
+     * {@code If-Match}, which S3Mock honours (412), so the new object is kept.
+     */
+    @Test
+    void aSourceWrittenBetweenPurgesCheckAndItsDeleteIsKeptByTheConditionalDelete() throws Exception {
+        String slug = "racing";
+        tenantWith(slug, 3);
+        assertThat(migrate(slug)).isEqualTo(Phase.Outcome.COMPLETE);
+        String racedKey = "uploads/racing/1-report.pdf";
+        java.util.concurrent.atomic.AtomicBoolean raced = new java.util.concurrent.atomic.AtomicBoolean();
+        ExecutionInterceptor writer = new ExecutionInterceptor() {
+            @Override
+            public void beforeTransmission(Context.BeforeTransmission context, ExecutionAttributes attributes) {
+                if (context.request() instanceof software.amazon.awssdk.services.s3.model.DeleteObjectRequest d
+                        && d.key().equals(racedKey) && raced.compareAndSet(false, true)) {
+                    estate.direct.putObject(b -> b.bucket(S3Estate.SHARED).key(racedKey),
+                            AsyncRequestBody.fromString("written by the application just now")).join();
+                }
+            }
+        };
+        S3Phase racing = estate.phase(estate.endpoint(), b -> b.overrideConfiguration(c ->
+                c.addExecutionInterceptor(writer)));
+
+        Phase.Removed purged = S3Estate.await(racing.purge(estate.scope(slug, estate.spec(), new ArrayList<>())));
+
+        assertThat(raced).isTrue();
+        assertThat(purged).isEqualTo(new Phase.Removed(2, 1));
+        assertThat(estate.get(S3Estate.SHARED, racedKey)).asString().isEqualTo("written by the application just now");
+        assertThat(estate.one("SELECT count(*) FROM public.documents WHERE silo_source_purged_at IS NOT NULL AND"
+                + " tenant_id = (SELECT id FROM public.tenants WHERE slug = 'racing')")).isEqualTo(2L);
+    }
+
     @Test
     void purgeInAVersionedSharedBucketDeletesExactlyTheVerifiedVersionWithoutADeleteMarker() throws Exception {
         String slug = "versioned";

@@ -4,7 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.silo.SiloException;
+import io.silo.config.ConfigLoader;
 import io.silo.config.SiloConfig;
+import io.vertx.core.Vertx;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import io.vertx.core.json.JsonObject;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -27,6 +32,25 @@ class S3SpecTest {
         assertThat(kms.copyConcurrency()).isEqualTo(8);
         assertThat(kms.partSizeBytes()).isEqualTo(64L << 20);
         assertThat(kms.strict()).isFalse();
+    }
+
+    @Test
+    void theExampleConfigurationIsValidAndGivesTheS3PartItDescribes() throws Exception {
+        Path example = Path.of("").toAbsolutePath();
+        while (!Files.exists(example.resolve("src/config/silo.example.yaml"))) {
+            example = example.getParent();
+        }
+        Vertx vertx = Vertx.vertx();
+        try {
+            SiloConfig config = ConfigLoader.load(vertx, example.resolve("src/config/silo.example.yaml"), Map.of());
+            S3Spec spec = S3Spec.defaults(config);
+            assertThat(spec.kms()).isTrue();
+            assertThat(spec.kmsKeyId()).isEqualTo("alias/tenant-documents");
+            assertThat(spec.partSizeBytes()).isEqualTo(256L << 20);
+            assertThat(config.list("s3.corsOrigins")).containsExactly("https://app.example.com");
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
     }
 
     @Test
