@@ -432,3 +432,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("next").onclick = () => void loadPage(page + 1).catch((e) => setMessage(errorText(e), true));
   if (token) void signIn();
 });
+
+// Over HTTP/1.1 a browser keeps about six connections per host, and the watch stream holds one for as long as it
+// runs. Ending it when the page goes away (closed, reloaded, navigated, or frozen into the back/forward cache) hands
+// the connection back at once instead of whenever the browser gets round to dropping the old document.
+window.addEventListener("pagehide", () => watchAbort?.abort());
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted && token) void signIn();
+});

@@ -104,7 +104,7 @@ class DashboardBrowserTest {
         .containsExactlyElementsOf(TENANTS);
     assertThat(text(".tenant[data-tenant=\"acme-co\"] .status")).isEqualTo("pooled");
     assertThat(text(".tenant[data-tenant=\"acme-co\"] .state")).isEqualTo("no migration");
-    // UsageService is not implemented on this server, and the page says so instead of failing.
+    // This server has no application documents table, so usage cannot be reported; the page says so, not fails.
     assertThat(text(".tenant[data-tenant=\"acme-co\"] .usage")).isEqualTo("usage n/a");
     assertThat(text("#who")).isEqualTo("root · admin");
     openDetails("globex-co", ".keys", "textContent.includes('provider local')");

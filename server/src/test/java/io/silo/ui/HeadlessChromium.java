@@ -11,6 +11,7 @@ import java.net.http.WebSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.Base64;
 import java.util.Comparator;
 import java.util.List;
@@ -35,11 +36,14 @@ final class HeadlessChromium implements AutoCloseable {
   private final Path profile;
   private final WebSocket socket;
   private final AtomicInteger ids = new AtomicInteger();
+  // The last DevTools events (navigation steps, dialogs, crashes), named when a command gets no answer.
+  private final ArrayDeque<String> events;
   // Shared with the socket's listener, which completes each command's future when its reply arrives.
   private final Map<Integer, CompletableFuture<JsonObject>> pending;
 
   private HeadlessChromium(Process process, Path profile, WebSocket socket,
-                           Map<Integer, CompletableFuture<JsonObject>> pending) {
+                           Map<Integer, CompletableFuture<JsonObject>> pending, ArrayDeque<String> events) {
+    this.events = events;
     this.process = process;
     this.profile = profile;
     this.socket = socket;
@@ -82,9 +86,10 @@ final class HeadlessChromium implements AutoCloseable {
       String page = targets.stream().map(JsonObject.class::cast).filter(t -> "page".equals(t.getString("type")))
           .findFirst().orElseThrow(() -> new IllegalStateException("no page target")).getString("webSocketDebuggerUrl");
       Map<Integer, CompletableFuture<JsonObject>> pending = new ConcurrentHashMap<>();
-      WebSocket socket = http.newWebSocketBuilder().buildAsync(URI.create(page), new Replies(pending))
+      ArrayDeque<String> events = new ArrayDeque<>();
+      WebSocket socket = http.newWebSocketBuilder().buildAsync(URI.create(page), new Replies(pending, events))
           .get(10, TimeUnit.SECONDS);
-      HeadlessChromium chromium = new HeadlessChromium(process, profile, socket, pending);
+      HeadlessChromium chromium = new HeadlessChromium(process, profile, socket, pending, events);
       chromium.call("Page.enable", new JsonObject());
       return chromium;
     } catch (Exception e) {
@@ -100,11 +105,23 @@ final class HeadlessChromium implements AutoCloseable {
     pending.put(id, reply);
     socket.sendText(new JsonObject().put("id", id).put("method", method).put("params", params).encode(), true)
         .get(10, TimeUnit.SECONDS);
-    JsonObject answer = reply.get(30, TimeUnit.SECONDS);
+    JsonObject answer;
+    try {
+      answer = reply.get(30, TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new AssertionError("no answer to " + method + " in 30 s; the page's last DevTools events:\n  "
+          + recentEvents(), e);
+    }
     if (answer.containsKey("error")) {
       throw new IllegalStateException(method + ": " + answer.getJsonObject("error").encode());
     }
     return answer.getJsonObject("result");
+  }
+
+  private String recentEvents() {
+    synchronized (events) {
+      return String.join("\n  ", events);
+    }
   }
 
   /** Loads {@code url} and waits until its document has loaded. */
@@ -164,13 +181,16 @@ final class HeadlessChromium implements AutoCloseable {
     }
   }
 
-  /** Completes the pending command each reply names; events are not needed and are dropped. */
+  /** Completes the pending command each reply names and keeps the last few events for failure messages. */
   private static final class Replies implements WebSocket.Listener {
     private final Map<Integer, CompletableFuture<JsonObject>> pending;
     private final StringBuilder partial = new StringBuilder();
 
-    Replies(Map<Integer, CompletableFuture<JsonObject>> pending) {
+    private final ArrayDeque<String> events;
+
+    Replies(Map<Integer, CompletableFuture<JsonObject>> pending, ArrayDeque<String> events) {
       this.pending = pending;
+      this.events = events;
     }
 
     @Override
@@ -180,6 +200,15 @@ final class HeadlessChromium implements AutoCloseable {
         JsonObject message = new JsonObject(partial.toString());
         partial.setLength(0);
         Integer id = message.getInteger("id");
+        if (id == null) {
+          String params = message.getJsonObject("params", new JsonObject()).encode();
+          synchronized (events) {
+            events.addLast(message.getString("method") + " " + params.substring(0, Math.min(200, params.length())));
+            if (events.size() > 12) {
+              events.removeFirst();
+            }
+          }
+        }
         if (id != null) {
           CompletableFuture<JsonObject> reply = pending.remove(id);
           if (reply != null) {
