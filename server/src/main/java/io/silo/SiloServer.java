@@ -349,9 +349,11 @@ public final class SiloServer {
     Region region = Region.of(config.string("s3.region"));
     boolean pathStyle = config.bool("s3.pathStyle");
     AwsCredentialsProvider credentials = DocumentUrls.credentials(config);
-    // Uploads are signed for AES256, the bucket settings' default, until the S3 phase makes the encryption a setting.
+    // Uploads of a tenant whose migration recorded no encryption are signed for the configured one.
+    String kmsKeyId = config.string("s3.kmsKeyId");
     DocumentUrls urls = new DocumentUrls(endpointUri, region, pathStyle, credentials,
-        BucketSettings.Encryption.aes256(), Clock.systemUTC());
+        new BucketSettings.Encryption(config.string("s3.encryption"), kmsKeyId.isEmpty() ? null : kmsKeyId),
+        Clock.systemUTC());
     DocumentAccess documents = new DocumentAccess(vertx, store, urls,
         S3Clients.async(endpointUri, region, credentials, 16, b -> b.forcePathStyle(pathStyle)),
         config.string("s3.sharedBucket"));

@@ -79,7 +79,14 @@ public final class DocumentAccess implements AutoCloseable {
       }
       return s3(s3.headBucket(b -> b.bucket(bucket.get())), "bucket '" + bucket.get() + "' of tenant '" + tenant
           + "'", "it is gone; re-run the tenant's migration to create it again")
-          .compose(v -> vertx.executeBlocking(() -> urls.upload(bucket.get(), filename, validity), false));
+          .compose(v -> store.bucketEncryption(tenant))
+          .compose(recorded -> {
+            // The bucket's policy demands the encryption its migration asked for, which a request may have set
+            // apart from s3.encryption; only a tenant without such a record gets the configured one.
+            BucketSettings.Encryption encryption = recorded
+                .map(e -> new BucketSettings.Encryption(e[0], e[1])).orElse(null);
+            return vertx.executeBlocking(() -> urls.upload(bucket.get(), filename, validity, encryption), false);
+          });
     });
   }
 

@@ -100,10 +100,13 @@ public final class DocumentUrls implements AutoCloseable {
   }
 
   /**
-   * A PUT of a new object {@code temp/<uuid>/<sanitized filename>} in {@code bucket}, with the encryption headers
-   * signed in (the caller must send them as returned). Blocks.
+   * A PUT of a new object {@code temp/<uuid>/<sanitized filename>} in {@code bucket}, with the headers of
+   * {@code bucketEncryption} (null: the configured encryption) signed in; the caller must send them as returned.
+   * Blocks.
    */
-  public Presigned upload(String bucket, String filename, Duration validity) {
+  public Presigned upload(String bucket, String filename, Duration validity,
+                          BucketSettings.Encryption bucketEncryption) {
+    BucketSettings.Encryption encryption = bucketEncryption == null ? this.encryption : bucketEncryption;
     Signing signing = sign(validity);
     String key = UPLOAD_PREFIX + UUID.randomUUID() + "/" + FilenameSanitizer.sanitize(filename);
     PutObjectRequest.Builder put = PutObjectRequest.builder().bucket(bucket).key(key)

@@ -259,6 +259,19 @@ public final class UsageStore {
   }
 
   /**
+   * The server-side encryption (algorithm, KMS key id or null) that the tenant's latest migration with an S3 part
+   * asked for, which is what its bucket's policy demands of uploads; empty when no migration recorded one.
+   */
+  public Future<Optional<String[]>> bucketEncryption(String slug) {
+    return pool.preparedQuery("SELECT definition->'s3'->>'encryption', definition->'s3'->>'kmsKeyId' FROM "
+            + tables.siloSchema() + ".migrations WHERE tenant_slug = $1 AND definition ? 's3'"
+            + " AND definition->'s3'->>'encryption' IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+        .execute(Tuple.of(slug))
+        .map(rows -> rows.size() == 0 ? Optional.empty() : Optional.of(new String[] {
+            rows.iterator().next().getString(0), rows.iterator().next().getString(1)}));
+  }
+
+  /**
    * Recounts the current month of every tenant (or of {@code onlySlug}) from the documents table, one tenant per
    * transaction so writers of other tenants are never held up, and with {@code apply} repairs rows, fills gap
    * months and resolves drift markers. "Every tenant" markers (a TRUNCATE, a failed statement) are resolved only by

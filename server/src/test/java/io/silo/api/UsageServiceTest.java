@@ -479,6 +479,24 @@ class UsageServiceTest {
   }
 
   @Test
+  void anUploadUrlCarriesTheEncryptionTheTenantsMigrationGaveItsBucket() throws Exception {
+    // A migration that asked for SSE-KMS gave the bucket a policy demanding it, whatever s3.encryption says.
+    app.execute("INSERT INTO silo.migrations (id, tenant_slug, state, phase, created_by, definition) VALUES ("
+        + " gen_random_uuid(),"
+        + " '" + GLOBEX + "', 'COMPLETED', 'DONE', 'test',"
+        + " '{\"s3\": {\"encryption\": \"aws:kms\", \"kmsKeyId\": \"globex-cmk\"}}')");
+    try {
+      GetUploadUrlResponse url = usage(ADMIN).getUploadUrl(GetUploadUrlRequest.newBuilder().setTenant(GLOBEX)
+          .setFilename("scan.pdf").build());
+      assertThat(url.getHeadersMap()).containsEntry("x-amz-server-side-encryption", "aws:kms")
+          .containsEntry("x-amz-server-side-encryption-aws-kms-key-id", "globex-cmk");
+    } finally {
+      // The status tests read this tenant's migrations.
+      app.execute("DELETE FROM silo.migrations WHERE tenant_slug = '" + GLOBEX + "'");
+    }
+  }
+
+  @Test
   void reconcileReportsDriftOnADryRunAndRepairsItOtherwise() throws Exception {
     long tenantId = (Long) app.rows("SELECT id FROM tenants WHERE slug = '" + INITECH + "'").get(0).get(0);
     app.execute("UPDATE tenant_usage SET storage_bytes = storage_bytes + 12345 WHERE tenant_id = " + tenantId

@@ -116,7 +116,7 @@ class DocumentUrlsRgwTest {
 
     String key;
     try (DocumentUrls urls = urls(kms)) {
-      DocumentUrls.Presigned url = urls.upload(bucket, "scan 01.pdf", Duration.ofMinutes(15));
+      DocumentUrls.Presigned url = urls.upload(bucket, "scan 01.pdf", Duration.ofMinutes(15), null);
       key = url.key();
       assertThat(url.key()).startsWith(DocumentUrls.UPLOAD_PREFIX).endsWith("/scan 01.pdf");
 

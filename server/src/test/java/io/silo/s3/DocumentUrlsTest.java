@@ -99,7 +99,7 @@ class DocumentUrlsTest {
       throw new IllegalStateException("Unable to load credentials from any of the providers in the chain");
     };
     try (DocumentUrls urls = urls(none, BucketSettings.Encryption.aes256())) {
-      assertThatThrownBy(() -> urls.upload("b", "a.pdf", Duration.ofMinutes(1)))
+      assertThatThrownBy(() -> urls.upload("b", "a.pdf", Duration.ofMinutes(1), null))
           .isInstanceOf(SiloException.class).hasMessageContaining("s3.accessKeyId");
     }
   }
@@ -108,18 +108,28 @@ class DocumentUrlsTest {
   void anUploadIsSignedForANewTempKeyWithTheBucketsEncryptionHeaders() {
     try (DocumentUrls aes = urls(STATIC, BucketSettings.Encryption.aes256())) {
       DocumentUrls.Presigned url = aes.upload("tenant-bucket", "..\\..\\windows\\system32\\config\\SAM",
-          Duration.ofMinutes(30));
+          Duration.ofMinutes(30), null);
       assertThat(url.key()).matches("temp/[0-9a-f]{8}-[0-9a-f-]{27}/SAM");
       assertThat(url.headers()).containsExactly(Map.entry("x-amz-server-side-encryption", "AES256"));
       assertThat(query(url.url())).containsEntry("X-Amz-Expires", "1800")
           .containsEntry("X-Amz-SignedHeaders", "host;x-amz-server-side-encryption");
-      assertThat(aes.upload("tenant-bucket", "SAM", Duration.ofMinutes(1)).key()).as("a fresh key each time")
+      assertThat(aes.upload("tenant-bucket", "SAM", Duration.ofMinutes(1), null).key()).as("a fresh key each time")
           .isNotEqualTo(url.key());
     }
     try (DocumentUrls kms = urls(STATIC, BucketSettings.Encryption.kms("key-1"))) {
-      assertThat(kms.upload("tenant-bucket", "a.pdf", Duration.ofMinutes(1)).headers())
+      assertThat(kms.upload("tenant-bucket", "a.pdf", Duration.ofMinutes(1), null).headers())
           .containsEntry("x-amz-server-side-encryption", "aws:kms")
           .containsEntry("x-amz-server-side-encryption-aws-kms-key-id", "key-1");
+    }
+  }
+
+  @Test
+  void anUploadIsSignedForTheBucketsOwnEncryptionWhenItDiffersFromTheConfiguredOne() {
+    try (DocumentUrls configuredAes = urls(STATIC, BucketSettings.Encryption.aes256())) {
+      assertThat(configuredAes.upload("tenant-bucket", "a.pdf", Duration.ofMinutes(1),
+          BucketSettings.Encryption.kms("tenant-key")).headers())
+          .containsEntry("x-amz-server-side-encryption", "aws:kms")
+          .containsEntry("x-amz-server-side-encryption-aws-kms-key-id", "tenant-key");
     }
   }
 
