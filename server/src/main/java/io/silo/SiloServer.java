@@ -398,6 +398,8 @@ public final class SiloServer {
         new MongoPhase(vertx, mongo, keyVault.mongo(), keyVault.encryption(), dataWorkers)));
     if (s3 != null) {
       ordered.add(s3);
+      keys.aws().ifPresent(aws -> s3.useKmsKeys(aws::bucketKey));
+      keys.addRetirementGuard(s3::bucketsUsingKmsKey);
     }
     Phases phases = new Phases(ordered);
     Map<PhaseName, PhaseSpec> defaultParts = new EnumMap<>(PhaseName.class);

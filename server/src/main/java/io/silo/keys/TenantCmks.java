@@ -342,9 +342,10 @@ public final class TenantCmks {
         }
         return referencesOf.apply(key.arn()).compose(references -> {
           if (!references.isEmpty()) {
-            String refusal = "AWS KMS key " + key.arn() + " still wraps " + references.size() + " data key(s) ("
-                + String.join(", ", references.subList(0, Math.min(10, references.size())))
-                + (references.size() > 10 ? ", ..." : "") + "); rotate them to another master key first";
+            String refusal = "AWS KMS key " + key.arn() + " is still in use by " + references.size()
+                + " data key(s) or bucket(s) (" + String.join(", ", references.subList(0, Math.min(10,
+                references.size()))) + (references.size() > 10 ? ", ..." : "") + "); rotate data keys to another"
+                + " master key, and roll back or re-encrypt buckets, first";
             return auditRetire(key.arn(), at, caller, false, refusal)
                 .compose(id -> Future.failedFuture(SiloException.precondition(refusal)));
           }

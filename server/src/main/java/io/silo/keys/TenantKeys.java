@@ -96,6 +96,29 @@ public final class TenantKeys {
 
   /** The AWS side of key management, present when an aws provider is configured. */
   public record Aws(AwsKmsPreflight preflight, TenantCmks cmks, AwsKms kms) {
+
+    /**
+     * The ARN of the key an SSE-KMS tenant bucket in {@code region} is to use, preflighted: {@code keyId}, or for
+     * {@code "tenant"} the tenant's own CMK, which {@code create} provisions when it is missing (without it, a
+     * missing CMK is FAILED_PRECONDITION: verifying must not create keys).
+     */
+    public Future<String> bucketKey(String tenant, long tenantId, String keyId, String region, boolean create) {
+      if (!"tenant".equals(keyId)) {
+        return preflight.check(keyId, region);
+      }
+      Optional<String> provider = kms.providers().defaultAwsProvider();
+      if (provider.isEmpty()) {
+        return Future.failedFuture(SiloException.precondition("s3.kmsKeyId 'tenant' needs an aws KMS provider"
+            + " (kms.aws.region or kms.aws.named) to create and check tenant CMKs"));
+      }
+      AwsLocation at = new AwsLocation(provider.get(), region, kms.providers().awsEndpoint());
+      Future<String> arn = create ? cmks.ensure(tenant, tenantId, at, "s3-phase").map(TenantCmks.Cmk::arn)
+          : kms.describeKey(at, TenantCmks.alias(tenant), "looking up the CMK of tenant '" + tenant + "'")
+              .compose(found -> found.isPresent() ? Future.succeededFuture(found.get().arn())
+                  : Future.failedFuture(SiloException.precondition("tenant '" + tenant + "' has no CMK ("
+                      + TenantCmks.alias(tenant) + " in " + region + "); run its migration to create it")));
+      return arn.compose(a -> preflight.check(at, a));
+    }
   }
 
   /** A master key request after validation: what the driver gets, and whether Silo supplies the tenant's own CMK. */

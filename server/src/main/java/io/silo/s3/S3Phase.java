@@ -46,6 +46,8 @@ public final class S3Phase implements Phase {
     /** Name attempts before BucketAlreadyExists gives up. */
     private static final int NAME_ATTEMPTS = 5;
 
+    // The keys capability's alias scheme for tenant CMKs, shown in plans (this package does not depend on keys).
+    private static final String TENANT_CMK_ALIAS = "alias/silo/tenant-";
     private final Vertx vertx;
     private final SiloConfig config;
     private final Pool pool;
@@ -58,6 +60,7 @@ public final class S3Phase implements Phase {
     private final Region region;
     private final String costCentre;
     private final AtomicBoolean tablesReady = new AtomicBoolean();
+    private volatile SseKmsKeys kmsKeys;
 
     /**
      * @param control client for bucket calls (SDK retries on): provisioning, controls, the preflight
@@ -93,6 +96,36 @@ public final class S3Phase implements Phase {
         return new S3Phase(vertx, config, database, control, data);
     }
 
+    /**
+     * Resolves and preflights SSE-KMS keys through AWS KMS (an aws KMS provider is configured). Without it a key id
+     * is passed to an S3-compatible endpoint as given, and SSE-KMS on AWS or with the tenant's own CMK is refused.
+     */
+    public void useKmsKeys(SseKmsKeys keys) {
+        this.kmsKeys = keys;
+    }
+
+    /** What still uses the KMS key {@code arn}: tenant buckets encrypted with it (a guard on retiring the key). */
+    public Future<List<String>> bucketsUsingKmsKey(String arn) {
+        // tenant_buckets is Silo's own table: no application table is needed to answer.
+        return buckets.usingKmsKey(arn);
+    }
+
+    /** {@code spec} with its SSE-KMS key resolved to a preflighted ARN ({@code create}: may create a tenant CMK). */
+    private Future<S3Spec> resolveKey(S3Spec spec, DocumentsTable.Tenant row, boolean create) {
+        if (!spec.kms()) {
+            return Future.succeededFuture(spec);
+        }
+        SseKmsKeys keys = kmsKeys;
+        if (keys != null) {
+            return keys.resolve(row.slug(), row.id(), spec.kmsKeyId(), region.id(), create).map(spec::withKmsKeyId);
+        }
+        if (SseKmsKeys.TENANT_KEY.equals(spec.kmsKeyId()) || config.string("s3.endpoint").isEmpty()) {
+            return Future.failedFuture(SiloException.precondition("s3.kmsKeyId '" + spec.kmsKeyId() + "' needs an aws"
+                    + " KMS provider (kms.aws.region or kms.aws.named) to check the key before a bucket uses it"));
+        }
+        return Future.succeededFuture(spec);
+    }
+
     /** Closes the S3 clients this phase was given. */
     public void close() {
         control.close();
@@ -125,8 +158,12 @@ public final class S3Phase implements Phase {
                         buckets.current(tenant).compose(entry -> {
                             String bucket = entry.map(TenantBuckets.Entry::bucket)
                                     .orElseGet(() -> new BucketNamer(spec.bucketPrefix()).name(tenant, 0));
+                            // Read-only: a tenant CMK is looked up, never created, and a key problem shows as
+                            // the encryption control's state instead of failing the plan.
                             return bucketExists(context, bucket).compose(exists -> (exists && entry.isPresent()
-                                    ? controls(context, spec, tenant, entry.get()).map(BucketReport::controls)
+                                    ? resolveKey(spec, row, false).otherwise(spec).compose(resolved ->
+                                            controls(context, resolved, tenant, entry.get()))
+                                            .map(BucketReport::controls)
                                     : Future.succeededFuture(List.<ControlResult>of()))
                                     .map(controls -> estimate(spec, tenant, bucket, exists,
                                             entry.map(TenantBuckets.Entry::createdBySilo).orElse(false),
@@ -140,6 +177,12 @@ public final class S3Phase implements Phase {
         if (!exists) {
             notes.add("bucket " + bucket + " will be created (the next name is tried if another owner has it),"
                     + " after a permissions preflight on a throw-away bucket");
+        }
+        if (spec.kms()) {
+            notes.add(SseKmsKeys.TENANT_KEY.equals(spec.kmsKeyId())
+                    ? "SSE-KMS with the tenant's own CMK " + TENANT_CMK_ALIAS + tenant + " (created if missing),"
+                    + " checked by DescribeKey before the bucket uses it"
+                    : "SSE-KMS with " + spec.kmsKeyId() + ", checked by DescribeKey before the bucket uses it");
         }
         if (totals.multipart() > 0) {
             notes.add(totals.multipart() + " object(s) above " + spec.multipartThresholdBytes()
@@ -170,8 +213,12 @@ public final class S3Phase implements Phase {
                 .compose(v -> documents.tenant(pool, run.tenant()))
                 .compose(row -> documents.totals(pool, row.id(), spec.multipartThresholdBytes())
                         .compose(totals -> run.total(totals.documents(), totals.bytes()))
-                        .compose(v -> provision(context, run, spec, row))
-                        .compose(provisioned -> copy(run, spec, row, provisioned))));
+                        .compose(v -> resolveKey(spec, row, true))
+                        .compose(resolved -> provision(context, run, resolved, row)
+                                .compose(provisioned -> resolved.kms()
+                                        ? buckets.usesKmsKey(provisioned.bucket(), resolved.kmsKeyId()).map(provisioned)
+                                        : Future.succeededFuture(provisioned))
+                                .compose(provisioned -> copy(run, resolved, row, provisioned)))));
     }
 
     private Future<ProvisionResult> provision(Context context, RunContext run, S3Spec spec,
@@ -235,7 +282,8 @@ public final class S3Phase implements Phase {
                     return exists.compose(present -> {
                         String bucket = present ? recorded : null;
                         Future<BucketReport> controls = bucket == null ? Future.succeededFuture(null)
-                                : controls(context, spec, scope.tenant(), entry.get());
+                                : resolveKey(spec, row, false).compose(resolved ->
+                                        controls(context, resolved, scope.tenant(), entry.get()));
                         return controls.compose(report -> new S3Verifier(pool, documents, data,
                                 retry(context, spec), scope, row.id(), bucket, spec.encryption(), spec.strict())
                                 .run(report));

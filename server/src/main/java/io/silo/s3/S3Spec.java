@@ -122,6 +122,12 @@ public record S3Spec(String sharedBucket, String bucketPrefix, String encryption
                 .put("strict", strict);
     }
 
+    /** This spec with {@code kmsKeyId} replaced, e.g. by the ARN a key id, alias or {@code tenant} resolved to. */
+    public S3Spec withKmsKeyId(String resolved) {
+        return new S3Spec(sharedBucket, bucketPrefix, encryption, resolved, bucketKey, copyConcurrency, batchSize,
+                multipartThresholdBytes, partSizeBytes, strict);
+    }
+
     /** {@code s3://<shared bucket>}: the source, as data-audit rows and purge records name it. */
     @Override
     public String source() {

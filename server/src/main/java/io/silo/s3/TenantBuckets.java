@@ -7,6 +7,8 @@ import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
 import io.vertx.sqlclient.Tuple;
 import java.util.EnumSet;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -105,6 +107,26 @@ public final class TenantBuckets {
                 .execute(Tuple.of(result.bucket(), tenant, result.created(), result.attempt(),
                         controlsJson(result.report())))
                 .mapEmpty();
+    }
+
+    /** Records that {@code bucket}'s default encryption uses the KMS key {@code arn} (kept last: the current one). */
+    public Future<Void> usesKmsKey(String bucket, String arn) {
+        return pool.preparedQuery("UPDATE " + table + " SET kms_key_arns = array_append(array_remove(kms_key_arns, $2),"
+                        + " $2), updated_at = now() WHERE bucket = $1")
+                .execute(Tuple.of(bucket, arn)).mapEmpty();
+    }
+
+    /** The tenant buckets, not deleted, whose encryption has used the KMS key {@code arn}: "bucket (tenant)". */
+    public Future<List<String>> usingKmsKey(String arn) {
+        return pool.preparedQuery("SELECT bucket, tenant_slug FROM " + table + " WHERE $1 = ANY(kms_key_arns)"
+                        + " AND state <> 'DELETED' ORDER BY bucket")
+                .execute(Tuple.of(arn))
+                .map(rows -> {
+                    List<String> out = new ArrayList<>();
+                    rows.forEach(r -> out.add("bucket " + r.getString("bucket") + " (tenant '"
+                            + r.getString("tenant_slug") + "')"));
+                    return out;
+                });
     }
 
     /** The bucket is gone (rollback deleted it, or the preflight removed its probe). */

@@ -263,9 +263,15 @@ public final class UsageStore {
    * asked for, which is what its bucket's policy demands of uploads; empty when no migration recorded one.
    */
   public Future<Optional<String[]>> bucketEncryption(String slug) {
-    return pool.preparedQuery("SELECT definition->'s3'->>'encryption', definition->'s3'->>'kmsKeyId' FROM "
-            + tables.siloSchema() + ".migrations WHERE tenant_slug = $1 AND definition ? 's3'"
-            + " AND definition->'s3'->>'encryption' IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+    // The key the bucket's encryption was resolved to (an ARN; "tenant" names the tenant's CMK) comes first.
+    String schema = tables.siloSchema();
+    return pool.preparedQuery("SELECT m.definition->'s3'->>'encryption', COALESCE((SELECT"
+            + " b.kms_key_arns[cardinality(b.kms_key_arns)] FROM " + schema + ".tenant_buckets b"
+            + " WHERE b.tenant_slug = m.tenant_slug AND b.purpose = 'TENANT' AND b.state <> 'DELETED'"
+            + " AND cardinality(b.kms_key_arns) > 0 ORDER BY b.updated_at DESC LIMIT 1),"
+            + " m.definition->'s3'->>'kmsKeyId') FROM " + schema + ".migrations m WHERE m.tenant_slug = $1"
+            + " AND m.definition ? 's3' AND m.definition->'s3'->>'encryption' IS NOT NULL"
+            + " ORDER BY m.created_at DESC LIMIT 1")
         .execute(Tuple.of(slug))
         .map(rows -> rows.size() == 0 ? Optional.empty() : Optional.of(new String[] {
             rows.iterator().next().getString(0), rows.iterator().next().getString(1)}));

@@ -66,7 +66,10 @@ class AwsKmsRotationTest {
         "kms.aws.named", List.of("eu=" + EU),
         "kms.keyAltNameTemplate", "tenant-{id}",
         "kms.aws.keyPolicyFile", policy.toString(),
-        "kms.aws.keyTags", List.of("CostCentre=cc-{id}")));
+        "kms.aws.keyTags", List.of("CostCentre=cc-{id}"),
+        // The S3 phase guards the keys of SSE-KMS tenant buckets; nothing here sends it an S3 request.
+        "s3.enabled", true,
+        "s3.endpoint", "http://127.0.0.1:9"));
     vault = silo.vault.withDocumentClass(BsonDocument.class);
   }
 
@@ -205,7 +208,7 @@ class AwsKmsRotationTest {
     StatusRuntimeException referenced = catchThrowableOfType(StatusRuntimeException.class,
         () -> silo.keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared)));
     assertThat(referenced.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
-    assertThat(referenced.getStatus().getDescription()).contains("still wraps 2 data key(s)", "tenant-501",
+    assertThat(referenced.getStatus().getDescription()).contains("still in use by 2 data key(s)", "tenant-501",
         "tenant-502");
     assertThat(silo.stub.state(shared)).isEqualTo("Enabled");
 
@@ -214,7 +217,7 @@ class AwsKmsRotationTest {
         .setNewMasterKey(MasterKey.newBuilder().setProvider("local")).build());
     StatusRuntimeException viaAlias = catchThrowableOfType(StatusRuntimeException.class,
         () -> silo.keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared)));
-    assertThat(viaAlias.getStatus().getDescription()).contains("still wraps 1 data key(s)", "tenant-501")
+    assertThat(viaAlias.getStatus().getDescription()).contains("still in use by 1 data key(s)", "tenant-501")
         .doesNotContain("tenant-502");
     assertThat(silo.stub.state(shared)).isEqualTo("Enabled");
 
@@ -232,6 +235,26 @@ class AwsKmsRotationTest {
 
     RetireMasterKeyResponse repeated = silo.keys.retireMasterKey(retire("{\"key\":\"" + shared + "\"}", 7, shared));
     assertThat(repeated.getAlreadyScheduled()).isTrue();
+  }
+
+  @Test
+  void aMasterKeyThatEncryptsATenantBucketIsRetiredOnlyOnceTheBucketIsGone() throws Exception {
+    String key = silo.stub.putKey("us-east-1", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Enabled");
+    String bucket = "dataroom-saas-kms-bucket-0badc0de";
+    io.silo.store.AppDatabase db = io.silo.store.AppDatabase.of(silo.server.settings);
+    db.execute("INSERT INTO silo.tenant_buckets (bucket, tenant_slug, state, created_by_silo, kms_key_arns)"
+        + " VALUES ('" + bucket + "', 'kms-bucket', 'CREATED', true, ARRAY['" + key + "'])");
+
+    StatusRuntimeException inUse = catchThrowableOfType(StatusRuntimeException.class,
+        () -> silo.keys.retireMasterKey(retire("{\"key\":\"" + key + "\"}", 7, key)));
+    assertThat(inUse.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(inUse.getStatus().getDescription()).contains("bucket " + bucket + " (tenant 'kms-bucket')");
+    assertThat(silo.stub.state(key)).isEqualTo("Enabled");
+
+    // Rolled back: the bucket and every object encrypted under the key are gone.
+    db.execute("UPDATE silo.tenant_buckets SET state = 'DELETED' WHERE bucket = '" + bucket + "'");
+    assertThat(silo.keys.retireMasterKey(retire("{\"key\":\"" + key + "\"}", 7, key)).getKeyArn()).isEqualTo(key);
+    assertThat(silo.stub.state(key)).isEqualTo("PendingDeletion");
   }
 
   private static RetireMasterKeyRequest retire(String descriptorJson, int days, String confirm) {

@@ -98,6 +98,29 @@ class TenantCmksTest {
   }
 
   @Test
+  void anSseKmsBucketsTenantKeyIsCreatedOnlyWhenAllowedAndEveryKeyIsPreflighted() throws Exception {
+    TenantCmks cmks = instance();
+    AwsKms kms = clients.get(clients.size() - 1);
+    TenantKeys.Aws aws = new TenantKeys.Aws(new AwsKmsPreflight(kms), cmks, kms);
+
+    SiloException missing = (SiloException) catchThrowable(() -> await(aws.bucketKey("sse-co", 7, "tenant",
+        "us-east-1", false)));
+    assertThat(missing.kind()).isEqualTo(SiloException.Kind.FAILED_PRECONDITION);
+    assertThat(missing.getMessage()).contains("tenant 'sse-co' has no CMK", TenantCmks.alias("sse-co"));
+    assertThat(stub.keysTagged(TenantCmks.TENANT_TAG, "sse-co")).as("looking up creates nothing").isEmpty();
+
+    String arn = await(aws.bucketKey("sse-co", 7, "tenant", "us-east-1", true));
+    assertThat(stub.keysTagged(TenantCmks.TENANT_TAG, "sse-co")).containsExactly(arn);
+    assertThat(await(aws.bucketKey("sse-co", 7, "tenant", "us-east-1", false))).isEqualTo(arn);
+
+    String disabled = stub.putKey("us-east-1", "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "Disabled");
+    SiloException refused = (SiloException) catchThrowable(() -> await(aws.bucketKey("sse-co", 7, disabled,
+        "us-east-1", true)));
+    assertThat(refused.kind()).isEqualTo(SiloException.Kind.FAILED_PRECONDITION);
+    assertThat(refused.getMessage()).contains(disabled);
+  }
+
+  @Test
   void aCrashBetweenCreateKeyAndCreateAliasLeavesOneKeyThatTheRestartedSiloAdopts() throws Exception {
     TenantCmks crashing = instance();
     crashing.interruptAfterCreateKey((tenant, arn) -> Future.failedFuture(new IllegalStateException("crash")));

@@ -548,6 +548,55 @@ class S3PhaseTest {
     }
 
     @Test
+    void aBucketForTheTenantsOwnCmkIsEncryptedWithTheResolvedArnWhichCannotBeRetiredWhileTheBucketExists()
+            throws Exception {
+        String slug = "own-cmk";
+        tenantWith(slug, 4);
+        String arn = "arn:aws:kms:us-east-1:000000000000:key/" + S3Estate.KMS_KEY_ID;
+        List<String> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+        S3Phase withKeys = estate.phase();
+        withKeys.useKmsKeys((tenant, tenantId, keyId, region, create) -> {
+            asked.add(tenant + " " + keyId + " " + region + (create ? " create" : " look up"));
+            return io.vertx.core.Future.succeededFuture(arn);
+        });
+        S3Spec ownCmk = S3Spec.fromJson(new io.vertx.core.json.JsonObject().put("encryption", "aws:kms")
+                .put("kmsKeyId", SseKmsKeys.TENANT_KEY), estate.spec());
+
+        assertThat(S3Estate.run(withKeys, estate.run(slug, ownCmk))).isEqualTo(Phase.Outcome.COMPLETE);
+
+        assertThat(asked).containsExactly(slug + " tenant us-east-1 create");
+        String bucket = estate.bucketOf(slug);
+        for (String key : estate.keys(bucket)) {
+            assertThat(estate.direct.headObject(b -> b.bucket(bucket).key(key)).join().ssekmsKeyId())
+                    .as("the copy names the resolved key, not the word 'tenant'").endsWith(S3Estate.KMS_KEY_ID);
+        }
+        assertThat(S3Estate.await(withKeys.bucketsUsingKmsKey(arn))).containsExactly("bucket " + bucket + " (tenant '"
+                + slug + "')");
+        assertThat(S3Estate.await(withKeys.bucketsUsingKmsKey(arn.replace("key/", "key/other-")))).isEmpty();
+
+        List<Finding> findings = new ArrayList<>();
+        S3Estate.await(withKeys.verify(estate.scope(slug, ownCmk, findings)));
+        assertThat(asked).as("verifying looks the key up and never creates one")
+                .endsWith(slug + " tenant us-east-1 look up");
+    }
+
+    @Test
+    void aKmsKeyThatFailsItsPreflightStopsThePhaseBeforeAnyBucketIsCreated() throws Exception {
+        String slug = "bad-cmk";
+        tenantWith(slug, 2);
+        S3Phase withKeys = estate.phase();
+        withKeys.useKmsKeys((tenant, tenantId, keyId, region, create) -> io.vertx.core.Future.failedFuture(
+                SiloException.precondition("AWS KMS key '" + keyId + "' is disabled")));
+        S3Spec disabled = S3Spec.fromJson(new io.vertx.core.json.JsonObject().put("encryption", "aws:kms")
+                .put("kmsKeyId", "alias/disabled"), estate.spec());
+
+        assertThatThrownBy(() -> S3Estate.run(withKeys, estate.run(slug, disabled)))
+                .hasStackTraceContaining("AWS KMS key 'alias/disabled' is disabled");
+        assertThat(estate.bucketOf(slug)).isNull();
+        assertThat(estate.direct.listBuckets().join().buckets()).noneMatch(b -> b.name().contains(slug));
+    }
+
+    @Test
     void withoutTheDocumentsTableTheS3PhaseIsAFailedPreconditionNamingIt() throws Exception {
         Map<String, Object> settings = new HashMap<>(estate.settings);
         settings.putAll(TestPostgres.freshDatabase());
