@@ -241,7 +241,7 @@ public final class SiloServer {
       KmsBudgets budgets = new KmsBudgets(vertx, metrics, (provider, region) ->
           KmsBudget.Settings.of(config.integer("kms.budget.ratePerSecond"))
               .withMaxWaiters(config.integer("kms.budget.maxWaiters")),
-          operation -> KmsBudget.Settings.of(config.number(AwsKms.isReadOperation(operation)
+          operation -> KmsBudget.Settings.controlPlane(config.number(AwsKms.isReadOperation(operation)
                   ? "kms.budget.controlReadRatePerSecond" : "kms.budget.controlRatePerSecond"))
               .withMaxWaiters(config.integer("kms.budget.maxWaiters")));
       io.vertx.core.WorkerExecutor kmsWorkers = vertx.createSharedWorkerExecutor("silo-kms", 8);

@@ -68,6 +68,16 @@ public final class KmsBudget {
           Duration.ofMillis(500));
     }
 
+    /**
+     * Defaults for a control-plane ceiling (CreateKey, CreateAlias, ...): as {@link #of}, but x0.85 on throttling at
+     * most once per second. These quotas are fixed per account and the ceiling already sits just under them, so a
+     * throttle there is mostly two requests that arrived closer together than they were sent, not a quota shared
+     * with other clients running out; a deep cut would cost more throughput than the collision did.
+     */
+    public static Settings controlPlane(double ratePerSecond) {
+      return of(ratePerSecond).withDecrease(0.85, Duration.ofSeconds(1));
+    }
+
     public Settings withMaxWaiters(int maxWaiters) {
       return new Settings(ratePerSecond, minRatePerSecond, burstPermits, maxWaiters, decreaseFactor,
           increasePerSecond, decreaseCooldown);

@@ -54,7 +54,7 @@ public final class TenantCmkBenchmark {
       // The server's budgets, as SiloServer builds them from the defaults; the queue holds every tenant at once.
       KmsBudgets budgets = new KmsBudgets(vertx, null,
           (p, r) -> KmsBudget.Settings.of(config.integer("kms.budget.ratePerSecond")),
-          operation -> KmsBudget.Settings.of(config.number(AwsKms.isReadOperation(operation)
+          operation -> KmsBudget.Settings.controlPlane(config.number(AwsKms.isReadOperation(operation)
               ? "kms.budget.controlReadRatePerSecond" : "kms.budget.controlRatePerSecond"))
               .withMaxWaiters(tenants + 16));
       WorkerExecutor workers = vertx.createSharedWorkerExecutor("cmk-bench", 8);
