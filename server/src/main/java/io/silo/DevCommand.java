@@ -8,6 +8,7 @@ import io.silo.dev.DevAdminToken;
 import io.silo.dev.DemoSeeder;
 import io.silo.dev.DevOptions;
 import io.silo.dev.DevStack;
+import io.silo.dev.S3Endpoint;
 import io.silo.dev.mongo.DevMongoLauncher;
 import io.vertx.core.Vertx;
 import java.io.PrintStream;
@@ -52,6 +53,25 @@ final class DevCommand implements Callable<Integer> {
   @Option(names = "--config", description = "Optional config file whose settings apply on top of the dev stack's.")
   Path config;
 
+  @Option(names = "--s3-endpoint", paramLabel = "URL", description = "Use this S3 (e.g. Ceph RGW from"
+      + " src/scripts/rgw-dev.sh) instead of the in-process S3Mock; path-style.")
+  java.net.URI s3Endpoint;
+
+  @Option(names = "--s3-access-key", description = "Access key id for --s3-endpoint (default: SILO_S3_ACCESS_KEY_ID).")
+  String s3AccessKey;
+
+  @Option(names = "--s3-secret-key", description = "Secret access key for --s3-endpoint (default:"
+      + " SILO_S3_SECRET_ACCESS_KEY, which keeps it out of the process list).")
+  String s3SecretKey;
+
+  @Option(names = "--s3-region", description = "Region of --s3-endpoint (default: ${DEFAULT-VALUE}).",
+      defaultValue = "us-east-1")
+  String s3Region;
+
+  @Option(names = "--s3-strict", description = "With --s3-endpoint: fail the S3 phase on any bucket control the"
+      + " endpoint does not verify (s3.strict), instead of warning as dev mode does.")
+  boolean s3Strict;
+
   @Override
   public Integer call() throws Exception {
     if (tenants < 1 || patients < 0 || objects < 0) {
@@ -72,9 +92,13 @@ final class DevCommand implements Callable<Integer> {
     } else {
       Main.configureLogging(base);
     }
-    DevOptions options = DevOptions.defaults().withDataDir(dataDir).withFresh(fresh);
-    if (ephemeralPorts) {
-      options = options.withEphemeralPorts();
+    DevOptions options;
+    try {
+      options = devOptions(base);
+    } catch (IllegalArgumentException e) {
+      System.err.println("silo-server dev: " + e.getMessage());
+      vertx.close();
+      return 2;
     }
     DevStack stack;
     try {
@@ -85,7 +109,7 @@ final class DevCommand implements Callable<Integer> {
       return 1;
     }
 
-    Map<String, Object> settings = stackSettings(stack, grpcPort);
+    Map<String, Object> settings = stackSettings(stack, grpcPort, s3Strict);
     String adminToken;
     try {
       adminToken = DevAdminToken.loadOrCreate(stack.dataDirectory().adminToken());
@@ -133,8 +157,42 @@ final class DevCommand implements Callable<Integer> {
   /** The name audit rows give the dev admin token. */
   static final String DEV_TOKEN_NAME = "dev-admin";
 
-  /** The settings that point Silo at the dev stack's stores and its local master key. */
-  static Map<String, Object> stackSettings(DevStack stack, int grpcPort) {
+  /**
+   * The dev stack's options from the command line; an {@code --s3-endpoint} takes its credentials from the options,
+   * else from {@code base} (SILO_S3_ACCESS_KEY_ID / SILO_S3_SECRET_ACCESS_KEY or the config file).
+   *
+   * @throws IllegalArgumentException naming what is missing or wrong (never a secret's value)
+   */
+  DevOptions devOptions(SiloConfig base) {
+    DevOptions options = DevOptions.defaults().withDataDir(dataDir).withFresh(fresh);
+    if (ephemeralPorts) {
+      options = options.withEphemeralPorts();
+    }
+    if (s3Endpoint == null) {
+      if (s3AccessKey != null || s3SecretKey != null || s3Strict) {
+        throw new IllegalArgumentException("--s3-access-key, --s3-secret-key and --s3-strict need --s3-endpoint");
+      }
+      return options;
+    }
+    String accessKey = s3AccessKey != null ? s3AccessKey : base.string("s3.accessKeyId");
+    String secretKey = s3SecretKey != null ? s3SecretKey : base.string("s3.secretAccessKey");
+    if (accessKey.isEmpty() || secretKey.isEmpty()) {
+      throw new IllegalArgumentException("--s3-endpoint needs credentials: --s3-access-key and --s3-secret-key, or"
+          + " SILO_S3_ACCESS_KEY_ID and SILO_S3_SECRET_ACCESS_KEY (missing: " + (accessKey.isEmpty()
+          ? "access key id" + (secretKey.isEmpty() ? " and secret access key" : "") : "secret access key") + ")");
+    }
+    if (!s3Region.matches("[a-z0-9-]{2,32}")) {
+      throw new IllegalArgumentException("--s3-region must be an AWS region name, got '" + s3Region + "'");
+    }
+    return options.withExternalS3(new S3Endpoint(s3Endpoint, software.amazon.awssdk.regions.Region.of(s3Region),
+        accessKey, secretKey));
+  }
+
+  /**
+   * The settings that point Silo at the dev stack's stores and its local master key. {@code strictS3} is s3.strict
+   * against an external S3; the in-process S3Mock always runs in dev mode (it lacks five bucket controls).
+   */
+  static Map<String, Object> stackSettings(DevStack stack, int grpcPort, boolean strictS3) {
     Map<String, Object> settings = new HashMap<>();
     settings.put("grpc.host", "127.0.0.1");
     settings.put("grpc.port", grpcPort);
@@ -145,14 +203,16 @@ final class DevCommand implements Callable<Integer> {
     settings.put("postgres.password", stack.postgres().password());
     settings.put("mongo.uri", stack.mongo().connectionString());
     settings.put("s3.enabled", true);
-    settings.put("s3.endpoint", stack.s3().endpoint().toString());
-    settings.put("s3.region", stack.s3().region().id());
+    S3Endpoint s3 = stack.s3Endpoint();
+    settings.put("s3.endpoint", s3.endpoint().toString());
+    settings.put("s3.region", s3.region().id());
     settings.put("s3.pathStyle", true);
-    settings.put("s3.accessKeyId", stack.s3().accessKeyId());
-    settings.put("s3.secretAccessKey", stack.s3().secretAccessKey());
+    settings.put("s3.accessKeyId", s3.accessKeyId());
+    settings.put("s3.secretAccessKey", s3.secretAccessKey());
     // S3Mock implements neither public access block, bucket encryption, policy, tagging nor CORS: the S3 phase
-    // reports each as UNSUPPORTED_BY_ENDPOINT and, in dev only, goes on.
-    settings.put("s3.strict", false);
+    // reports each as UNSUPPORTED_BY_ENDPOINT and, in dev only, goes on. An external S3 (RGW lacks bucket
+    // encryption and logging) gets the same leniency unless --s3-strict asks for the production behaviour.
+    settings.put("s3.strict", stack.s3() == null && strictS3);
     settings.put("kms.local.keyFile", stack.masterKey().path().toString());
     // The demo's patients carry health data in every field but their id and tenant: encrypt all of it, so the dev
     // stack shows the plan a careful operator would write, with nothing copied in plaintext.

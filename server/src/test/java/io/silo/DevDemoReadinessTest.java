@@ -46,7 +46,7 @@ class DevDemoReadinessTest {
     DevOptions options = DevOptions.defaults().withDataDir(dir.resolve("data")).withEphemeralPorts();
     Vertx vertx = Vertx.vertx();
     try (DevStack stack = DevStack.start(options, DevMongoLauncher::start)) {
-      Map<String, Object> settings = DevCommand.stackSettings(stack, 0);
+      Map<String, Object> settings = DevCommand.stackSettings(stack, 0, false);
       settings.put("grpc.shutdownGraceSeconds", 2);
       settings.put("auth.disabled", true);
       SiloServer server = SiloServer.start(vertx, SiloConfig.of(settings), DevCommand.SEEDING)

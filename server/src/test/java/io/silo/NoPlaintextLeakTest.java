@@ -87,7 +87,7 @@ class NoPlaintextLeakTest {
         secrets = plaintextValues(source.find());
         assertThat(secrets).as("values of 301 patients").hasSizeGreaterThan(300);
 
-        Map<String, Object> settings = DevCommand.stackSettings(stack, 0);
+        Map<String, Object> settings = DevCommand.stackSettings(stack, 0, false);
         settings.put("grpc.shutdownGraceSeconds", 2);
         settings.put("log.level", "debug");
         settings.put("auth.tokens", List.of("leak-admin:admin:" + TokenRegistry.hashHex(ADMIN)));

@@ -134,6 +134,22 @@ public final class SiloProcess implements AutoCloseable {
     return byArea.get("heap").longValue();
   }
 
+  /** A test body that may throw anything. */
+  @FunctionalInterface
+  public interface Body {
+    void run() throws Throwable;
+  }
+
+  /** Runs {@code body}; when it fails, prints the end of every child's output first, then rethrows. */
+  public static void explainingFailures(List<SiloProcess> children, Body body) throws Throwable {
+    try {
+      body.run();
+    } catch (Throwable failure) {
+      children.forEach(SiloProcess::printTail);
+      throw failure;
+    }
+  }
+
   /** The last lines of the server's output, on stderr, to explain a failure. */
   public void printTail() {
     System.err.println("---- silo-server '" + name + "' (" + log + ") ends with:\n" + tail(log));

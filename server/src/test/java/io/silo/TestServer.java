@@ -78,6 +78,13 @@ public final class TestServer implements AutoCloseable {
     return new TestServer(vertx, server, settings, mongo);
   }
 
+  /** This server's channel with {@code authorization: Bearer <token>} on every call. */
+  public io.grpc.Channel withToken(String token) {
+    io.grpc.Metadata headers = new io.grpc.Metadata();
+    headers.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+    return io.grpc.ClientInterceptors.intercept(channel, io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
+  }
+
   public Object queryOne(String sql) throws Exception {
     return TestPostgres.queryOne(settings, sql);
   }

@@ -23,7 +23,7 @@ import software.amazon.awssdk.services.s3.S3AsyncClient;
 
 /**
  * The whole embedded dev stack of {@code silo-server dev} (PostgreSQL, S3, MongoDB-wire, local master key) in one
- * process, started in parallel and stopped in reverse order.
+ * process, started in parallel and stopped in reverse order; the S3 may instead be an external endpoint.
  */
 public final class DevStack implements AutoCloseable {
 
@@ -88,8 +88,10 @@ public final class DevStack implements AutoCloseable {
         try {
             pgF = timed(pool, timings, "postgres",
                     () -> DevPostgres.start(dir.postgres(), options.host(), options.pgPort()));
-            s3F = timed(pool, timings, "s3", () -> DevS3.start(dir.s3(), options.host(), options.s3Port(),
-                    List.of(), List.of(DEV_KMS_KEY_ID)));
+            // With an external S3 (--s3-endpoint) no S3Mock is started: the stack only points Silo at it.
+            s3F = options.externalS3() != null ? CompletableFuture.completedFuture(null)
+                    : timed(pool, timings, "s3", () -> DevS3.start(dir.s3(), options.host(), options.s3Port(),
+                            List.of(), List.of(DEV_KMS_KEY_ID)));
             mongoF = mongoLauncher == null
                     ? CompletableFuture.completedFuture(null)
                     : timed(pool, timings, "mongo",
@@ -199,8 +201,17 @@ public final class DevStack implements AutoCloseable {
         return postgres;
     }
 
+    /** The in-process S3Mock, or {@code null} when the stack uses an external S3 ({@link #s3Endpoint()}). */
     public DevS3 s3() {
         return s3;
+    }
+
+    /** The S3 Silo and the demo seeder use: the external one given in the options, else the in-process S3Mock. */
+    public S3Endpoint s3Endpoint() {
+        if (options.externalS3() != null) {
+            return options.externalS3();
+        }
+        return new S3Endpoint(java.net.URI.create(s3.endpoint()), s3.region(), s3.accessKeyId(), s3.secretAccessKey());
     }
 
     /** The MongoDB-wire server, or {@code null} if the stack was started without one. */
@@ -237,7 +248,7 @@ public final class DevStack implements AutoCloseable {
             o = new DemoSeeder.Options(o.tenants(), o.patients(), o.objects(), o.seed(), o.bucket(), o.mongoDatabase(),
                     o.mongoCollection(), o.uploadConcurrency(), o.insertBatchSize(), appSchema);
         }
-        try (S3AsyncClient client = s3.asyncClient(o.uploadConcurrency())) {
+        try (S3AsyncClient client = s3Endpoint().asyncClient(o.uploadConcurrency())) {
             return new DemoSeeder(o, progress).seed(postgres::connect, mongo.connectionString(), client);
         }
     }
@@ -263,12 +274,21 @@ public final class DevStack implements AutoCloseable {
             b.append("MongoDB        not started\n");
         }
         b.append('\n');
-        b.append("S3 (S3Mock)\n");
-        b.append("  Endpoint:     ").append(s3.endpoint()).append("  (path-style)\n");
-        b.append("  Region:       ").append(s3.region().id()).append('\n');
-        b.append("  Access key:   ").append(s3.accessKeyId()).append("  Secret: ").append(s3.secretAccessKey())
-                .append("  (any credentials are accepted)\n");
-        b.append("  KMS key id:   ").append(DEV_KMS_KEY_ID).append("  (valid for SSE-KMS requests)\n");
+        if (s3 != null) {
+            b.append("S3 (S3Mock)\n");
+            b.append("  Endpoint:     ").append(s3.endpoint()).append("  (path-style)\n");
+            b.append("  Region:       ").append(s3.region().id()).append('\n');
+            b.append("  Access key:   ").append(s3.accessKeyId()).append("  Secret: ").append(s3.secretAccessKey())
+                    .append("  (any credentials are accepted)\n");
+            b.append("  KMS key id:   ").append(DEV_KMS_KEY_ID).append("  (valid for SSE-KMS requests)\n");
+        } else {
+            // Real credentials of someone else's S3: the access key id identifies them, the secret is never shown.
+            S3Endpoint external = options.externalS3();
+            b.append("S3 (external, --s3-endpoint)\n");
+            b.append("  Endpoint:     ").append(external.endpoint()).append("  (path-style)\n");
+            b.append("  Region:       ").append(external.region().id()).append('\n');
+            b.append("  Access key:   ").append(external.accessKeyId()).append("  Secret: (not shown)\n");
+        }
         b.append('\n');
         b.append("KMS provider local\n");
         b.append("  Master key:   ").append(masterKey.path()).append(masterKey.created() ? "  (created now, " : "  (")

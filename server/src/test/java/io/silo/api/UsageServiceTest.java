@@ -5,11 +5,9 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import com.google.protobuf.Duration;
 import io.grpc.Channel;
-import io.grpc.ClientInterceptors;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.MetadataUtils;
+import io.silo.S3MockSilo;
 import io.silo.TestServer;
 import io.silo.api.v1.GetDocumentUrlRequest;
 import io.silo.api.v1.GetDocumentUrlResponse;
@@ -35,7 +33,6 @@ import io.silo.dev.DemoSeeder;
 import io.silo.dev.DevS3;
 import io.silo.jobs.MigrationFixture;
 import io.silo.s3.FilenameSanitizer;
-import io.silo.s3.S3Clients;
 import io.silo.store.AppDatabase;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
@@ -45,8 +42,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.time.Instant;
 import java.time.LocalDate;
@@ -60,8 +55,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
-import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
-import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.ResponseBytes;
 import software.amazon.awssdk.core.async.AsyncResponseTransformer;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
@@ -89,27 +82,21 @@ class UsageServiceTest {
   private S3AsyncClient s3;
   private TestServer server;
   private AppDatabase app;
-  private Path keyDir;
+  private S3MockSilo silo;
   private final Map<String, String> bucketOf = new HashMap<>();
   private final HttpClient http = HttpClient.newHttpClient();
 
   @BeforeAll
   void migratedDemoEstate() throws Exception {
-    keyDir = Files.createTempDirectory("silo-usage-test");
-    s3mock = DevS3.start(keyDir.resolve("s3"), "127.0.0.1", 0, List.of(), List.of());
-    s3 = S3Clients.async(URI.create(s3mock.endpoint()), DevS3.REGION, StaticCredentialsProvider.create(
-        AwsBasicCredentials.create(DevS3.ACCESS_KEY_ID, DevS3.SECRET_ACCESS_KEY)), 16, null);
     Map<String, Object> settings = new HashMap<>();
-    settings.put("s3.endpoint", s3mock.endpoint());
-    settings.put("s3.region", DevS3.REGION.id());
-    settings.put("s3.pathStyle", true);
-    settings.put("s3.accessKeyId", DevS3.ACCESS_KEY_ID);
-    settings.put("s3.secretAccessKey", DevS3.SECRET_ACCESS_KEY);
     settings.put("auth.tokens", List.of("root:admin:" + TokenRegistry.hashHex(ADMIN),
         "acme-look:viewer:" + ACME + ":" + TokenRegistry.hashHex(SCOPED_VIEWER),
         "acme-ops:operator:" + ACME + ":" + TokenRegistry.hashHex(SCOPED_OPERATOR)));
     settings.put("jobs.pollMillis", 100);
-    server = TestServer.startWithMongo(settings, keyDir);
+    silo = S3MockSilo.start("silo-usage-test", settings);
+    s3mock = silo.s3mock;
+    s3 = silo.s3;
+    server = silo.server;
     app = AppDatabase.of(server.settings);
 
     // The legacy estate appears after Silo started, as it would where Silo is installed before the app's tables.
@@ -170,21 +157,13 @@ class UsageServiceTest {
 
   @AfterAll
   void stop() throws Exception {
-    if (server != null) {
-      server.close();
-    }
-    if (s3 != null) {
-      s3.close();
-    }
-    if (s3mock != null) {
-      s3mock.close();
+    if (silo != null) {
+      silo.close();
     }
   }
 
   private Channel as(String token) {
-    Metadata headers = new Metadata();
-    headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
-    return ClientInterceptors.intercept(server.channel, MetadataUtils.newAttachHeadersInterceptor(headers));
+    return server.withToken(token);
   }
 
   private UsageServiceGrpc.UsageServiceBlockingStub usage(String token) {

@@ -94,12 +94,7 @@ class MigrationCrashTest {
 
   @Test
   void serverKilledWithSigkillMidMigrationIsRestartedAndTheMigrationCompletesExactlyOnce() throws Throwable {
-    try {
-      run();
-    } catch (Throwable failure) {
-      children.forEach(SiloProcess::printTail);
-      throw failure;
-    }
+    SiloProcess.explainingFailures(children, this::run);
   }
 
   private void run() throws Exception {

@@ -30,7 +30,6 @@ import java.util.function.Consumer;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.async.AsyncRequestBody;
-import software.amazon.awssdk.core.async.AsyncResponseTransformer;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.S3AsyncClientBuilder;
 
@@ -211,41 +210,17 @@ final class S3Estate implements AutoCloseable {
     }
 
     byte[] get(String bucket, String key) throws Exception {
-        return direct.getObject(b -> b.bucket(bucket).key(key), AsyncResponseTransformer.toBytes())
-                .get(60, TimeUnit.SECONDS).asByteArray();
+        return BucketContents.get(direct, bucket, key);
     }
 
     /** Every key in {@code bucket}. */
     List<String> keys(String bucket) throws Exception {
-        List<String> keys = new ArrayList<>();
-        String token = null;
-        do {
-            String t = token;
-            var page = direct.listObjectsV2(b -> b.bucket(bucket).continuationToken(t)).get(60, TimeUnit.SECONDS);
-            page.contents().forEach(o -> keys.add(o.key()));
-            token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
-        } while (token != null);
-        return keys;
+        return BucketContents.keys(direct, bucket);
     }
 
     /** Versions (and delete markers) per key in {@code bucket}. */
     Map<String, Integer> versions(String bucket) throws Exception {
-        Map<String, Integer> count = new HashMap<>();
-        String keyMarker = null;
-        String versionMarker = null;
-        boolean more;
-        do {
-            String k = keyMarker;
-            String v = versionMarker;
-            var page = direct.listObjectVersions(b -> b.bucket(bucket).keyMarker(k).versionIdMarker(v))
-                    .get(60, TimeUnit.SECONDS);
-            page.versions().forEach(o -> count.merge(o.key(), 1, Integer::sum));
-            page.deleteMarkers().forEach(o -> count.merge(o.key(), 1, Integer::sum));
-            more = Boolean.TRUE.equals(page.isTruncated());
-            keyMarker = page.nextKeyMarker();
-            versionMarker = page.nextVersionIdMarker();
-        } while (more);
-        return count;
+        return BucketContents.versions(direct, bucket);
     }
 
     /** The first column of every row of {@code sql}. */
