@@ -189,12 +189,55 @@ class DashboardBrowserTest {
     browser.screenshot(SHOTS.resolve("06-scoped.png"));
   }
 
+  @Test
+  @Order(6)
+  void aCutConnectionReconnectsWithBackoffSaysSoAndKeepsShowingProgress() throws Exception {
+    try (TcpRelay relay = TcpRelay.start(server.server.port())) {
+      signIn(ADMIN, 3, "http://127.0.0.1:" + relay.port());
+      String row = ".tenant[data-tenant=\"initech-co\"]";
+      browser.await(Duration.ofSeconds(15), "the live stream", "document.getElementById('live').textContent === 'live'"
+          + " && document.querySelector('" + row + " .state').textContent === 'completed'");
+      // Every change of the stream's status and of initech-co's state, in order, as the page showed them.
+      browser.eval("window.seen = []; new MutationObserver(() => { const v = document.querySelector('" + row
+          + " .state').textContent + ' | ' + document.getElementById('live').textContent;"
+          + " if (seen[seen.length - 1] !== v) seen.push(v); }).observe(document.body,"
+          + " {subtree: true, childList: true, characterData: true, attributes: true}); true");
+      MigrationServiceGrpc.newBlockingStub(as(ADMIN)).startMigration(StartMigrationRequest.newBuilder()
+          .addTenants("initech-co").setIdempotencyKey("dashboard-reconnect").build());
+      browser.await(Duration.ofSeconds(15), "initech-co's new run on the page",
+          "document.querySelector('" + row + " .state').textContent === 'running'");
+
+      // Cut while progress events flow (a stream cut before its first answer is retried by the browser unseen).
+      relay.dropAll();
+      try {
+        browser.await(Duration.ofSeconds(90), "the run completed on the page after the cut", "seen.some(v =>"
+            + " v.includes('reconnecting in')) && document.getElementById('live').textContent === 'live'"
+            + " && document.querySelector('" + row + " .state').textContent === 'completed'");
+      } catch (AssertionError e) {
+        throw new AssertionError(e.getMessage() + "; the page showed: " + browser.eval("JSON.stringify(seen)"), e);
+      }
+      browser.screenshot(SHOTS.resolve("07-reconnected.png"));
+      List<Object> seen = new JsonArray((String) browser.eval("JSON.stringify(seen)")).getList();
+      assertThat(seen).as("the cut was shown, with the first backoff").anySatisfy(v ->
+          assertThat((String) v).startsWith("running | reconnecting in 0.5 s"));
+      int reconnecting = seen.indexOf(seen.stream().filter(v -> ((String) v).contains("reconnecting")).findFirst()
+          .orElseThrow());
+      assertThat(seen.subList(reconnecting, seen.size())).as("live again after saying so")
+          .anySatisfy(v -> assertThat((String) v).endsWith("| live"));
+    }
+  }
+
   /** Signs in with {@code token} on a fresh page and waits for {@code rows} tenant rows. */
   private void signIn(String token, int rows) throws Exception {
+    signIn(token, rows, base);
+  }
+
+  /** Signs in with {@code token} on a fresh page served from {@code origin} and waits for {@code rows} rows. */
+  private void signIn(String token, int rows, String origin) throws Exception {
     // A fresh load with an empty sessionStorage, as a person opening the page for the first time.
-    browser.open(base + "/ui?n=" + ++navigation);
+    browser.open(origin + "/ui?n=" + ++navigation);
     browser.eval("sessionStorage.clear()");
-    browser.open(base + "/ui?n=" + ++navigation);
+    browser.open(origin + "/ui?n=" + ++navigation);
     browser.eval("document.getElementById('token').value = " + new JsonArray().add(token).encode() + "[0];"
         + " document.getElementById('login-button').click()");
     browser.await(Duration.ofSeconds(10), "the signed-in page", "!document.getElementById('main').hidden");
