@@ -17,7 +17,10 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
-/** Loopback TCP proxy that holds every client-to-server byte for a fixed delay, to emulate network round trips. */
+/**
+ * Loopback TCP proxy that holds every client-to-server byte for a fixed delay, to emulate network round trips, and
+ * that can cut every open connection at once, to emulate a network failure.
+ */
 public final class LatencyProxy implements AutoCloseable {
 
   /** Marks the end of the client's stream in a connection's delay queue. */
@@ -166,6 +169,13 @@ public final class LatencyProxy implements AutoCloseable {
     return t;
   }
 
+  /** Closes every connection open through the proxy, both sides; new connections are still accepted. */
+  public void dropConnections() {
+    for (Socket s : Set.copyOf(sockets)) {
+      closeQuietly(s);
+    }
+  }
+
   @Override
   public void close() {
     closed = true;
@@ -176,9 +186,7 @@ public final class LatencyProxy implements AutoCloseable {
     } catch (IOException ignored) {
       // Nothing to do while shutting down.
     }
-    for (Socket s : Set.copyOf(sockets)) {
-      closeQuietly(s);
-    }
+    dropConnections();
   }
 
   /** Bytes read from the client and the earliest time they may be forwarded. */

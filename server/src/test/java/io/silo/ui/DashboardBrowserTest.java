@@ -19,8 +19,11 @@ import io.silo.api.v1.RegisterTenantRequest;
 import io.silo.api.v1.StartMigrationRequest;
 import io.silo.api.v1.TenantServiceGrpc;
 import io.silo.auth.TokenRegistry;
+import io.silo.bench.LatencyProxy;
 import io.silo.jobs.MigrationFixture;
 import io.vertx.core.json.JsonArray;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -192,7 +195,8 @@ class DashboardBrowserTest {
   @Test
   @Order(6)
   void aCutConnectionReconnectsWithBackoffSaysSoAndKeepsShowingProgress() throws Exception {
-    try (TcpRelay relay = TcpRelay.start(server.server.port())) {
+    try (LatencyProxy relay = LatencyProxy.start(new InetSocketAddress(InetAddress.getLoopbackAddress(),
+        server.server.port()), Duration.ZERO)) {
       signIn(ADMIN, 3, "http://127.0.0.1:" + relay.port());
       String row = ".tenant[data-tenant=\"initech-co\"]";
       browser.await(Duration.ofSeconds(15), "the live stream", "document.getElementById('live').textContent === 'live'"
@@ -208,7 +212,7 @@ class DashboardBrowserTest {
           "document.querySelector('" + row + " .state').textContent === 'running'");
 
       // Cut while progress events flow (a stream cut before its first answer is retried by the browser unseen).
-      relay.dropAll();
+      relay.dropConnections();
       try {
         browser.await(Duration.ofSeconds(90), "the run completed on the page after the cut", "seen.some(v =>"
             + " v.includes('reconnecting in')) && document.getElementById('live').textContent === 'live'"
