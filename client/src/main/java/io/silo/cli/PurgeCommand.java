@@ -29,9 +29,11 @@ public final class PurgeCommand extends SiloCommand {
         PurgeSourceRequest.newBuilder().setTenant(tenant).setConfirm(confirm).build());
     printer().print(response, () -> Table.value(MigrationText.sanitize("Purged the source data of tenant " + tenant
         + ": " + response.getDocumentsDeleted() + " documents and " + response.getObjectsDeleted()
-        + " objects deleted (audit id " + response.getAuditId() + ")" + (response.getDocumentsKept() == 0 ? ""
-        : "; " + response.getDocumentsKept() + " documents kept because they changed since the copy or have no"
-        + " copy (re-sync with 'silo migrate " + tenant + "', verify, then purge again)"))));
+        + " objects deleted (audit id " + response.getAuditId() + ")"
+        + (response.getDocumentsKept() == 0 && response.getObjectsKept() == 0 ? ""
+        : "; " + response.getDocumentsKept() + " document(s) and " + response.getObjectsKept() + " object(s) kept"
+        + " because they changed since the copy or have no copy (re-sync with 'silo migrate " + tenant + "',"
+        + " verify, then purge again)"))));
     return OK;
   }
 }

@@ -390,7 +390,11 @@ final class FakeMigrationService extends MigrationServiceGrpc.MigrationServiceIm
           .asRuntimeException());
       return;
     }
-    reply(out, PurgeSourceResponse.newBuilder().setDocumentsDeleted(1200).setObjectsDeleted(7).setAuditId(4711).build());
+    // Tenant "changing" answers as a purge that found source items changed since their copy.
+    reply(out, req.getTenant().equals("changing")
+        ? PurgeSourceResponse.newBuilder().setDocumentsDeleted(1199).setDocumentsKept(1).setObjectsDeleted(5)
+            .setObjectsKept(2).setAuditId(4712).build()
+        : PurgeSourceResponse.newBuilder().setDocumentsDeleted(1200).setObjectsDeleted(7).setAuditId(4711).build());
   }
 
   @Override

@@ -126,6 +126,15 @@ class MigrationAdminCommandsTest extends ServerTest {
   }
 
   @Test
+  void purgeSaysHowManyDocumentsAndObjectsItKeptAndWhatToDoAboutThem() {
+    CliRun run = silo("purge", "changing", "--confirm", "changing");
+    assertThat(run.exitCode()).isZero();
+    assertThat(run.out()).isEqualTo("Purged the source data of tenant changing: 1199 documents and 5 objects deleted"
+        + " (audit id 4712); 1 document(s) and 2 object(s) kept because they changed since the copy or have no copy"
+        + " (re-sync with 'silo migrate changing', verify, then purge again)\n");
+  }
+
+  @Test
   void purgeWithAWrongConfirmationExitsOneWithTheServersReason() {
     CliRun run = silo("purge", "acme", "--confirm", "acne");
     assertThat(run.exitCode()).isEqualTo(1);

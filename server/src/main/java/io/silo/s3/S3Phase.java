@@ -259,7 +259,7 @@ public final class S3Phase implements Phase {
         return copyRun.start().compose(outcome -> copyRun.unencrypted() == 0 ? Future.succeededFuture(outcome)
                 : run.notice(copyRun.unencrypted() + " of the copies in " + bucket.bucket() + " are stored without "
                 + spec.encryption() + " encryption although they asked for it: the endpoint ignores"
-                + " x-amz-server-side-encryption on copies (Ceph RGW 16.2 does)").map(outcome))
+                + " x-amz-server-side-encryption on copies (S3Mock and Ceph RGW 16.2 do)").map(outcome))
                 .onComplete(ar -> LOG.info("S3 phase tenant={} bucket={} {}: {} copied, {} already in"
                         + " place, {} failed, {} retries, {} throttled, window {} of {}, {} ms", run.tenant(),
                 bucket.bucket(), ar.succeeded() ? ar.result() : "failed (" + ar.cause().getMessage() + ")",
