@@ -76,6 +76,14 @@ final class MigrationText {
     return p.getDone() + "/" + p.getTotal() + " (" + String.format(Locale.ROOT, "%.0f%%", Math.floor(pct)) + ")";
   }
 
+  /**
+   * A phase's total, or {@code ?} while it may still be counted: the contract's "0 when unknown" cannot be told from
+   * an empty source until the migration has ended (a re-run after a purge finds nothing left to copy).
+   */
+  static String total(Migration m, PhaseProgress p) {
+    return p.getTotal() > 0 || isFinal(m.getState()) ? Long.toString(p.getTotal()) : "?";
+  }
+
   /** Items per second, with a decimal only where it matters. */
   static String rate(double perSecond) {
     if (perSecond <= 0 || Double.isNaN(perSecond)) {
@@ -144,7 +152,7 @@ final class MigrationText {
       if (phases.length() > 0) {
         phases.append(", ");
       }
-      phases.append(name).append(' ').append(p.getTotal() > 0 ? p.getDone() + "/" + p.getTotal() : p.getDone() + "/?");
+      phases.append(name).append(' ').append(p.getDone()).append('/').append(total(m, p));
     }
     appendPart(sb, phases.length() == 0 ? null : phases.toString(), "");
     sb.append("  failed ").append(failed(m)).append("  migration ").append(m.getId());
@@ -191,7 +199,7 @@ final class MigrationText {
       table.row(
           phase(p.getPhase()),
           Long.toString(p.getDone()),
-          p.getTotal() > 0 ? Long.toString(p.getTotal()) : "?",
+          total(m, p),
           Long.toString(p.getFailed()),
           Long.toString(p.getBytes()));
     }

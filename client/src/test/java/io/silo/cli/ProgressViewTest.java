@@ -48,6 +48,20 @@ class ProgressViewTest {
   }
 
   @Test
+  void aPhaseTotalOfZeroIsUnknownWhileRunningAndZeroOnceTheMigrationHasEnded() {
+    io.silo.api.v1.PhaseProgress empty = io.silo.api.v1.PhaseProgress.newBuilder()
+        .setPhase(MigrationPhase.MIGRATION_PHASE_MONGO).build();
+    io.silo.api.v1.Migration running = io.silo.api.v1.Migration.newBuilder().setId("m1").setTenant("acme")
+        .setState(MigrationState.MIGRATION_STATE_RUNNING).addProgress(empty).build();
+    io.silo.api.v1.Migration ended = running.toBuilder().setState(MigrationState.MIGRATION_STATE_COMPLETED).build();
+
+    assertThat(MigrationText.counts(empty)).isEqualTo("0/?");
+    assertThat(MigrationText.phases(running).render()).contains("?");
+    assertThat(MigrationText.finalLine(ended)).contains("MONGO 0/0");
+    assertThat(MigrationText.phases(ended).render()).doesNotContain("?");
+  }
+
+  @Test
   void plainViewPrintsAStateChangeAtOnce() {
     view.update(mongo("m1", "acme", 10));
     advanceMillis(10);
