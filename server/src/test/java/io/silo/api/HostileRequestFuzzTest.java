@@ -11,6 +11,7 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthGrpc;
+import io.silo.S3MockSilo;
 import io.silo.TestServer;
 import io.silo.api.v1.CancelMigrationRequest;
 import io.silo.api.v1.CreateTenantKeyRequest;
@@ -20,12 +21,13 @@ import io.silo.api.v1.GetMigrationRequest;
 import io.silo.api.v1.GetTenantRequest;
 import io.silo.api.v1.GetTenantUsageRequest;
 import io.silo.api.v1.KeyServiceGrpc;
+import io.silo.api.v1.ListAuditEventsRequest;
 import io.silo.api.v1.ListMigrationsRequest;
 import io.silo.api.v1.ListTenantKeysRequest;
-import io.silo.api.v1.ListAuditEventsRequest;
 import io.silo.api.v1.ListTenantsRequest;
 import io.silo.api.v1.MasterKey;
 import io.silo.api.v1.MigrationDefinition;
+import io.silo.api.v1.MigrationPhase;
 import io.silo.api.v1.PauseMigrationRequest;
 import io.silo.api.v1.PlanMigrationRequest;
 import io.silo.api.v1.PurgeSourceRequest;
@@ -37,7 +39,11 @@ import io.silo.api.v1.ShredTenantKeyRequest;
 import io.silo.api.v1.StartMigrationRequest;
 import io.silo.api.v1.VerifyTenantRequest;
 import io.silo.api.v1.WatchMigrationRequest;
+import io.silo.config.SiloConfig;
+import io.silo.dev.DemoSeeder;
 import io.silo.jobs.MigrationFixture;
+import io.silo.store.AppDatabase;
+import io.silo.store.Database;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClient;
 import io.vertx.core.http.HttpClientOptions;
@@ -62,9 +68,9 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.ShrinkingMode;
-import net.jqwik.api.statistics.Statistics;
 import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.BeforeContainer;
+import net.jqwik.api.statistics.Statistics;
 
 /**
  * Property-based fuzzing of every RPC with requests built from the contract to be refused: wrong wire types and
@@ -83,18 +89,25 @@ class HostileRequestFuzzTest {
   private static TestServer server;
   private static MongoClient mongo;
   private static ManagedChannel healthChannel;
-  private static Path keyDir;
+  private static S3MockSilo silo;
   private static String rows;
   private static String documents;
+  private static String objects;
   private static HttpClient h2;
   private static final AtomicInteger CALLS = new AtomicInteger();
   private static final List<Long> HEALTH_MILLIS = new ArrayList<>();
 
   @BeforeContainer
   static void start() throws Exception {
-    keyDir = Files.createTempDirectory("silo-fuzz-keys");
-    server = TestServer.startWithMongo(Map.of("jobs.pollMillis", 100), keyDir);
+    // With the S3 phase on and the demo's documents table and shared bucket in place, hostile requests reach the
+    // S3 code as a real deployment's would, and S3 joins the stores that must stay unchanged.
+    silo = S3MockSilo.start("silo-fuzz", Map.of("jobs.pollMillis", 100, "s3.enabled", true, "s3.strict", false));
+    server = silo.server;
     mongo = MigrationFixture.plainClient(server);
+    new DemoSeeder(DemoSeeder.Options.defaults().withCounts(2, 5, 6), null)
+        .seed(AppDatabase.of(server.settings)::connect, server.mongo.connectionString(), silo.s3);
+    // Silo extends the application's tables when it first finds them; done now, before the digests are taken.
+    Database.ensureAppTables(SiloConfig.of(server.settings));
     MigrationFixture.registerTenants(server, VICTIM, OWNER, LOOKALIKE);
     KeyServiceGrpc.newBlockingStub(server.channel).withDeadlineAfter(30, TimeUnit.SECONDS)
         .createTenantKey(CreateTenantKeyRequest.newBuilder().setTenant(VICTIM).build());
@@ -106,6 +119,7 @@ class HostileRequestFuzzTest {
     health();
     rows = StoreDigest.postgres(server);
     documents = StoreDigest.mongo(mongo);
+    objects = StoreDigest.s3(silo.s3);
   }
 
   @AfterContainer
@@ -123,6 +137,7 @@ class HostileRequestFuzzTest {
         assertThat(CALLS.get()).as("hostile requests sent").isGreaterThanOrEqualTo(1000);
         assertThat(StoreDigest.postgres(server)).isEqualTo(rows);
         assertThat(StoreDigest.mongo(mongo)).isEqualTo(documents);
+        assertThat(StoreDigest.s3(silo.s3)).isEqualTo(objects);
       }
     } finally {
       if (healthChannel != null) {
@@ -134,8 +149,8 @@ class HostileRequestFuzzTest {
       if (mongo != null) {
         mongo.close();
       }
-      if (server != null) {
-        server.close();
+      if (silo != null) {
+        silo.close();
       }
     }
   }
@@ -174,6 +189,7 @@ class HostileRequestFuzzTest {
     if (CALLS.get() % 10 == 0) {
       assertThat(StoreDigest.postgres(server)).as("PostgreSQL row counts, by call %d", CALLS.get()).isEqualTo(rows);
       assertThat(StoreDigest.mongo(mongo)).as("MongoDB contents, by call %d", CALLS.get()).isEqualTo(documents);
+      assertThat(StoreDigest.s3(silo.s3)).as("S3 object versions, by call %d", CALLS.get()).isEqualTo(objects);
     }
   }
 
@@ -653,8 +669,14 @@ class HostileRequestFuzzTest {
     Arbitrary<MigrationDefinition.Builder> batch = Arbitraries.oneOf(Arbitraries.integers().between(Integer.MIN_VALUE,
             -1), Arbitraries.integers().between(10_001, Integer.MAX_VALUE))
         .map(b -> MigrationDefinition.newBuilder().setBatchSize(b));
-    Arbitrary<MigrationDefinition.Builder> s3 = Arbitraries.of(true).map(x -> MigrationDefinition.newBuilder()
-        .setIncludeS3(true));
+    // Phase selections that name no data phase, a phase that is not a work phase, or an unknown one.
+    Arbitrary<MigrationDefinition.Builder> s3 = Arbitraries.oneOf(
+        Arbitraries.of(List.of(MigrationPhase.MIGRATION_PHASE_KEYS), List.of(MigrationPhase.MIGRATION_PHASE_VERIFY),
+                List.of(MigrationPhase.MIGRATION_PHASE_S3, MigrationPhase.MIGRATION_PHASE_DONE),
+                List.of(MigrationPhase.MIGRATION_PHASE_UNSPECIFIED, MigrationPhase.MIGRATION_PHASE_MONGO))
+            .map(list -> MigrationDefinition.newBuilder().addAllPhases(list)),
+        Arbitraries.integers().between(6, Integer.MAX_VALUE).map(n -> MigrationDefinition.newBuilder()
+            .addPhasesValue(n).setIncludeS3(true)));
     return Arbitraries.oneOf(namespaces, same, tenantField, fields, batch, s3).map(MigrationDefinition.Builder::build);
   }
 

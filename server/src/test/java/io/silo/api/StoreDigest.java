@@ -8,9 +8,16 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.bson.BsonDocument;
+import software.amazon.awssdk.services.s3.S3AsyncClient;
+import software.amazon.awssdk.services.s3.model.Bucket;
+import software.amazon.awssdk.services.s3.model.ListObjectVersionsResponse;
 
-/** Fingerprints of everything a rejected request must leave alone: PostgreSQL row counts and MongoDB contents. */
+/**
+ * Fingerprints of everything a rejected request must leave alone: PostgreSQL row counts, MongoDB contents and every
+ * object version in S3.
+ */
 final class StoreDigest {
 
   private StoreDigest() {
@@ -25,6 +32,29 @@ final class StoreDigest {
         + "AND table_schema NOT IN ('pg_catalog', 'information_schema')"
         // The audit trail records every refused request: it is meant to grow while nothing else changes.
         + " AND table_name <> 'audit_log'"));
+  }
+
+  /** Every bucket, and in each every version and delete marker with its key, version id and ETag, in list order. */
+  static String s3(S3AsyncClient s3) throws Exception {
+    StringBuilder out = new StringBuilder();
+    for (Bucket bucket : s3.listBuckets().get(60, TimeUnit.SECONDS).buckets()) {
+      out.append(bucket.name()).append('\n');
+      String keyMarker = null;
+      String versionMarker = null;
+      ListObjectVersionsResponse page;
+      do {
+        String k = keyMarker;
+        String v = versionMarker;
+        page = s3.listObjectVersions(b -> b.bucket(bucket.name()).keyMarker(k).versionIdMarker(v))
+            .get(60, TimeUnit.SECONDS);
+        page.versions().forEach(o -> out.append(o.key()).append(' ').append(o.versionId()).append(' ')
+            .append(o.eTag()).append('\n'));
+        page.deleteMarkers().forEach(o -> out.append(o.key()).append(' ').append(o.versionId()).append(" deleted\n"));
+        keyMarker = page.nextKeyMarker();
+        versionMarker = page.nextVersionIdMarker();
+      } while (Boolean.TRUE.equals(page.isTruncated()));
+    }
+    return out.toString();
   }
 
   /** A SHA-256 over every document of every collection of every database (the key vault included), in _id order. */
