@@ -3,6 +3,7 @@ package io.silo.api;
 import com.mongodb.client.MongoClient;
 import com.mongodb.client.MongoDatabase;
 import io.silo.TestServer;
+import io.silo.s3.BucketContents;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -39,20 +40,11 @@ final class StoreDigest {
     StringBuilder out = new StringBuilder();
     for (Bucket bucket : s3.listBuckets().get(60, TimeUnit.SECONDS).buckets()) {
       out.append(bucket.name()).append('\n');
-      String keyMarker = null;
-      String versionMarker = null;
-      ListObjectVersionsResponse page;
-      do {
-        String k = keyMarker;
-        String v = versionMarker;
-        page = s3.listObjectVersions(b -> b.bucket(bucket.name()).keyMarker(k).versionIdMarker(v))
-            .get(60, TimeUnit.SECONDS);
+      for (ListObjectVersionsResponse page : BucketContents.versionPages(s3, bucket.name())) {
         page.versions().forEach(o -> out.append(o.key()).append(' ').append(o.versionId()).append(' ')
             .append(o.eTag()).append('\n'));
         page.deleteMarkers().forEach(o -> out.append(o.key()).append(' ').append(o.versionId()).append(" deleted\n"));
-        keyMarker = page.nextKeyMarker();
-        versionMarker = page.nextVersionIdMarker();
-      } while (Boolean.TRUE.equals(page.isTruncated()));
+      }
     }
     return out.toString();
   }

@@ -7,9 +7,10 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import software.amazon.awssdk.core.async.AsyncResponseTransformer;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
+import software.amazon.awssdk.services.s3.model.ListObjectVersionsResponse;
 
 /** Reads a bucket back for assertions: its keys, versions per key and objects' bytes, straight from the endpoint. */
-final class BucketContents {
+public final class BucketContents {
 
     private BucketContents() {
     }
@@ -40,20 +41,27 @@ final class BucketContents {
     /** Versions (and delete markers) per key in {@code bucket}. */
     static Map<String, Integer> versions(S3AsyncClient s3, String bucket) throws Exception {
         Map<String, Integer> count = new HashMap<>();
+        for (ListObjectVersionsResponse page : versionPages(s3, bucket)) {
+            page.versions().forEach(o -> count.merge(o.key(), 1, Integer::sum));
+            page.deleteMarkers().forEach(o -> count.merge(o.key(), 1, Integer::sum));
+        }
+        return count;
+    }
+
+    /** Every page of ListObjectVersions of {@code bucket}, in order. */
+    public static List<ListObjectVersionsResponse> versionPages(S3AsyncClient s3, String bucket) throws Exception {
+        List<ListObjectVersionsResponse> pages = new ArrayList<>();
         String keyMarker = null;
         String versionMarker = null;
-        boolean more;
+        ListObjectVersionsResponse page;
         do {
             String k = keyMarker;
             String v = versionMarker;
-            var page = s3.listObjectVersions(b -> b.bucket(bucket).keyMarker(k).versionIdMarker(v))
-                    .get(60, TimeUnit.SECONDS);
-            page.versions().forEach(o -> count.merge(o.key(), 1, Integer::sum));
-            page.deleteMarkers().forEach(o -> count.merge(o.key(), 1, Integer::sum));
-            more = Boolean.TRUE.equals(page.isTruncated());
+            page = s3.listObjectVersions(b -> b.bucket(bucket).keyMarker(k).versionIdMarker(v)).get(60, TimeUnit.SECONDS);
+            pages.add(page);
             keyMarker = page.nextKeyMarker();
             versionMarker = page.nextVersionIdMarker();
-        } while (more);
-        return count;
+        } while (Boolean.TRUE.equals(page.isTruncated()));
+        return pages;
     }
 }
