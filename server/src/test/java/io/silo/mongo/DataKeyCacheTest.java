@@ -67,7 +67,7 @@ class DataKeyCacheTest {
     BsonBinary id = encryption.createDataKey("local", new DataKeyOptions());
     DataKeyCache cache = cache();
     DataKeyCache.Unwrapped first = cache.get(id, cipher);
-    assertThat(first.local()).isTrue();
+    assertThat(first.inJava()).isTrue();
 
     encryption.deleteKey(id);
     clock.addAndGet(TTL - 1);
