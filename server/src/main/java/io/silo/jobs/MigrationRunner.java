@@ -124,9 +124,18 @@ final class MigrationRunner {
     if (i < from && !phase.rerunsOnResume()) {
       return workPhases(i + 1);
     }
-    Future<Boolean> ran = i < from ? phase.run(new Run(phase)).map(outcome -> outcome == Phase.Outcome.STOPPED)
+    Future<Boolean> ran = i < from ? runOnce(phase).map(outcome -> outcome == Phase.Outcome.STOPPED)
         : runPhase(phase, i);
     return ran.compose(stopped -> stopped ? Future.succeededFuture(true) : workPhases(i + 1));
+  }
+
+  /**
+   * Runs a phase with a context of its own, which stops taking job rows from writes once the phase has returned: a
+   * write the phase left behind (a late total) must not put back the state an applied pause or failure replaced.
+   */
+  private Future<Phase.Outcome> runOnce(Phase phase) {
+    Run run = new Run(phase);
+    return phase.run(run).andThen(done -> run.ended = true);
   }
 
   private Future<Boolean> runPhase(Phase phase, int ordinal) {
@@ -137,7 +146,7 @@ final class MigrationRunner {
       job = updated;
       rate = new RateMeter();
       publish(job);
-      return phase.run(new Run(phase));
+      return runOnce(phase);
     }).compose(outcome -> {
       if (outcome == Phase.Outcome.COMPLETE) {
         return Future.succeededFuture(false);
@@ -348,6 +357,8 @@ final class MigrationRunner {
      * step back. So each write waits for the one before it (all on the run's context).
      */
     private Future<?> lastWrite = Future.succeededFuture();
+    /** Set when the phase returned; see {@link #runOnce}. */
+    private boolean ended;
 
     Run(Phase phase) {
       this.phase = phase;
@@ -355,8 +366,10 @@ final class MigrationRunner {
 
     /** Takes the job row a write returned as the current one and tells watchers. */
     private Void adopt(MigrationRecord updated) {
-      job = updated;
-      publish(job);
+      if (!ended) {
+        job = updated;
+        publish(job);
+      }
       return null;
     }
 

@@ -118,16 +118,13 @@ public final class MongoPhase implements Phase {
               key.onSuccess());
           return pipeline.run(run.tenant(), TenantKeys.uuidBinary(key.keyId()), after, overlap,
                   batch -> run.commit(toBatch(batch)))
-              .compose(outcome -> counted.transform(count -> {
+              .compose(outcome -> {
                 if (outcome != MongoCopyPipeline.Outcome.SOURCE_EXHAUSTED) {
-                  // Stopped (pause, shutdown): a count that failed is simply taken again on resume.
+                  // A pause is not held up by the count; one that did not land by then is taken again on resume.
                   return Future.succeededFuture(Outcome.STOPPED);
                 }
-                if (count.failed()) {
-                  return Future.failedFuture(count.cause());
-                }
-                return overlap ? resync(run, plan) : Future.succeededFuture(Outcome.COMPLETE);
-              }));
+                return counted.compose(v -> overlap ? resync(run, plan) : Future.succeededFuture(Outcome.COMPLETE));
+              });
         });
   }
 
