@@ -210,6 +210,10 @@ function render(row: Row) {
       phases.append(line);
     }
     e.append(phases);
+    // How each phase ran, e.g. which encryption path the MONGO phase's values took and why.
+    for (const p of m.progress) {
+      if (p.detail) e.append(el("div", "phase-note", `${MigrationPhase[p.phase].toLowerCase()}: ${p.detail}`));
+    }
     if (m.lastError) e.append(el("div", "last-error", m.lastError));
     if (m.notice) e.append(el("div", "notice", m.notice));
   }

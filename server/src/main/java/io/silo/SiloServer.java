@@ -54,6 +54,7 @@ import io.silo.mongo.MongoCopyPipeline;
 import io.silo.config.SiloConfig;
 import io.silo.keys.AwsKms;
 import io.silo.keys.AwsKmsPreflight;
+import io.silo.keys.AwsLocation;
 import io.silo.keys.KeyVaultClients;
 import io.silo.keys.KmsBudget;
 import io.silo.keys.KmsBudgets;
@@ -395,7 +396,9 @@ public final class SiloServer {
     S3Phase s3 = config.bool("s3.enabled") ? S3Phase.create(vertx, config, database) : null;
     List<Phase> ordered = new ArrayList<>(List.of(
         new KeysPhase(keys),
-        new MongoPhase(vertx, mongo, keyVault.mongo(), keyVault.encryption(), dataWorkers)));
+        new MongoPhase(vertx, mongo, keyVault.mongo(), keyVault.encryption(), dataWorkers,
+            slug -> keys.find(slug).map(found -> found.map(TenantKeys.KeyInfo::provider)
+                .orElse(keys.providers().defaultProvider())))));
     if (s3 != null) {
       ordered.add(s3);
       keys.aws().ifPresent(aws -> s3.useKmsKeys(aws::bucketKey));
@@ -428,10 +431,44 @@ public final class SiloServer {
     String[] ns = config.string("mongo.keyVaultNamespace").split("\\.", 2);
     DataKeyCache cache = new DataKeyCache(
         keyVault.mongo().getDatabase(ns[0]).getCollection(ns[1], org.bson.BsonDocument.class),
-        keys.providers().kmsProviders(), config.integer("kms.keyExpirationSeconds"));
+        keys.providers().kmsProviders(), keys.aws().map(aws -> awsUnwrap(keys.providers(), aws.kms())).orElse(null),
+        config.integer("kms.keyExpirationSeconds"));
     // A shred in this process drops the unwrapped key at once; other processes drop it at expiry.
     keys.onShred(cache::forget);
     return new JavaEncryption(path, cache);
+  }
+
+  /**
+   * Data keys under an aws provider, unwrapped by AWS KMS Decrypt through the server's one AwsKms client. Blocks the
+   * calling crypto thread for the one request a key needs per key-expiry period; the SDK's own exception (throttling
+   * included) is rethrown as it is, so the copy's batch backs off under the key's KMS budget.
+   */
+  private static DataKeyCache.RemoteUnwrap awsUnwrap(KmsProviders providers, AwsKms kms) {
+    return new DataKeyCache.RemoteUnwrap() {
+      @Override
+      public boolean handles(String provider) {
+        return providers.isAws(provider);
+      }
+
+      @Override
+      public byte[] unwrap(String provider, org.bson.BsonDocument masterKey, byte[] keyMaterial) {
+        AwsLocation at = AwsLocation.of(provider, masterKey);
+        if (at.endpoint().isEmpty()) {
+          at = new AwsLocation(provider, at.region(), providers.awsEndpoint());
+        }
+        try {
+          return kms.decrypt(at, masterKey.getString("key").getValue(), keyMaterial).toCompletionStage()
+              .toCompletableFuture().get(60, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+          throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+          throw new IllegalStateException("AWS KMS did not answer a Decrypt of a data key within 60 s", e);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new java.util.concurrent.CancellationException("interrupted while AWS KMS unwrapped a data key");
+        }
+      }
+    };
   }
 
   private static void dispatch(AuthGate auth, ReadinessGate gate, GrpcServer grpc,

@@ -43,6 +43,12 @@ public final class PlanCommand extends SiloCommand {
     PlanMigrationResponse response = connection().migrations().planMigration(request);
     Printer printer = printer();
     printer.print(response, () -> table(response.getPlansList()));
+    // The full reason once per distinct path, not per tenant: with --all the table would repeat it on every row.
+    java.util.Map<String, Long> paths = response.getPlansList().stream().map(TenantPlan::getEncryptionPath)
+        .filter(path -> !path.isEmpty()).collect(java.util.stream.Collectors.groupingBy(path -> path,
+            java.util.TreeMap::new, java.util.stream.Collectors.counting()));
+    paths.forEach((path, count) -> printer.note(MigrationText.sanitize("Encryption: " + path
+        + (response.getPlansCount() > 1 ? " (" + count + (count == 1 ? " tenant)" : " tenants)") : ""))));
     if (response.getPlansCount() > 1) {
       long documents = response.getPlansList().stream().mapToLong(TenantPlan::getDocuments).sum();
       long seconds = response.getPlansList().stream().mapToLong(p -> p.getEstimatedDuration().getSeconds()).sum();
@@ -59,7 +65,7 @@ public final class PlanCommand extends SiloCommand {
   }
 
   private static Table table(List<TenantPlan> plans) {
-    Table table = new Table("TENANT", "DOCUMENTS", "OBJECTS", "FIELDS", "PLAINTEXT", "KEY", "EST. TIME");
+    Table table = new Table("TENANT", "DOCUMENTS", "OBJECTS", "FIELDS", "PLAINTEXT", "KEY", "ENCRYPTION", "EST. TIME");
     for (TenantPlan p : plans) {
       List<String> fields = p.getFieldsList().stream().map(FieldPlan::getPath).toList();
       table.row(
@@ -71,6 +77,8 @@ public final class PlanCommand extends SiloCommand {
           plaintext(p),
           // A missing key is not a problem: the migration's KEYS phase creates it.
           p.getKeyExists() ? "exists" : "created at start",
+          // The path's first word (java, libmongocrypt, none); the reason is printed under the table.
+          p.getEncryptionPath().isEmpty() ? "-" : MigrationText.sanitize(p.getEncryptionPath().split(" ", 2)[0]),
           MigrationText.duration(p.hasEstimatedDuration() ? p.getEstimatedDuration() : null));
     }
     return table;

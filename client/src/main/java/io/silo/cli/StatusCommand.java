@@ -68,6 +68,12 @@ public final class StatusCommand extends SiloCommand {
     if (!m.getNotice().isEmpty()) {
       printer.note(MigrationText.sanitize("Note: " + m.getNotice()));
     }
+    // How each phase ran, e.g. the MONGO phase's encryption path and why.
+    for (io.silo.api.v1.PhaseProgress p : m.getProgressList()) {
+      if (!p.getDetail().isEmpty()) {
+        printer.note(MigrationText.sanitize(MigrationText.phase(p.getPhase()) + ": " + p.getDetail()));
+      }
+    }
     if (!m.getLastError().isEmpty()) {
       printer.note(MigrationText.sanitize("Last error: " + m.getLastError()));
     }

@@ -39,6 +39,9 @@ class MigrateCommandsTest extends ServerTest {
         .addAllPlaintextFields(keyExists ? List.of("visits") : List.of())
         .addAllDroppedFields(keyExists ? List.of("notes") : List.of())
         .setKeyExists(keyExists)
+        .setEncryptionPath(keyExists ? "libmongocrypt (data key under provider 'kmip', which the Java path does not"
+            + " unwrap; migration.encryptionPath=auto)" : "java (data key under provider 'local';"
+            + " migration.encryptionPath=auto)")
         .setEstimatedDuration(com.google.protobuf.Duration.newBuilder().setSeconds(seconds))
         .build());
   }
@@ -54,7 +57,7 @@ class MigrateCommandsTest extends ServerTest {
   // --- plan ---
 
   @Test
-  void planSendsTheTenantsAndPrintsDocumentsFieldsTheirFatesKeyAndEstimate() {
+  void planSendsTheTenantsAndPrintsDocumentsFieldsTheirFatesKeyEncryptionPathAndEstimate() {
     plan("acme", 1200, true, 252);
     plan("globex", 40, false, 3);
     CliRun run = silo("plan", "acme", "globex");
@@ -62,11 +65,16 @@ class MigrateCommandsTest extends ServerTest {
     assertThat(migrations.requests).containsExactly(
         PlanMigrationRequest.newBuilder().addTenants("acme").addTenants("globex").build());
     List<String> lines = run.out().lines().toList();
-    assertThat(lines.get(0)).matches("TENANT +DOCUMENTS +OBJECTS +FIELDS +PLAINTEXT +KEY +EST\\. TIME");
+    assertThat(lines.get(0)).matches("TENANT +DOCUMENTS +OBJECTS +FIELDS +PLAINTEXT +KEY +ENCRYPTION +EST\\. TIME");
     assertThat(lines.get(1)).matches("acme +1200 +0 +ssn,insurance\\.policyNumber +visits,notes\\(dropped\\) +exists"
-        + " +4m12s");
-    assertThat(lines.get(2)).matches("globex +40 +0 +ssn,insurance\\.policyNumber +- +created at start +3s");
-    assertThat(lines.get(3)).isEqualTo("2 tenants, 1240 documents, about 4m15s if run one after another");
+        + " +libmongocrypt +4m12s");
+    assertThat(lines.get(2)).matches("globex +40 +0 +ssn,insurance\\.policyNumber +- +created at start +java +3s");
+    // Each path's reason once, under the table.
+    assertThat(lines.get(3)).isEqualTo("Encryption: java (data key under provider 'local';"
+        + " migration.encryptionPath=auto) (1 tenant)");
+    assertThat(lines.get(4)).isEqualTo("Encryption: libmongocrypt (data key under provider 'kmip', which the Java"
+        + " path does not unwrap; migration.encryptionPath=auto) (1 tenant)");
+    assertThat(lines.get(5)).isEqualTo("2 tenants, 1240 documents, about 4m15s if run one after another");
   }
 
   @Test

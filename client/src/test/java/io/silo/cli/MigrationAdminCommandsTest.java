@@ -46,6 +46,21 @@ class MigrationAdminCommandsTest extends ServerTest {
   }
 
   @Test
+  void statusNamesTheEncryptionPathTheMongoPhaseRecorded() {
+    Migration running = migration("run", "acme", MigrationState.MIGRATION_STATE_RUNNING, MONGO, 120, 0, 0);
+    int mongo = running.getProgressCount() - 1;
+    migrations.put(running.toBuilder().setProgress(mongo, running.getProgress(mongo).toBuilder()
+        .setDetail("values encrypted by java (data key under provider 'aws'; migration.encryptionPath=auto)"))
+        .build());
+    CliRun run = silo("status", "acme");
+    assertThat(run.exitCode()).isZero();
+    assertThat(run.out().lines().toList()).contains("MONGO: values encrypted by java (data key under provider 'aws';"
+        + " migration.encryptionPath=auto)");
+    // A total not counted yet shows as '?'.
+    assertThat(run.out().lines().toList()).anySatisfy(l -> assertThat(l).matches("MONGO +120 +\\? +0 +0"));
+  }
+
+  @Test
   void statusJsonIsTheMigrationItself() throws Exception {
     Migration m = migrations.put(migration("m1", "acme", RUNNING, MONGO, 1, 2, 0));
     CliRun run = silo("status", "acme", "-o", "json");

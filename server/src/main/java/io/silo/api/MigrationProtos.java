@@ -87,7 +87,7 @@ final class MigrationProtos {
             .setSeconds(p.estimate().getSeconds()).setNanos(p.estimate().getNano()));
     for (io.silo.jobs.Phase.Estimate e : p.estimates()) {
       if (e.detail() instanceof io.silo.mongo.MongoPhase.Plan mongo) {
-        tp.setDocuments(mongo.documents());
+        tp.setDocuments(mongo.documents()).setEncryptionPath(mongo.encryptionPath());
         mongo.plan().fields().forEach(f -> tp.addFields(field(f)));
         if (mongo.plan().unplanned() == EncryptionPlan.Unplanned.COPY) {
           tp.addAllPlaintextFields(mongo.unplannedFields());
@@ -195,7 +195,7 @@ final class MigrationProtos {
         continue;
       }
       out.addProgress(PhaseProgress.newBuilder().setPhase(phase(p.phase().name())).setTotal(p.total())
-          .setDone(p.done()).setFailed(p.failed()).setBytes(p.bytes()));
+          .setDone(p.done()).setFailed(p.failed()).setBytes(p.bytes()).setDetail(p.detail() == null ? "" : p.detail()));
       copied += p.done() + p.failed();
     }
     if (m.phase().equals("VERIFY") || m.verifyChecked() > 0) {

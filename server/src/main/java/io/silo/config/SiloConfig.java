@@ -140,7 +140,7 @@ public final class SiloConfig {
     add(s, "migration.fields", Setting.Type.STRING_LIST,
         List.of("ssn:DETERMINISTIC:string", "name:RANDOM:string", "diagnosis:RANDOM:string"),
         v -> !((List<?>) v).isEmpty(), "at least one path:ALGORITHM:bsonType entry", false);
-    add(s, "migration.batchSize", Setting.Type.INT, 500, v -> (int) v >= 1 && (int) v <= 10000, "1-10000", false);
+    add(s, "migration.batchSize", Setting.Type.INT, 2000, v -> (int) v >= 1 && (int) v <= 10000, "1-10000", false);
     add(s, "migration.batchesInFlight", Setting.Type.INT, 4, v -> (int) v >= 1 && (int) v <= 64, "1-64", false);
     add(s, "migration.encryptThreads", Setting.Type.INT, 0, v -> (int) v >= 0 && (int) v <= 256,
         "0-256 (0 = one per CPU core)", false);

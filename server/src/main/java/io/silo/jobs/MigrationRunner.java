@@ -124,9 +124,18 @@ final class MigrationRunner {
     if (i < from && !phase.rerunsOnResume()) {
       return workPhases(i + 1);
     }
-    Future<Boolean> ran = i < from ? phase.run(new Run(phase)).map(outcome -> outcome == Phase.Outcome.STOPPED)
+    Future<Boolean> ran = i < from ? runOnce(phase).map(outcome -> outcome == Phase.Outcome.STOPPED)
         : runPhase(phase, i);
     return ran.compose(stopped -> stopped ? Future.succeededFuture(true) : workPhases(i + 1));
+  }
+
+  /**
+   * Runs a phase with a context of its own, which stops taking job rows from writes once the phase has returned: a
+   * write the phase left behind (a late total) must not put back the state an applied pause or failure replaced.
+   */
+  private Future<Phase.Outcome> runOnce(Phase phase) {
+    Run run = new Run(phase);
+    return phase.run(run).andThen(done -> run.ended = true);
   }
 
   private Future<Boolean> runPhase(Phase phase, int ordinal) {
@@ -137,7 +146,7 @@ final class MigrationRunner {
       job = updated;
       rate = new RateMeter();
       publish(job);
-      return phase.run(new Run(phase));
+      return runOnce(phase);
     }).compose(outcome -> {
       if (outcome == Phase.Outcome.COMPLETE) {
         return Future.succeededFuture(false);
@@ -320,7 +329,9 @@ final class MigrationRunner {
       }
     }
     double perSecond = record.state().equals("RUNNING") && current.isPresent() ? rate.perSecond() : 0;
-    Duration eta = perSecond > 0 ? Duration.ofMillis((long) (current.get().left() / perSecond * 1000)) : null;
+    // No ETA while the phase's total is still being counted (the copy starts without waiting for it).
+    Duration eta = perSecond > 0 && current.get().total() > 0
+        ? Duration.ofMillis((long) (current.get().left() / perSecond * 1000)) : null;
     bus.publish(new ProgressBus.Snapshot(record, perSecond, eta));
   }
 
@@ -340,9 +351,32 @@ final class MigrationRunner {
   /** The run as one phase sees it: fenced writes go through the runner, which keeps the job row current. */
   private final class Run implements RunContext {
     private final Phase phase;
+    /**
+     * The last of this run's job writes (total, batch, notice). Each returns the whole job row, which becomes
+     * {@link #job}; were two in flight at once, the one answered last could carry the older counters and status would
+     * step back. So each write waits for the one before it (all on the run's context).
+     */
+    private Future<?> lastWrite = Future.succeededFuture();
+    /** Set when the phase returned; see {@link #runOnce}. */
+    private boolean ended;
 
     Run(Phase phase) {
       this.phase = phase;
+    }
+
+    /** Takes the job row a write returned as the current one and tells watchers. */
+    private Void adopt(MigrationRecord updated) {
+      if (!ended) {
+        job = updated;
+        publish(job);
+      }
+      return null;
+    }
+
+    private <T> Future<T> afterLastWrite(Supplier<Future<T>> write) {
+      Future<T> next = lastWrite.transform(ignored -> write.get());
+      lastWrite = next;
+      return next;
     }
 
     @Override
@@ -415,11 +449,18 @@ final class MigrationRunner {
 
     @Override
     public Future<Void> total(long items, long bytes) {
-      return store.phaseTotal(job.id(), token, phase.name(), items, bytes).map(updated -> {
-        job = updated;
-        publish(job);
-        return null;
-      });
+      return afterLastWrite(() -> store.phaseTotal(job.id(), token, phase.name(), items, bytes).map(this::adopt));
+    }
+
+    @Override
+    public Future<Void> detail(String text) {
+      return afterLastWrite(() -> store.phaseDetail(job.id(), token, phase.name(), text).map(this::adopt));
+    }
+
+    @Override
+    public boolean totalRecorded() {
+      // 0 is also what an empty tenant counts, but such a phase has no checkpoint to resume from, so it counts again.
+      return job.progress(phase.name()).map(p -> p.total() > 0).orElse(false);
     }
 
     @Override
@@ -427,7 +468,7 @@ final class MigrationRunner {
       if (leaseLost) {
         return Future.failedFuture(new MigrationStore.LeaseLostException(job.id()));
       }
-      return store.checkpoint(job.id(), token, phase.name(), batch, alsoInTransaction)
+      return afterLastWrite(() -> store.checkpoint(job.id(), token, phase.name(), batch, alsoInTransaction)
           .compose(updated -> updated.retryAttempts() == 0 ? Future.succeededFuture(updated)
               : store.progressed(job.id(), token))
           .map(updated -> {
@@ -437,7 +478,7 @@ final class MigrationRunner {
             job = updated;
             publish(job);
             return updated.requested() == null && !shuttingDown && !leaseLost;
-          });
+          }));
     }
 
     @Override
@@ -447,11 +488,7 @@ final class MigrationRunner {
 
     @Override
     public Future<Void> notice(String text) {
-      return store.notice(job.id(), token, text).map(updated -> {
-        job = updated;
-        publish(job);
-        return null;
-      });
+      return afterLastWrite(() -> store.notice(job.id(), token, text).map(this::adopt));
     }
 
     @Override

@@ -183,9 +183,16 @@ public final class MigrationStore {
 
   /** Records a phase's total as counted at its start (fenced). */
   public Future<MigrationRecord> phaseTotal(UUID id, long token, PhaseName phase, long items, long bytes) {
-    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + schema + ".migration_phases SET total = $2,"
-            + " total_bytes = $3 WHERE migration_id = $1 AND phase = $4").execute(Tuple.of(id, items, bytes,
-            phase.name()))
+    return updatePhase(id, token, phase, "total = $3, total_bytes = $4", Tuple.of(id, phase.name(), items, bytes));
+  }
+
+  /**
+   * Updates one phase's row ({@code set} uses $3 on, after $1 = migration id and $2 = phase) and returns the job, in
+   * one transaction fenced by the lease token: a runner that lost its lease changes nothing.
+   */
+  private Future<MigrationRecord> updatePhase(UUID id, long token, PhaseName phase, String set, Tuple params) {
+    return pool.withTransaction(conn -> conn.preparedQuery("UPDATE " + schema + ".migration_phases SET " + set
+            + " WHERE migration_id = $1 AND phase = $2").execute(params)
         .compose(v -> fenced(conn, id, "UPDATE " + table + " SET updated_at = now() WHERE id = $1"
             + " AND lease_token = $2 AND state = 'RUNNING' RETURNING " + cols, Tuple.of(id, token))));
   }
@@ -262,6 +269,11 @@ public final class MigrationStore {
   public Future<MigrationRecord> progressed(UUID id, long token) {
     return fenced(id, "UPDATE " + table + " SET retry_attempts = 0, last_error = NULL WHERE id = $1"
         + " AND lease_token = $2 AND state = 'RUNNING' RETURNING " + cols, Tuple.of(id, token));
+  }
+
+  /** Sets a phase's detail line (how it runs), shown with its progress (fenced). */
+  public Future<MigrationRecord> phaseDetail(UUID id, long token, PhaseName phase, String detail) {
+    return updatePhase(id, token, phase, "detail = $3", Tuple.of(id, phase.name(), detail));
   }
 
   /** Sets the run's notice: what an operator should know that is not an error (fenced). */

@@ -49,8 +49,16 @@ public interface RunContext {
   /** When the tenant's source {@code source} was last purged (text with its audit id), if ever. */
   Future<Optional<String>> sourcePurgedAt(String source);
 
-  /** Records the phase's total (items, and bytes when known) as counted at its start. */
+  /**
+   * Records the phase's total (items, and bytes when known). A phase may call it while its batches commit (it counted
+   * alongside the copy): writes of one run are applied in the order they were asked for, never interleaved.
+   */
   Future<Void> total(long items, long bytes);
+
+  /** Whether this phase's total was recorded (by this run or one before it); until then status shows done/?. */
+  default boolean totalRecorded() {
+    return false;
+  }
 
   /** Writes one batch's progress and checkpoint; completes with whether to go on (false: a stop was requested). */
   default Future<Boolean> commit(Batch batch) {
@@ -65,6 +73,14 @@ public interface RunContext {
 
   /** Whether a pause, cancel or shutdown was asked for, or the lease was lost: stop after the current batch. */
   boolean stopRequested();
+
+  /**
+   * Records one line on how this phase runs (e.g. which encryption path its values take, and why), shown with the
+   * phase's progress in status; a later call replaces it.
+   */
+  default Future<Void> detail(String text) {
+    return Future.succeededFuture();
+  }
 
   /** Adds an operator-facing notice to the job (what a re-sync changed, a purged source). */
   Future<Void> notice(String text);

@@ -116,6 +116,16 @@ public final class AwsKms implements AutoCloseable {
     return done.future();
   }
 
+  /**
+   * Decrypts a data key's key material under {@code keyId} (one attempt, no budget of its own: the caller holds a
+   * permit of the data key's KMS budget, as a libmongocrypt unwrap would, and backs off on a throttle itself).
+   */
+  public Future<byte[]> decrypt(AwsLocation at, String keyId, byte[] ciphertext) {
+    return send(at, client -> client.decrypt(r -> r.keyId(keyId)
+            .ciphertextBlob(software.amazon.awssdk.core.SdkBytes.fromByteArray(ciphertext))))
+        .map(response -> response.plaintext().asByteArrayUnsafe());
+  }
+
   /** The key a key id, key ARN, alias name or alias ARN names, or empty when there is none in that region. */
   public Future<Optional<KeyMetadata>> describeKey(AwsLocation at, String keyId, String what) {
     return this.<KeyMetadata>call(at, DESCRIBE_KEY, what,

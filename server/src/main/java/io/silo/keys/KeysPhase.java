@@ -56,7 +56,8 @@ public final class KeysPhase implements Phase {
   public Future<Outcome> run(RunContext run) {
     return keys.ensure(run.tenant(), "migration " + run.migrationId()).compose(key -> {
       KmsBudget budget = keys.budgetFor(key);
-      return run.bindKey(new TenantKey(key.keyId(), budget::acquire, budget::onThrottled, budget::onSuccess));
+      return run.bindKey(new TenantKey(key.keyId(), key.provider(), budget::acquire, budget::onThrottled,
+          budget::onSuccess));
     }).map(Outcome.COMPLETE);
   }
 

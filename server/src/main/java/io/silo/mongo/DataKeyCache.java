@@ -18,10 +18,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Data keys unwrapped in Java for the fast encryption path: a key whose master key is a {@code local} (or
- * {@code local:<name>}) provider is read from the key vault and decrypted with the master key by the same AEAD
- * libmongocrypt uses, at most once per key-expiry period. Keys under any other provider are reported as such, so the
- * caller keeps the libmongocrypt path for them.
+ * Data keys unwrapped in Java for the fast encryption path, at most once per key-expiry period: a key whose master key
+ * is a {@code local} (or {@code local:<name>}) provider is read from the key vault and decrypted with the master key
+ * by the same AEAD libmongocrypt uses; a key under a provider the {@link RemoteUnwrap} handles (AWS KMS) is decrypted
+ * by that KMS. Keys under any other provider are reported as such, so the caller keeps the libmongocrypt path for them.
  *
  * <p>Why an expiry: a shredded key must stop encrypting within {@code kms.keyExpirationSeconds}, exactly like
  * libmongocrypt's own DEK cache. An entry is dropped, and its key bytes zeroed, when it expires (a sweeper runs even when
@@ -31,11 +31,24 @@ public final class DataKeyCache implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(DataKeyCache.class);
 
-  /** An unwrapped data key and its 16-byte id; {@code key} is null when the key's provider is not {@code local}. */
+  /** An unwrapped data key and its 16-byte id; {@code key} is null when libmongocrypt must encrypt under it. */
   public record Unwrapped(UUID id, byte[] idBytes, String provider, CsfleCipher.Key key) {
-    public boolean local() {
+    /** Whether the key was unwrapped here, so its values can be encrypted in Java. */
+    public boolean inJava() {
       return key != null;
     }
+  }
+
+  /**
+   * Unwraps data keys through their KMS (AWS KMS Decrypt), for the providers it {@link #handles}. Blocking. Called
+   * from the copy's crypto threads while a batch holds a permit of the key's KMS budget, as libmongocrypt's own unwrap
+   * would be; a throttled KMS must surface as the SDK's exception, so the batch backs off and the budget slows down.
+   */
+  public interface RemoteUnwrap {
+    boolean handles(String provider);
+
+    /** The key material's plaintext (96 bytes for a data key); the caller zeroes it. */
+    byte[] unwrap(String provider, BsonDocument masterKey, byte[] keyMaterial);
   }
 
   private record Entry(Unwrapped unwrapped, byte[] raw, long expiresAt) {
@@ -50,6 +63,7 @@ public final class DataKeyCache implements AutoCloseable {
   private final Map<String, Map<String, Object>> kmsProviders;
   private final long ttlNanos;
   private final LongSupplier nanoClock;
+  private final RemoteUnwrap remote;
   private final ConcurrentHashMap<UUID, Entry> entries = new ConcurrentHashMap<>();
   private final java.util.Set<UUID> announced = ConcurrentHashMap.newKeySet();
   private final ScheduledExecutorService sweeper;
@@ -61,13 +75,25 @@ public final class DataKeyCache implements AutoCloseable {
    */
   public DataKeyCache(MongoCollection<BsonDocument> vault, Map<String, Map<String, Object>> kmsProviders,
                       long ttlSeconds) {
-    this(vault, kmsProviders, TimeUnit.SECONDS.toNanos(ttlSeconds), System::nanoTime, true);
+    this(vault, kmsProviders, null, ttlSeconds);
+  }
+
+  /** @param remote unwraps keys under KMS providers (AWS); null keeps all of those on libmongocrypt */
+  public DataKeyCache(MongoCollection<BsonDocument> vault, Map<String, Map<String, Object>> kmsProviders,
+                      RemoteUnwrap remote, long ttlSeconds) {
+    this(vault, kmsProviders, remote, TimeUnit.SECONDS.toNanos(ttlSeconds), System::nanoTime, true);
   }
 
   DataKeyCache(MongoCollection<BsonDocument> vault, Map<String, Map<String, Object>> kmsProviders, long ttlNanos,
                LongSupplier nanoClock, boolean sweep) {
+    this(vault, kmsProviders, null, ttlNanos, nanoClock, sweep);
+  }
+
+  DataKeyCache(MongoCollection<BsonDocument> vault, Map<String, Map<String, Object>> kmsProviders, RemoteUnwrap remote,
+               long ttlNanos, LongSupplier nanoClock, boolean sweep) {
     this.vault = vault;
     this.kmsProviders = kmsProviders;
+    this.remote = remote;
     this.ttlNanos = ttlNanos;
     this.nanoClock = nanoClock;
     if (sweep) {
@@ -108,6 +134,20 @@ public final class DataKeyCache implements AutoCloseable {
     return fresh.unwrapped;
   }
 
+  /** The providers whose data keys this cache unwraps, in words (for plan and status lines). */
+  String javaProviders() {
+    return remote == null ? "local" : "local and aws";
+  }
+
+  /** Whether a data key under {@code provider} is unwrapped here (else libmongocrypt encrypts its values). */
+  public boolean unwrapsInJava(String provider) {
+    return isLocal(provider) || remote != null && remote.handles(provider);
+  }
+
+  private static boolean isLocal(String provider) {
+    return provider.equals("local") || provider.startsWith("local:");
+  }
+
   /** Drops the key now (e.g. it was just shredded); the next {@link #get} reads the vault again. */
   public void forget(UUID id) {
     Entry gone = entries.remove(id);
@@ -140,27 +180,16 @@ public final class DataKeyCache implements AutoCloseable {
     BsonValue provider = doc.isDocument("masterKey") ? doc.getDocument("masterKey").get("provider") : null;
     String name = provider != null && provider.isString() ? provider.asString().getValue() : "";
     long expiresAt = nanoClock.getAsLong() + ttlNanos;
-    if (!(name.equals("local") || name.startsWith("local:"))) {
+    if (!unwrapsInJava(name)) {
       announce(id, name, "libmongocrypt");
       return new Entry(new Unwrapped(id, idBytes.clone(), name, null), null, expiresAt);
-    }
-    Map<String, Object> settings = kmsProviders.get(name);
-    Object master = settings == null ? null : settings.get("key");
-    if (!(master instanceof byte[] masterBytes) || masterBytes.length != CsfleCipher.KEY_LENGTH) {
-      throw new IllegalStateException("data key " + id + " is wrapped by KMS provider '" + name
-          + "', which is not configured with a " + CsfleCipher.KEY_LENGTH + "-byte key on this server");
     }
     if (!doc.isBinary("keyMaterial")) {
       throw new IllegalStateException("data key " + id + " has no binary keyMaterial");
     }
-    byte[] raw;
-    try {
-      raw = cipher.open(new CsfleCipher.Key(masterBytes), null, doc.getBinary("keyMaterial").getData());
-    } catch (GeneralSecurityException e) {
-      // No detail: it would only say the tag did not match, i.e. a wrong master key or damaged key material.
-      throw new IllegalStateException("data key " + id + " does not unwrap with the '" + name
-          + "' master key (wrong master key or damaged keyMaterial)");
-    }
+    byte[] material = doc.getBinary("keyMaterial").getData();
+    byte[] raw = isLocal(name) ? unwrapLocal(id, name, material, cipher)
+        : remote.unwrap(name, doc.getDocument("masterKey"), material);
     if (raw.length != CsfleCipher.KEY_LENGTH) {
       Arrays.fill(raw, (byte) 0);
       throw new IllegalStateException("data key " + id + " unwraps to " + raw.length + " bytes, not "
@@ -168,6 +197,22 @@ public final class DataKeyCache implements AutoCloseable {
     }
     announce(id, name, "java");
     return new Entry(new Unwrapped(id, idBytes.clone(), name, new CsfleCipher.Key(raw)), raw, expiresAt);
+  }
+
+  private byte[] unwrapLocal(UUID id, String name, byte[] material, CsfleCipher cipher) {
+    Map<String, Object> settings = kmsProviders.get(name);
+    Object master = settings == null ? null : settings.get("key");
+    if (!(master instanceof byte[] masterBytes) || masterBytes.length != CsfleCipher.KEY_LENGTH) {
+      throw new IllegalStateException("data key " + id + " is wrapped by KMS provider '" + name
+          + "', which is not configured with a " + CsfleCipher.KEY_LENGTH + "-byte key on this server");
+    }
+    try {
+      return cipher.open(new CsfleCipher.Key(masterBytes), null, material);
+    } catch (GeneralSecurityException e) {
+      // No detail: it would only say the tag did not match, i.e. a wrong master key or damaged key material.
+      throw new IllegalStateException("data key " + id + " does not unwrap with the '" + name
+          + "' master key (wrong master key or damaged keyMaterial)");
+    }
   }
 
   private void announce(UUID id, String provider, String path) {

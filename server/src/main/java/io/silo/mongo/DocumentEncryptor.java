@@ -106,10 +106,30 @@ public final class DocumentEncryptor {
       BsonValue plain = at.parent.get(at.name);
       BsonBinary cipher = fast != null && CsfleCipher.supports(plain.getBsonType())
           ? fast.encrypt(plain, rule.algorithm() == FieldRule.Algorithm.DETERMINISTIC)
-          : encryption.get().encrypt(plain, new EncryptOptions(rule.algorithm().driverName()).keyId(keyId));
+          : encryption.get().encrypt(plain, options(keyId, rule));
       at.parent.put(at.name, cipher);
     }
     return new Encrypted(target);
+  }
+
+  /** The plan's options under one key, one per field rule; the driver only reads them, so threads share them. */
+  private record KeyOptions(BsonBinary keyId, java.util.Map<FieldRule, EncryptOptions> byRule) {
+  }
+
+  /** The options of the key seen last: a batch is one tenant's, so this saves two allocations per encrypted value. */
+  private volatile KeyOptions lastOptions;
+
+  private EncryptOptions options(BsonBinary keyId, FieldRule rule) {
+    KeyOptions last = lastOptions;
+    if (last == null || !last.keyId().equals(keyId)) {
+      java.util.Map<FieldRule, EncryptOptions> byRule = new java.util.IdentityHashMap<>();
+      for (FieldRule r : plan.fields()) {
+        byRule.put(r, new EncryptOptions(r.algorithm().driverName()).keyId(keyId));
+      }
+      last = new KeyOptions(keyId, byRule);
+      lastOptions = last;
+    }
+    return last.byRule().get(rule);
   }
 
   /** Why {@code rule} cannot apply to {@code doc}, or null when it can (including when the field is absent). */

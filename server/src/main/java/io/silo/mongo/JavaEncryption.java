@@ -13,7 +13,7 @@ public final class JavaEncryption implements AutoCloseable {
 
   /** The values of {@code migration.encryptionPath}. */
   public enum Path {
-    /** Java where the key's provider allows ({@code local}), libmongocrypt otherwise. */
+    /** Java where the key's provider allows ({@code local}, and {@code aws} with AWS KMS set up), libmongocrypt otherwise. */
     AUTO,
     /** Java only; a key under another provider fails the batch. */
     JAVA,
@@ -55,7 +55,7 @@ public final class JavaEncryption implements AutoCloseable {
    * The Java encryptor for this key on the calling thread, or null when libmongocrypt must encrypt. Blocking the first
    * time a key is seen in a key-expiry period (reads the key vault).
    *
-   * @throws IllegalStateException under {@link Path#JAVA} for a key whose provider is not {@code local}
+   * @throws IllegalStateException under {@link Path#JAVA} for a key whose provider the Java path does not unwrap
    */
   public Bound bind(BsonBinary keyId) {
     if (path == Path.LIBMONGOCRYPT) {
@@ -63,15 +63,40 @@ public final class JavaEncryption implements AutoCloseable {
     }
     CsfleCipher cipher = ciphers.get();
     DataKeyCache.Unwrapped key = keys.get(keyId, cipher);
-    if (key.local()) {
+    if (key.inJava()) {
       return new Bound(cipher, key);
     }
     if (path == Path.JAVA) {
       throw new IllegalStateException("migration.encryptionPath is 'java', but data key " + key.id()
-          + " is wrapped by KMS provider '" + key.provider() + "'; the Java path supports local providers only"
+          + " is wrapped by KMS provider '" + key.provider() + "'; the Java path supports " + keys.javaProviders()
+          + " providers only"
           + " (use 'auto' to fall back to libmongocrypt)");
     }
     return null;
+  }
+
+  /**
+   * Which path the values of a data key under {@code provider} take and why, in one line for plan and status, e.g.
+   * {@code libmongocrypt (data key under provider 'kmip', which the Java path does not unwrap;
+   * migration.encryptionPath=auto)}. No key is read: the provider decides.
+   */
+  public String describe(String provider) {
+    String setting = "migration.encryptionPath=" + path.settingValue();
+    if (path == Path.LIBMONGOCRYPT) {
+      return "libmongocrypt (" + setting + ")";
+    }
+    if (provider == null) {
+      return "java for data keys under " + keys.javaProviders() + " providers, libmongocrypt for others ("
+          + setting + ")";
+    }
+    String under = "data key under provider '" + provider + "'";
+    if (keys.unwrapsInJava(provider)) {
+      return "java (" + under + "; " + setting + ")";
+    }
+    if (path == Path.JAVA) {
+      return "none: the copy fails (" + under + ", which the Java path does not unwrap; " + setting + ")";
+    }
+    return "libmongocrypt (" + under + ", which the Java path does not unwrap; " + setting + ")";
   }
 
   @Override

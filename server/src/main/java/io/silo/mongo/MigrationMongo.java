@@ -75,6 +75,11 @@ public final class MigrationMongo implements AutoCloseable {
     this.observer = observer;
   }
 
+  /** How values are encrypted ({@code migration.encryptionPath}), e.g. to say which path a run takes. */
+  public JavaEncryption encryptionPaths() {
+    return fastPath;
+  }
+
   public ExecutorService cryptoPool() {
     return crypto;
   }

@@ -43,7 +43,8 @@ import org.slf4j.LoggerFactory;
  * {@code (batchesInFlight + 1) * batchSize} documents however large the collection is. Each batch takes one KMS
  * permit before encrypting, because a batch may need the DEK unwrapped when libmongocrypt's cache has expired.
  *
- * <p>All state lives on one Vert.x context; driver callbacks hop onto it before touching anything.
+ * <p>All state lives on one Vert.x context; driver callbacks hop onto it before touching anything (documents once per
+ * requested batch, see Run.onNext).
  */
 public final class MongoCopyPipeline {
 
@@ -164,6 +165,11 @@ public final class MongoCopyPipeline {
     private final ArrayDeque<Batch> inFlight = new ArrayDeque<>();
     private Subscription subscription;
     private List<RawBsonDocument> filling = new ArrayList<>();
+    /** Documents the driver delivered that the context has not taken yet (written on the driver's thread). */
+    private final java.util.concurrent.ConcurrentLinkedQueue<RawBsonDocument> arrived =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
+    /** Of the current request, how many documents the driver has still to deliver; 0 triggers the hand-off. */
+    private final java.util.concurrent.atomic.AtomicLong undelivered = new java.util.concurrent.atomic.AtomicLong();
     private long outstanding;
     private boolean sourceDone;
     private boolean stopping;
@@ -184,19 +190,17 @@ public final class MongoCopyPipeline {
       });
     }
 
+    /**
+     * Runs on the driver's thread (Reactive Streams signals one document at a time, never concurrently). Documents
+     * are collected here and handed to the context once per request, i.e. once per batch: hopping per document
+     * cost a task and a queue hand-off for each of them.
+     */
     @Override
     public void onNext(RawBsonDocument doc) {
-      context.runOnContext(v -> {
-        outstanding--;
-        if (stopping) {
-          return;
-        }
-        filling.add(doc);
-        if (filling.size() >= plan.batchSize()) {
-          dispatch();
-        }
-        demand();
-      });
+      arrived.add(doc);
+      if (undelivered.decrementAndGet() == 0) {
+        context.runOnContext(v -> takeArrived());
+      }
     }
 
     @Override
@@ -206,7 +210,9 @@ public final class MongoCopyPipeline {
 
     @Override
     public void onComplete() {
+      // Signals are ordered, so this task runs after the hand-off of any document that arrived before it.
       context.runOnContext(v -> {
+        takeArrived();
         sourceDone = true;
         if (!stopping && !filling.isEmpty()) {
           dispatch();
@@ -215,12 +221,31 @@ public final class MongoCopyPipeline {
       });
     }
 
+    /** Moves what the driver delivered into the filling batch (on the context). */
+    private void takeArrived() {
+      List<RawBsonDocument> got = new ArrayList<>();
+      for (RawBsonDocument doc; (doc = arrived.poll()) != null; ) {
+        got.add(doc);
+      }
+      outstanding -= got.size();
+      if (stopping) {
+        return;
+      }
+      filling.addAll(got);
+      if (filling.size() >= plan.batchSize()) {
+        dispatch();
+      }
+      demand();
+    }
+
     /** Asks the cursor for the rest of the current batch, but only while there is room for another batch. */
     private void demand() {
       if (subscription == null || stopping || sourceDone || outstanding > 0 || inFlight.size() >= batchesInFlight) {
         return;
       }
       outstanding = plan.batchSize() - filling.size();
+      // Set before asking, so the driver thread sees the count before the first document of this request.
+      undelivered.set(outstanding);
       subscription.request(outstanding);
     }
 

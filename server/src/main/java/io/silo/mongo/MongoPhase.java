@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SortedSet;
 import java.util.concurrent.CancellationException;
+import java.util.function.Function;
 import org.bson.BsonValue;
 
 /**
@@ -31,8 +32,11 @@ public final class MongoPhase implements Phase {
   /** Unplanned top-level fields sampled per tenant by a plan. */
   private static final int PLAN_SAMPLE = 200;
 
-  /** A tenant's Mongo plan: documents, the plan itself and the unplanned fields a sample of documents has. */
-  public record Plan(long documents, EncryptionPlan plan, SortedSet<String> unplannedFields) {
+  /**
+   * A tenant's Mongo plan: documents, the plan itself, the unplanned fields a sample of documents has, and the
+   * encryption path the run would take (see {@link JavaEncryption#describe}).
+   */
+  public record Plan(long documents, EncryptionPlan plan, SortedSet<String> unplannedFields, String encryptionPath) {
   }
 
   private final Vertx vertx;
@@ -40,14 +44,20 @@ public final class MongoPhase implements Phase {
   private final MongoClient syncMongo;
   private final ClientEncryption encryption;
   private final WorkerExecutor blocking;
+  private final Function<String, Future<String>> keyProvider;
 
+  /**
+   * @param keyProvider the KMS provider of a tenant's data key, or of the key the run would create: it decides the
+   *                    encryption path a plan names
+   */
   public MongoPhase(Vertx vertx, MigrationMongo mongo, MongoClient syncMongo, ClientEncryption encryption,
-                    WorkerExecutor blocking) {
+                    WorkerExecutor blocking, Function<String, Future<String>> keyProvider) {
     this.vertx = vertx;
     this.mongo = mongo;
     this.syncMongo = syncMongo;
     this.encryption = encryption;
     this.blocking = blocking;
+    this.keyProvider = keyProvider;
   }
 
   @Override
@@ -83,8 +93,11 @@ public final class MongoPhase implements Phase {
   public Future<Estimate> plan(String tenant, JobDefinition definition) {
     EncryptionPlan plan = planOf(definition);
     return mongo.countSource(plan, tenant).compose(count -> mongo.unplannedFieldNames(plan, tenant, PLAN_SAMPLE)
-        .map(unplanned -> new Estimate(PhaseName.MONGO, count, 0, plan.target().toString(), List.of(),
-            new Plan(count, plan, unplanned))));
+        .compose(unplanned -> keyProvider.apply(tenant).map(provider -> {
+          String path = mongo.encryptionPaths().describe(provider);
+          return new Estimate(PhaseName.MONGO, count, 0, plan.target().toString(), List.of("encryption: " + path),
+              new Plan(count, plan, unplanned, path));
+        })));
   }
 
   @Override
@@ -92,11 +105,14 @@ public final class MongoPhase implements Phase {
     EncryptionPlan plan = run.spec(MongoSpec.class).plan();
     TenantKey key = run.key();
     Future<Boolean> mayOverlap = run.targetMayHoldTenant(plan.target().toString());
-    return mongo.prepareTarget(plan)
-        .compose(v -> run.checkpoint() == null ? mongo.countSource(plan, run.tenant()).compose(total ->
-            run.total(total, 0)) : Future.succeededFuture())
+    // Status names the path this run's values take (from the bound key's provider), before the first batch.
+    return run.detail("values encrypted by " + mongo.encryptionPaths().describe(key.provider()))
+        .compose(v -> mongo.prepareTarget(plan))
         .compose(v -> mayOverlap)
         .compose(overlap -> {
+          // The copy does not wait for the tenant's count (on a collection without a tenant index, a scan as long as
+          // the copy's own): status shows done/? until the count is recorded, and the phase ends only after that.
+          Future<Void> counted = countInBackground(run, plan);
           BsonValue after = run.checkpoint() == null ? null : SourceIds.decode(run.checkpoint());
           MongoCopyPipeline pipeline = mongo.pipeline(plan, run.context(), key.kmsPermit(), key.onThrottled(),
               key.onSuccess());
@@ -104,11 +120,23 @@ public final class MongoPhase implements Phase {
                   batch -> run.commit(toBatch(batch)))
               .compose(outcome -> {
                 if (outcome != MongoCopyPipeline.Outcome.SOURCE_EXHAUSTED) {
+                  // A pause is not held up by the count; one that did not land by then is taken again on resume.
                   return Future.succeededFuture(Outcome.STOPPED);
                 }
-                return overlap ? resync(run, plan) : Future.succeededFuture(Outcome.COMPLETE);
+                return counted.compose(v -> overlap ? resync(run, plan) : Future.succeededFuture(Outcome.COMPLETE));
               });
         });
+  }
+
+  /**
+   * Counts the tenant's source documents and records the phase's total, unless an earlier run of the phase did.
+   * The runner applies the total in order with the batches' checkpoints, so the two never overwrite each other.
+   */
+  private Future<Void> countInBackground(RunContext run, EncryptionPlan plan) {
+    if (run.checkpoint() != null && run.totalRecorded()) {
+      return Future.succeededFuture();
+    }
+    return mongo.countSource(plan, run.tenant()).compose(total -> run.total(total, 0));
   }
 
   private static RunContext.Batch toBatch(MongoCopyPipeline.BatchResult batch) {

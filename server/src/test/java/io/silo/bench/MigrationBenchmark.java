@@ -64,7 +64,7 @@ public final class MigrationBenchmark {
   record Options(int tenants, int docs, double latencyMs, boolean skipLatency, boolean skipBaselines,
                  boolean heapCheck, String heap, Path dataDir, boolean fresh, boolean skewed, boolean memoryBackend,
                  int cryptoThreads, int bulkWriters, Map<String, Object> siloSettings, int timeoutSeconds,
-                 boolean warmUp) {
+                 boolean warmUp, boolean skipLibmongocrypt, List<Map.Entry<String, String>> compare) {
   }
 
   private final Options options;
@@ -188,7 +188,7 @@ public final class MigrationBenchmark {
       // The same migration with every value through libmongocrypt, on a server of its own (the first one has
       // already isolated the tenants).
       SiloMigrationRun.Outcome viaLibmongocrypt = null;
-      if (!path.equals("libmongocrypt")) {
+      if (!path.equals("libmongocrypt") && !options.skipLibmongocrypt()) {
         try (InProcessSilo other = startSilo(uri, Map.of("migration.encryptionPath", "libmongocrypt"))) {
           SiloMigrationRun otherRun = new SiloMigrationRun(other.channel, this::say);
           otherRun.prepareTenants(slugs);
@@ -241,6 +241,27 @@ public final class MigrationBenchmark {
       if (crypto != null && !path.equals("libmongocrypt")) {
         ratioRow("  Silo " + path + " / (c)", silo.docsPerSecond() / crypto.docsPerSecond(),
             TARGET_JAVA_VS_CRYPTO_CEILING, outcome);
+      }
+      compareSettings(uri, slugs, silo);
+    }
+  }
+
+  /**
+   * Silo again with each --compare setting (one server each, same seed, same run), printed as a ratio to the run
+   * above: a setting's effect measured under the same load, not across runs on a busy machine.
+   */
+  private void compareSettings(String uri, List<String> slugs, Measurement reference) throws Exception {
+    for (Map.Entry<String, String> setting : options.compare()) {
+      String label = "Silo, " + setting.getKey() + "=" + setting.getValue();
+      try (InProcessSilo other = startSilo(uri, Map.of(setting.getKey(), setting.getValue()))) {
+        SiloMigrationRun otherRun = new SiloMigrationRun(other.channel, this::say);
+        otherRun.prepareTenants(slugs);
+        SiloMigrationRun.Outcome outcome = migrate(otherRun, label, uri, SILO);
+        Measurement m = outcome.measurement();
+        rows.add(new String[] {label, m == null ? "-" : rate(m.docsPerSecond()), m == null ? ""
+            : String.format(Locale.ROOT, "%.2fx the run above", m.docsPerSecond() / reference.docsPerSecond()), "",
+            m == null ? "FAILED" : "", m == null ? outcome.problem() : m.note()
+            + (outcome.problem() == null ? "" : " (" + outcome.problem() + ")")});
       }
     }
   }
@@ -677,6 +698,8 @@ public final class MigrationBenchmark {
     int bulkWriters = cores;
     Integer timeout = null;
     boolean warmUp = true;
+    boolean skipLibmongocrypt = false;
+    List<Map.Entry<String, String>> compare = new ArrayList<>();
     Map<String, Object> settings = new LinkedHashMap<>();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
@@ -714,13 +737,11 @@ public final class MigrationBenchmark {
         case "--bulk-writers" -> bulkWriters = positive(a, value(args, ++i, a));
         case "--timeout-s" -> timeout = positive(a, value(args, ++i, a));
         case "--set" -> {
-          String kv = value(args, ++i, a);
-          int eq = kv.indexOf('=');
-          if (eq <= 0) {
-            throw new IllegalArgumentException("--set takes key=value, e.g. migration.batchSize=1000");
-          }
-          settings.put(kv.substring(0, eq), kv.substring(eq + 1));
+          Map.Entry<String, String> kv = setting(a, value(args, ++i, a));
+          settings.put(kv.getKey(), kv.getValue());
         }
+        case "--compare" -> compare.add(setting(a, value(args, ++i, a)));
+        case "--skip-libmongocrypt" -> skipLibmongocrypt = true;
         default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
       }
     }
@@ -729,7 +750,15 @@ public final class MigrationBenchmark {
     }
     int timeoutSeconds = timeout != null ? timeout : Math.max(600, docs / 50);
     return new Options(tenants, docs, latencyMs, skipLatency, skipBaselines, heapCheck, heap, dataDir, fresh, skewed,
-        memory, cryptoThreads, bulkWriters, settings, timeoutSeconds, warmUp);
+        memory, cryptoThreads, bulkWriters, settings, timeoutSeconds, warmUp, skipLibmongocrypt, List.copyOf(compare));
+  }
+
+  private static Map.Entry<String, String> setting(String flag, String kv) {
+    int eq = kv.indexOf('=');
+    if (eq <= 0) {
+      throw new IllegalArgumentException(flag + " takes key=value, e.g. migration.batchSize=1000");
+    }
+    return Map.entry(kv.substring(0, eq), kv.substring(eq + 1));
   }
 
   private static String value(String[] args, int i, String flag) {
@@ -774,6 +803,9 @@ public final class MigrationBenchmark {
         "  --crypto-threads N   threads of the crypto ceiling (c) (default: cores)",
         "  --bulk-writers N     insertMany threads of the I/O ceiling (b) (default: cores)",
         "  --set key=value      a Silo setting for the servers under test (repeatable)",
+        "  --compare key=value  after the Silo run, run Silo again with this setting and print the ratio",
+        "                       (repeatable: one more run each; e.g. migration.batchSize=500)",
+        "  --skip-libmongocrypt leave out the second Silo run with migration.encryptionPath=libmongocrypt",
         "  --timeout-s N        give up on a migration after N seconds (default max(600, docs/50))");
   }
 }

@@ -71,6 +71,17 @@ class MigrationFlowTest {
   }
 
   @Test
+  void planNamesTheEncryptionPathTheRunWouldTakeBeforeTheTenantHasAKey() {
+    MigrationFixture.registerTenants(server, "plan-co");
+    io.silo.api.v1.TenantPlan plan = api.planMigration(io.silo.api.v1.PlanMigrationRequest.newBuilder()
+        .addTenants("plan-co").build()).getPlans(0);
+    assertThat(plan.getKeyExists()).isFalse();
+    // The key the KEYS phase would create goes under kms.defaultProvider (local here), which Java unwraps.
+    assertThat(plan.getEncryptionPath()).isEqualTo("java (data key under provider 'local';"
+        + " migration.encryptionPath=auto)");
+  }
+
+  @Test
   void twoTenantsMigrateConcurrentlyEachUnderItsOwnKeyAndVerifyClean() throws Exception {
     StartMigrationResponse started = start("acme", "globex");
     assertThat(started.getMigrationsList()).hasSize(2);
@@ -82,6 +93,9 @@ class MigrationFlowTest {
           .filter(p -> p.getPhase() == MigrationPhase.MIGRATION_PHASE_MONGO).findFirst().orElseThrow();
       assertThat(mongoPhase.getTotal()).isEqualTo(260);
       assertThat(mongoPhase.getDone()).isEqualTo(260);
+      // Status says which path encrypted the values, and why (the tenant's key is under the 'local' provider).
+      assertThat(mongoPhase.getDetail()).isEqualTo("values encrypted by java (data key under provider 'local';"
+          + " migration.encryptionPath=auto)");
       assertThat(mongoPhase.getFailed()).isZero();
       assertThat(count(mongo, "medical.patients", m.getTenant())).isEqualTo(260);
 

@@ -181,7 +181,7 @@ class CsfleOracleTest {
 
   private static BsonBinary java(BsonValue value, BsonBinary keyId, boolean deterministic) {
     DataKeyCache.Unwrapped key = keys.get(keyId, CIPHER);
-    assertThat(key.local()).isTrue();
+    assertThat(key.inJava()).isTrue();
     return CIPHER.encrypt(key.key(), key.idBytes(), deterministic, value);
   }
 

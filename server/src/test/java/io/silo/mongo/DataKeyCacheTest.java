@@ -67,7 +67,7 @@ class DataKeyCacheTest {
     BsonBinary id = encryption.createDataKey("local", new DataKeyOptions());
     DataKeyCache cache = cache();
     DataKeyCache.Unwrapped first = cache.get(id, cipher);
-    assertThat(first.local()).isTrue();
+    assertThat(first.inJava()).isTrue();
 
     encryption.deleteKey(id);
     clock.addAndGet(TTL - 1);
@@ -108,6 +108,93 @@ class DataKeyCacheTest {
         .isInstanceOf(IllegalStateException.class).hasMessageContaining("'aws'")
         .hasMessageContaining("migration.encryptionPath");
     assertThat(new JavaEncryption(JavaEncryption.Path.LIBMONGOCRYPT, cache).bind(keyId)).isNull();
+  }
+
+  /** A RemoteUnwrap for the aws providers that hands out fresh key bytes and remembers them. */
+  private static final class FakeKms implements DataKeyCache.RemoteUnwrap {
+    final java.util.List<byte[]> handedOut = new java.util.ArrayList<>();
+    RuntimeException failNext;
+
+    @Override
+    public boolean handles(String provider) {
+      return provider.equals("aws") || provider.startsWith("aws:");
+    }
+
+    @Override
+    public byte[] unwrap(String provider, BsonDocument masterKey, byte[] keyMaterial) {
+      if (failNext != null) {
+        RuntimeException f = failNext;
+        failNext = null;
+        throw f;
+      }
+      byte[] key = new byte[CsfleCipher.KEY_LENGTH];
+      new SecureRandom().nextBytes(key);
+      handedOut.add(key);
+      return key;
+    }
+  }
+
+  private BsonBinary awsKey() {
+    BsonBinary keyId = new BsonBinary(UUID.randomUUID());
+    vault().insertOne(new BsonDocument("_id", keyId).append("keyMaterial", new BsonBinary(new byte[184]))
+        .append("masterKey", new BsonDocument("provider", new BsonString("aws"))
+            .append("key", new BsonString("arn:aws:kms:us-east-1:123456789012:key/test"))
+            .append("region", new BsonString("us-east-1"))));
+    return keyId;
+  }
+
+  @Test
+  void anAwsKeyIsUnwrappedByItsKmsOncePerPeriodAndItsBytesAreZeroedWhenThePeriodEnds() {
+    FakeKms kms = new FakeKms();
+    BsonBinary keyId = awsKey();
+    DataKeyCache cache = new DataKeyCache(vault(), providers, kms, TTL, clock::get, false);
+
+    DataKeyCache.Unwrapped first = cache.get(keyId, cipher);
+    assertThat(first.inJava()).isTrue();
+    assertThat(first.provider()).isEqualTo("aws");
+    clock.addAndGet(TTL - 1);
+    assertThat(cache.get(keyId, cipher)).isSameAs(first);
+    assertThat(kms.handedOut).hasSize(1);
+    assertThat(new JavaEncryption(JavaEncryption.Path.JAVA, cache).bind(keyId)).isNotNull();
+
+    clock.addAndGet(1);
+    assertThat(cache.get(keyId, cipher)).isNotSameAs(first);
+    assertThat(kms.handedOut).hasSize(2);
+    assertThat(kms.handedOut.get(0)).as("the expired key's bytes").containsOnly(0);
+  }
+
+  @Test
+  void aThrottledKmsDecryptReachesTheBatchUnchangedAndIsNotCached() {
+    FakeKms kms = new FakeKms();
+    BsonBinary keyId = awsKey();
+    DataKeyCache cache = new DataKeyCache(vault(), providers, kms, TTL, clock::get, false);
+    RuntimeException throttled = software.amazon.awssdk.services.kms.model.KmsException.builder().statusCode(400)
+        .awsErrorDetails(software.amazon.awssdk.awscore.exception.AwsErrorDetails.builder()
+            .errorCode("ThrottlingException").errorMessage("Rate exceeded").build()).build();
+    kms.failNext = throttled;
+
+    assertThatThrownBy(() -> cache.get(keyId, cipher)).isSameAs(throttled);
+    assertThat(io.silo.keys.KmsErrors.isThrottling(throttled)).isTrue();
+    assertThat(cache.get(keyId, cipher).inJava()).as("the retry unwraps").isTrue();
+  }
+
+  @Test
+  void planAndStatusNameThePathEachProviderTakesAndWhy() {
+    DataKeyCache withAws = new DataKeyCache(vault(), providers, new FakeKms(), TTL, clock::get, false);
+    DataKeyCache localOnly = cache();
+    JavaEncryption auto = new JavaEncryption(JavaEncryption.Path.AUTO, withAws);
+    assertThat(auto.describe("local")).isEqualTo("java (data key under provider 'local';"
+        + " migration.encryptionPath=auto)");
+    assertThat(auto.describe("aws:eu")).isEqualTo("java (data key under provider 'aws:eu';"
+        + " migration.encryptionPath=auto)");
+    assertThat(auto.describe("kmip")).isEqualTo("libmongocrypt (data key under provider 'kmip', which the Java"
+        + " path does not unwrap; migration.encryptionPath=auto)");
+    assertThat(new JavaEncryption(JavaEncryption.Path.AUTO, localOnly).describe("aws")).startsWith("libmongocrypt");
+    assertThat(new JavaEncryption(JavaEncryption.Path.JAVA, localOnly).describe("azure")).isEqualTo("none: the copy"
+        + " fails (data key under provider 'azure', which the Java path does not unwrap;"
+        + " migration.encryptionPath=java)");
+    assertThat(new JavaEncryption(JavaEncryption.Path.LIBMONGOCRYPT, null).describe("local"))
+        .isEqualTo("libmongocrypt (migration.encryptionPath=libmongocrypt)");
   }
 
   @Test
