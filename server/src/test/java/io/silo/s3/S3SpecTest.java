@@ -45,7 +45,7 @@ class S3SpecTest {
             SiloConfig config = ConfigLoader.load(vertx, example.resolve("src/config/silo.example.yaml"), Map.of());
             S3Spec spec = S3Spec.defaults(config);
             assertThat(spec.kms()).isTrue();
-            assertThat(spec.kmsKeyId()).isEqualTo("alias/tenant-documents");
+            assertThat(spec.kmsKeyId()).isEqualTo(SseKmsKeys.TENANT_KEY);
             assertThat(spec.partSizeBytes()).isEqualTo(256L << 20);
             assertThat(config.list("s3.corsOrigins")).containsExactly("https://app.example.com");
         } finally {
