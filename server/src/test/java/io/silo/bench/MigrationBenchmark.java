@@ -54,7 +54,8 @@ public final class MigrationBenchmark {
   /** Targets from the issue. */
   private static final double TARGET_VS_NAIVE = 4.0;
   private static final double TARGET_VS_CEILING = 0.8;
-  private static final double TARGET_VS_NAIVE_LATENCY = 20.0;
+  /** Issue 15 raised this from the first issue's 20x once value encryption no longer crosses JNA per value. */
+  private static final double TARGET_VS_NAIVE_LATENCY = 30.0;
   /** Issue 15: against the ceiling with Silo's query shape, and the Java CSFLE path against the libmongocrypt one. */
   private static final double TARGET_VS_FAIR_CEILING = 0.9;
   private static final double TARGET_JAVA_VS_LIBMONGOCRYPT = 1.5;
