@@ -101,8 +101,10 @@ class S3PhaseTest {
     private static final class CopyCounter implements ExecutionInterceptor {
         final AtomicInteger copies = new AtomicInteger();
 
+        // Counted when a copy succeeds, not per transmission: the HTTP layer may send a request again (a pooled
+        // connection closed under it), which is one copy, not two; versions per key are checked separately.
         @Override
-        public void beforeTransmission(Context.BeforeTransmission context, ExecutionAttributes attributes) {
+        public void afterExecution(Context.AfterExecution context, ExecutionAttributes attributes) {
             if (context.request() instanceof CopyObjectRequest) {
                 copies.incrementAndGet();
             }
